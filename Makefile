@@ -1,0 +1,58 @@
+# coder_health: build with PGXS against the PostgreSQL named by PG_CONFIG.
+#
+#   make                 build the extension
+#   make install         install it into that PostgreSQL (as root)
+#   make demo            install what is missing, build, start a throwaway
+#                        cluster, run a Coder-shaped workload, show the views
+#   make demo-stop       stop and remove the demo cluster
+#   make test            install what is missing, build with -Werror, run every
+#                        suite against real servers; ends "N passed, N failed"
+#   make bench           overhead / accuracy benchmarks (ratios, not pass/fail)
+
+EXTENSION    = coder_health
+MODULE_big   = coder_health
+EXTVERSION   = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" coder_health.control)
+OBJS         = $(patsubst %.c,%.o,$(wildcard src/*.c))
+DATA         = $(wildcard sql/coder_health--*.sql)
+PGFILEDESC   = "coder_health - health of the PostgreSQL behind Coder"
+
+PG_CONFIG   ?= pg_config
+
+# Warnings that matter.  PostgreSQL's own headers are not clean under
+# -Wextra's unused-parameter and missing-field-initializers checks, so those two
+# are left out; everything else is on, and WERROR=1 (used by make test and CI)
+# turns warnings into errors.
+PG_CFLAGS   += -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers \
+               -Wno-sign-compare -DCODER_HEALTH_VERSION='"$(EXTVERSION)"'
+ifeq ($(WERROR),1)
+PG_CFLAGS   += -Werror
+endif
+SHLIB_LINK  += -lm
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+.PHONY: demo demo-stop test test-matrix bench format lint workload
+
+demo:
+	bash scripts/demo.sh
+
+demo-stop:
+	bash scripts/demo.sh --stop
+
+test:
+	bash test/run.sh
+
+bench:
+	bash bench/run.sh
+
+workload:
+	$(MAKE) -C workload PG_CONFIG=$(PG_CONFIG)
+
+format:
+	clang-format -i src/*.c src/*.h workload/*.c test/unit/*.c
+
+lint:
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--inline-suppr --suppress=missingIncludeSystem \
+		-I src -I $(shell $(PG_CONFIG) --includedir-server) src/sketch.c test/unit/*.c

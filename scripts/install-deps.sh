@@ -1,0 +1,51 @@
+#!/bin/bash
+# Install the Debian packages coder_health needs to build, test and demo,
+# only those that are missing.  Runs as root on Debian (bookworm: PostgreSQL
+# 15); does nothing when everything is present.
+#
+#   scripts/install-deps.sh [build|test|demo|bench]
+set -euo pipefail
+
+PGMAJOR="${PGMAJOR:-$(pg_config --version 2>/dev/null | sed -n 's/^PostgreSQL \([0-9]*\).*/\1/p')}"
+PGMAJOR="${PGMAJOR:-15}"
+what="${1:-test}"
+
+pkgs=(make gcc libc6-dev "postgresql-$PGMAJOR" "postgresql-server-dev-$PGMAJOR"
+      "postgresql-client-$PGMAJOR" libpq-dev)
+case "$what" in
+  test|bench)
+    pkgs+=("postgresql-$PGMAJOR-pgtap" libtap-parser-sourcehandler-pgtap-perl
+           libipc-run-perl perl valgrind iproute2)
+    ;;
+esac
+case "$what" in
+  bench) pkgs+=("postgresql-contrib") ;;
+esac
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "coder_health: missing packages: ${missing[*]} (run as root to install them)" >&2
+  exit 1
+fi
+
+echo "coder_health: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# The postgresql-common package would create and start a "main" cluster on
+# port 5432; we never use it, so tell it not to.
+mkdir -p /etc/postgresql-common
+if [ ! -e /etc/postgresql-common/createcluster.conf ] || \
+   ! grep -q '^create_main_cluster' /etc/postgresql-common/createcluster.conf; then
+  echo "create_main_cluster = false" >> /etc/postgresql-common/createcluster.conf
+fi
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

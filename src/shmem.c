@@ -1,0 +1,89 @@
+/*-------------------------------------------------------------------------
+ *
+ * shmem.c
+ *	  coder_health's shared memory: how much it asks for, and setting it up.
+ *
+ * The size is fixed at server start (from settings that need a restart), so
+ * nothing is ever allocated in shared memory after startup.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+
+#include "compat.h"
+#include "coder_health.h"
+
+CoderHealthShared *ch_shared = NULL;
+
+Size
+ch_shmem_size(void)
+{
+	Size		size = MAXALIGN(sizeof(CoderHealthShared));
+
+	return size;
+}
+
+/*
+ * Bytes of the reservation that hold data right now.  The fixed part is
+ * always in use; tables count by their fill.
+ */
+Size
+ch_shmem_used_bytes(void)
+{
+	return MAXALIGN(sizeof(CoderHealthShared));
+}
+
+/* Ask for shared memory and our LWLock tranche (from the right hook). */
+void
+ch_shmem_request(void)
+{
+	RequestAddinShmemSpace(ch_shmem_size());
+	RequestNamedLWLockTranche(CH_TRANCHE_NAME, 1);
+}
+
+/*
+ * Attach to (or, in the postmaster, create) the shared state.  Runs in the
+ * postmaster at startup and after every crash restart, and in each backend
+ * under EXEC_BACKEND.
+ */
+void
+ch_shmem_startup(void)
+{
+	bool		found;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	ch_shared = ShmemInitStruct(CH_SHMEM_NAME, ch_shmem_size(), &found);
+	if (!found)
+	{
+		memset(ch_shared, 0, sizeof(CoderHealthShared));
+		ch_shared->lock = &(GetNamedLWLockTranche(CH_TRANCHE_NAME))->lock;
+		ch_shared->reserved_bytes = ch_shmem_size();
+		pg_atomic_init_u32(&ch_shared->collector_pid, 0);
+		pg_atomic_init_u64(&ch_shared->collector_started, 0);
+		pg_atomic_init_u64(&ch_shared->collector_last_run, 0);
+		pg_atomic_init_u64(&ch_shared->collector_runs, 0);
+		pg_atomic_init_u64(&ch_shared->collector_overruns, 0);
+		pg_atomic_init_u64(&ch_shared->collector_starts, 0);
+		pg_atomic_init_u32(&ch_shared->collector_interval_ms, 0);
+		pg_atomic_init_u64(&ch_shared->collector_last_cycle_us, 0);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Every SQL-callable function starts here: without the preloaded library
+ * there is no shared state to read, and the user needs to know why.
+ */
+void
+ch_require_loaded(void)
+{
+	if (ch_shared == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("coder_health is not loaded"),
+				 errhint("Add coder_health to shared_preload_libraries in postgresql.conf and restart the server.")));
+}
