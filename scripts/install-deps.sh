@@ -11,7 +11,9 @@ PGMAJOR="${PGMAJOR:-15}"
 what="${1:-test}"
 
 pkgs=(make gcc libc6-dev "postgresql-$PGMAJOR" "postgresql-server-dev-$PGMAJOR"
-      "postgresql-client-$PGMAJOR" libpq-dev)
+      "postgresql-client-$PGMAJOR" libpq-dev
+      # libpq-be.h (the client socket of a backend) includes gssapi.h
+      libkrb5-dev)
 case "$what" in
   test|bench)
     pkgs+=("postgresql-$PGMAJOR-pgtap" libtap-parser-sourcehandler-pgtap-perl

@@ -25,7 +25,11 @@ CREATE FUNCTION coder_health.status_internal(
     OUT collector_starts bigint,
     OUT collector_interval_ms integer,
     OUT collector_last_cycle_ms float8,
-    OUT in_recovery boolean)
+    OUT in_recovery boolean,
+    OUT statements_tracked bigint,
+    OUT max_statements integer,
+    OUT evictions bigint,
+    OUT dropped_samples bigint)
 RETURNS record
 AS 'MODULE_PATHNAME', 'coder_health_status'
 LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
@@ -48,7 +52,11 @@ SELECT e.extversion AS extension_version,
        greatest(s.collector_starts - 1, 0) AS collector_restarts,
        s.collector_interval_ms,
        s.collector_last_cycle_ms,
-       s.in_recovery
+       s.in_recovery,
+       s.statements_tracked,
+       s.max_statements,
+       s.evictions,
+       s.dropped_samples
 FROM coder_health.status_internal() s
 LEFT JOIN pg_catalog.pg_extension e ON e.extname = 'coder_health';
 
@@ -73,10 +81,153 @@ COMMENT ON VIEW coder_health.settings IS
   'Every coder_health.* setting with its value, unit, range and where it was set';
 
 -- ---------------------------------------------------------------------------
+-- Statement latency
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION coder_health.statement_latency_internal(
+    OUT dbid oid, OUT userid oid, OUT queryid bigint, OUT toplevel boolean,
+    OUT calls bigint, OUT errors bigint, OUT total_ms float8, OUT mean_ms float8,
+    OUT min_ms float8, OUT p50_ms float8, OUT p90_ms float8, OUT p95_ms float8,
+    OUT p99_ms float8, OUT p999_ms float8, OUT max_ms float8,
+    OUT recent_calls bigint, OUT recent_errors bigint,
+    OUT recent_p50_ms float8, OUT recent_p95_ms float8,
+    OUT recent_p99_ms float8, OUT recent_max_ms float8,
+    OUT first_seen timestamptz, OUT last_seen timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'coder_health_statement_latency'
+LANGUAGE C STRICT VOLATILE;
+
+-- Query texts come from pg_stat_statements when it is installed in this
+-- database (with its own privilege rules); otherwise there are none.
+CREATE FUNCTION coder_health.statement_texts(
+    OUT dbid oid, OUT userid oid, OUT queryid bigint, OUT toplevel boolean,
+    OUT query text)
+RETURNS SETOF record
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    pgss_schema name;
+BEGIN
+    SELECT n.nspname INTO pgss_schema
+    FROM pg_catalog.pg_extension e
+    JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+    WHERE e.extname = 'pg_stat_statements';
+    IF pgss_schema IS NULL THEN
+        RETURN;
+    END IF;
+    RETURN QUERY EXECUTE format(
+        'SELECT s.dbid, s.userid, s.queryid, s.toplevel, s.query FROM %I.pg_stat_statements(true) s',
+        pgss_schema);
+EXCEPTION WHEN undefined_column OR undefined_function OR object_not_in_prerequisite_state THEN
+    -- an older pg_stat_statements (no toplevel), or one not preloaded
+    RETURN;
+END
+$$;
+
+CREATE VIEW coder_health.statement_latency AS
+SELECT l.dbid, d.datname, l.userid, r.rolname, l.queryid, l.toplevel,
+       t.query,
+       l.calls, l.errors, l.total_ms, l.mean_ms, l.min_ms,
+       l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.p999_ms, l.max_ms,
+       l.recent_calls, l.recent_errors, l.recent_p50_ms, l.recent_p95_ms,
+       l.recent_p99_ms, l.recent_max_ms,
+       l.first_seen, l.last_seen
+FROM coder_health.statement_latency_internal() l
+LEFT JOIN pg_catalog.pg_database d ON d.oid = l.dbid
+LEFT JOIN pg_catalog.pg_roles r ON r.oid = l.userid
+LEFT JOIN coder_health.statement_texts() t
+       ON t.dbid = l.dbid AND t.userid = l.userid AND t.queryid = l.queryid
+      AND t.toplevel = l.toplevel;
+
+COMMENT ON VIEW coder_health.statement_latency IS
+  'Latency percentiles per statement (database, role, queryid, toplevel): since reset and recent (last 5 to 6 minutes)';
+
+CREATE FUNCTION coder_health.latency_internal(
+    OUT scope text, OUT dbid oid, OUT client_addr text, OUT "window" text,
+    OUT calls bigint, OUT errors bigint, OUT calls_per_s float8,
+    OUT p50_ms float8, OUT p90_ms float8, OUT p95_ms float8, OUT p99_ms float8,
+    OUT p999_ms float8, OUT max_ms float8, OUT span_s float8)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'coder_health_latency'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW coder_health.latency AS
+SELECT l.scope, d.datname, l.client_addr, l."window",
+       l.calls, l.errors, round(l.calls_per_s::numeric, 2) AS calls_per_s,
+       l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.p999_ms, l.max_ms,
+       round(l.span_s::numeric, 1) AS span_s
+FROM coder_health.latency_internal() l
+LEFT JOIN pg_catalog.pg_database d ON d.oid = l.dbid
+ORDER BY l.scope DESC, d.datname, l.client_addr,
+         array_position(ARRAY['1 min', '5 min', '15 min', 'total'], l."window");
+
+COMMENT ON VIEW coder_health.latency IS
+  'Latency percentiles per database and per client address (Coder Server), over 1, 5 and 15 minute windows and since reset';
+
+CREATE FUNCTION coder_health.statement_quantile(queryid bigint, q float8,
+                                               recent boolean DEFAULT false)
+RETURNS float8
+AS 'MODULE_PATHNAME', 'coder_health_statement_quantile'
+LANGUAGE C STRICT VOLATILE;
+
+COMMENT ON FUNCTION coder_health.statement_quantile(bigint, float8, boolean) IS
+  'Quantile q (0..1) in ms of a statement, all its entries merged; recent = last 5 to 6 minutes';
+
+CREATE FUNCTION coder_health.latency_chart(queryid bigint,
+    OUT range text, OUT lower_ms float8, OUT upper_ms float8,
+    OUT count bigint, OUT bar text)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'coder_health_latency_chart'
+LANGUAGE C STRICT VOLATILE;
+
+COMMENT ON FUNCTION coder_health.latency_chart(bigint) IS
+  'Text bars of a statement''s latency distribution, one line per 1-2-5 range';
+
+CREATE FUNCTION coder_health.latency_buckets_internal(
+    OUT scope text, OUT dbid oid, OUT client_addr text, OUT queryid bigint,
+    OUT le float8[], OUT bucket bigint[], OUT sum float8, OUT count bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'coder_health_latency_buckets'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW coder_health.latency_buckets AS
+SELECT b.scope, d.datname, b.client_addr, b.queryid::text AS queryid,
+       b.le, b.bucket, b.sum, b.count
+FROM coder_health.latency_buckets_internal() b
+LEFT JOIN pg_catalog.pg_database d ON d.oid = b.dbid;
+
+COMMENT ON VIEW coder_health.latency_buckets IS
+  'Cumulative latency histograms (le in seconds, 100 us .. 60 s) per database, client and top statements, in postgres_exporter HISTOGRAM shape';
+
+CREATE FUNCTION coder_health.reset()
+RETURNS void
+AS 'MODULE_PATHNAME', 'coder_health_reset'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE FUNCTION coder_health.reset_statement(queryid bigint)
+RETURNS void
+AS 'MODULE_PATHNAME', 'coder_health_reset_statement'
+LANGUAGE C STRICT VOLATILE;
+
+-- ---------------------------------------------------------------------------
 -- Privileges: nothing for PUBLIC; read access for pg_monitor.
 -- ---------------------------------------------------------------------------
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA coder_health FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA coder_health FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION coder_health.status_internal() TO pg_monitor;
-GRANT SELECT ON coder_health.status, coder_health.settings TO pg_monitor;
+GRANT EXECUTE ON FUNCTION
+    coder_health.status_internal(),
+    coder_health.statement_latency_internal(),
+    coder_health.statement_texts(),
+    coder_health.latency_internal(),
+    coder_health.statement_quantile(bigint, float8, boolean),
+    coder_health.latency_chart(bigint),
+    coder_health.latency_buckets_internal()
+  TO pg_monitor;
+GRANT SELECT ON
+    coder_health.status, coder_health.settings,
+    coder_health.statement_latency, coder_health.latency,
+    coder_health.latency_buckets
+  TO pg_monitor;
+-- reset() and reset_statement() stay superuser-only (grantable).

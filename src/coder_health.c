@@ -19,6 +19,7 @@
 
 #include "compat.h"
 #include "coder_health.h"
+#include "latency.h"
 
 PG_MODULE_MAGIC;
 
@@ -63,5 +64,6 @@ _PG_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = ch_shmem_startup_hook;
 
+	ch_latency_install_hooks();
 	ch_register_collector();
 }

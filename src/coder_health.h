@@ -53,7 +53,21 @@ extern Size ch_shmem_used_bytes(void);
 extern void ch_require_loaded(void);
 
 /* settings.c */
+typedef enum ChTrackLevel
+{
+	CH_TRACK_NONE,
+	CH_TRACK_TOP,
+	CH_TRACK_ALL
+} ChTrackLevel;
+
 extern int	ch_sample_interval_ms;
+extern int	ch_track;
+extern bool ch_track_utility;
+extern bool ch_include_errors;
+extern int	ch_max_statements;
+extern int	ch_max_clients;
+extern int	ch_window_step_s;
+extern int	ch_export_top_statements;
 extern void ch_define_settings(void);
 
 /* collector.c */

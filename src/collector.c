@@ -27,6 +27,7 @@
 
 #include "compat.h"
 #include "coder_health.h"
+#include "latency.h"
 
 /* Seconds before the postmaster restarts a collector that died. */
 #define CH_COLLECTOR_RESTART_SECONDS 1
@@ -60,7 +61,7 @@ ch_collector_detach(int code, Datum arg)
 static void
 ch_collector_cycle(TimestampTz now)
 {
-	/* Modules hook their periodic work in here as they land. */
+	ch_latency_collect(now);
 }
 
 void

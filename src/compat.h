@@ -20,6 +20,12 @@
 #include "tcop/utility.h"
 #include "executor/executor.h"
 #include "utils/guc.h"
+#include "access/twophase.h"
+#if PG_VERSION_NUM >= 160000
+#include "nodes/queryjumble.h"
+#elif PG_VERSION_NUM >= 140000
+#include "utils/queryjumble.h"
+#endif
 
 #if PG_VERSION_NUM < 130000
 #error "coder_health needs PostgreSQL 13 or newer"

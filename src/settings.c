@@ -18,6 +18,20 @@
 #include "coder_health.h"
 
 int			ch_sample_interval_ms = 1000;
+int			ch_track = CH_TRACK_TOP;
+bool		ch_track_utility = true;
+bool		ch_include_errors = true;
+int			ch_max_statements = 5000;
+int			ch_max_clients = 256;
+int			ch_window_step_s = 60;
+int			ch_export_top_statements = 50;
+
+static const struct config_enum_entry track_options[] = {
+	{"none", CH_TRACK_NONE, false},
+	{"top", CH_TRACK_TOP, false},
+	{"all", CH_TRACK_ALL, false},
+	{NULL, 0, false}
+};
 
 void
 ch_define_settings(void)
@@ -30,6 +44,67 @@ ch_define_settings(void)
 							1000, 100, 60000,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("coder_health.track",
+							 "Which statements get latency statistics.",
+							 "top: statements sent by clients; all: also statements "
+							 "run inside functions; none: nothing.",
+							 &ch_track,
+							 CH_TRACK_TOP, track_options,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("coder_health.track_utility",
+							 "Whether utility statements (DDL, COPY, COMMIT ...) are timed too.",
+							 NULL,
+							 &ch_track_utility,
+							 true,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("coder_health.include_errors",
+							 "Whether failed statements' time to failure goes into the latency distribution.",
+							 "Failed statements (errors, cancels, statement_timeout) are always "
+							 "counted in errors; with this on, the time the caller waited for "
+							 "them also counts as a latency sample.",
+							 &ch_include_errors,
+							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("coder_health.max_statements",
+							"How many distinct statements are tracked.",
+							"Past 90% the collector evicts the least used. Each costs at most "
+							"8 kB of shared memory with all its windows.",
+							&ch_max_statements,
+							5000, 100, 100000,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("coder_health.max_clients",
+							"How many distinct (database, client address) pairs get their own latency aggregate.",
+							"A Coder Server is one client address.",
+							&ch_max_clients,
+							256, 16, 10000,
+							PGC_POSTMASTER, 0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("coder_health.window_step",
+							"Length of one step of the rolling latency windows.",
+							"Windows (recent, 1 min, 5 min, 15 min) advance by this step; "
+							"60 s makes them minutes.  Shorten only for testing.",
+							&ch_window_step_s,
+							60, 1, 3600,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("coder_health.export_top_statements",
+							"How many statements (by total time) coder_health.latency_buckets exports.",
+							"Keeps Prometheus label cardinality bounded.",
+							&ch_export_top_statements,
+							50, 0, 1000,
+							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 
 	CH_RESERVE_GUC_PREFIX("coder_health");

@@ -16,6 +16,7 @@
 
 #include "compat.h"
 #include "coder_health.h"
+#include "latency.h"
 
 CoderHealthShared *ch_shared = NULL;
 
@@ -24,6 +25,9 @@ ch_shmem_size(void)
 {
 	Size		size = MAXALIGN(sizeof(CoderHealthShared));
 
+	size = add_size(size, ch_latency_shmem_size());
+	/* each structure is allocated cache-line aligned */
+	size = add_size(size, 8 * PG_CACHE_LINE_SIZE);
 	return size;
 }
 
@@ -34,7 +38,7 @@ ch_shmem_size(void)
 Size
 ch_shmem_used_bytes(void)
 {
-	return MAXALIGN(sizeof(CoderHealthShared));
+	return MAXALIGN(sizeof(CoderHealthShared)) + ch_latency_used_bytes();
 }
 
 /* Ask for shared memory and our LWLock tranche (from the right hook). */
@@ -56,7 +60,7 @@ ch_shmem_startup(void)
 	bool		found;
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	ch_shared = ShmemInitStruct(CH_SHMEM_NAME, ch_shmem_size(), &found);
+	ch_shared = ShmemInitStruct(CH_SHMEM_NAME, sizeof(CoderHealthShared), &found);
 	if (!found)
 	{
 		memset(ch_shared, 0, sizeof(CoderHealthShared));
@@ -71,6 +75,7 @@ ch_shmem_startup(void)
 		pg_atomic_init_u32(&ch_shared->collector_interval_ms, 0);
 		pg_atomic_init_u64(&ch_shared->collector_last_cycle_us, 0);
 	}
+	ch_latency_shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -16,6 +16,7 @@
 
 #include "compat.h"
 #include "coder_health.h"
+#include "latency.h"
 
 PG_FUNCTION_INFO_V1(coder_health_status);
 
@@ -35,8 +36,9 @@ Datum
 coder_health_status(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[12];
-	bool		nulls[12];
+	Datum		values[16];
+	bool		nulls[16];
+	uint64		dropped;
 	uint32		pid;
 	int			i = 0;
 
@@ -65,6 +67,16 @@ coder_health_status(PG_FUNCTION_ARGS)
 	values[i++] = Int32GetDatum((int32) pg_atomic_read_u32(&ch_shared->collector_interval_ms));
 	values[i++] = Float8GetDatum((double) pg_atomic_read_u64(&ch_shared->collector_last_cycle_us) / 1000.0);
 	values[i++] = BoolGetDatum(RecoveryInProgress());
+
+	/* statement table */
+	values[i++] = Int64GetDatum((int64) ch_statements_tracked());
+	values[i++] = Int32GetDatum(ch_max_statements);
+	values[i++] = Int64GetDatum((int64) pg_atomic_read_u64(&ch_latency->evictions));
+	dropped = pg_atomic_read_u64(&ch_latency->dropped_table_full) +
+		pg_atomic_read_u64(&ch_latency->dropped_no_chunk);
+	for (int s = 0; s < ch_latency->nslots; s++)
+		dropped += pg_atomic_read_u64(&ch_slots[s].dropped);
+	values[i++] = Int64GetDatum((int64) dropped);
 	Assert(i == lengthof(values));
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

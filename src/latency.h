@@ -1,0 +1,179 @@
+/*-------------------------------------------------------------------------
+ *
+ * latency.h
+ *	  Statement latency: how samples travel from a user's statement to the
+ *	  shared sketches.
+ *
+ *	  statement end (latency_hooks.c)
+ *	      -> one 24-byte sample appended to this backend's ring in shared
+ *	         memory: no lock, no system call; single writer
+ *	  fold (latency_store.c), by the backend itself at most every few
+ *	  hundred ms or when its ring is half full, else by the collector
+ *	      -> under a *conditional* shared LWLock (a user statement never
+ *	         waits for it), samples are grouped per statement and added to
+ *	         chunked sketches with atomic adds
+ *	  collector, once per coder_health.sample_interval
+ *	      -> drains idle backends' rings, rotates windows, evicts
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CODER_HEALTH_LATENCY_H
+#define CODER_HEALTH_LATENCY_H
+
+#include "postgres.h"
+
+#include "port/atomics.h"
+#include "storage/spin.h"
+#include "utils/hsearch.h"
+#include "utils/timestamp.h"
+
+#include "sketch.h"
+
+/* Samples a backend can buffer before it must fold (or drop). */
+#define CH_RING_SIZE 512
+
+/* A backend folds once this many samples wait, or after CH_FOLD_AFTER_US. */
+#define CH_FOLD_THRESHOLD (CH_RING_SIZE / 2)
+#define CH_FOLD_AFTER_US 250000
+
+/* Windows: per statement 5 complete steps + the current one ("recent"),
+ * per database/client 15 complete steps + the current one. */
+#define CH_STMT_WINDOWS 6
+#define CH_SCOPE_WINDOWS 16
+#define CH_RECENT_STEPS 5
+
+/* Sketch chunks reserved per tracked statement (each 32 buckets). */
+#define CH_CHUNKS_PER_STATEMENT 20
+#define CH_CHUNKS_PER_SCOPE 96
+
+#define CH_CLIENT_ADDR_LEN 48	/* INET6_ADDRSTRLEN + room */
+
+/* sample flags */
+#define CH_SAMPLE_TOPLEVEL 0x01
+#define CH_SAMPLE_ERROR 0x02
+
+typedef struct ChSample
+{
+	uint64		queryid;
+	uint64		duration_ns;
+	Oid			userid;
+	uint32		flags;
+} ChSample;
+
+/* One backend's ring of samples; indexed by PGPROC number. */
+typedef struct ChBackendSlot
+{
+	pg_atomic_uint64 head;		/* next write position; owner only */
+	pg_atomic_uint64 tail;		/* next read position; folder only */
+	pg_atomic_flag folding;		/* held by whoever folds this ring */
+	pg_atomic_uint64 dropped;	/* samples lost because the ring was full */
+
+	/* identity of the owner, written before its first sample */
+	Oid			dbid;
+	char		client_addr[CH_CLIENT_ADDR_LEN];
+	int			db_scope;		/* index into scopes, -1 = not resolved */
+	int			client_scope;
+
+	ChSample	ring[CH_RING_SIZE];
+} ChBackendSlot;
+
+/*
+ * A sketch in shared memory: counters are atomics so that several folders
+ * can add at once; buckets live in 32-bucket chunks taken from a shared pool
+ * on first use, so a statement only pays for the range its durations span.
+ */
+typedef struct ChSketch
+{
+	pg_atomic_uint64 calls;		/* every execution, failed ones too */
+	pg_atomic_uint64 errors;
+	pg_atomic_uint64 sum_ns;
+	pg_atomic_uint64 min_ns;
+	pg_atomic_uint64 max_ns;
+	pg_atomic_uint32 chunk[SKETCH_NCHUNKS];	/* pool index + 1; 0 = none */
+} ChSketch;
+
+typedef struct ChStmtKey
+{
+	Oid			dbid;
+	Oid			userid;
+	uint64		queryid;
+	bool		toplevel;
+} ChStmtKey;
+
+typedef struct ChStmtEntry
+{
+	ChStmtKey	key;			/* hash key: must be first */
+	TimestampTz first_seen;
+	pg_atomic_uint64 last_seen; /* TimestampTz */
+	ChSketch	total;
+	ChSketch	window[CH_STMT_WINDOWS];
+} ChStmtEntry;
+
+typedef enum ChScopeKind
+{
+	CH_SCOPE_FREE = 0,
+	CH_SCOPE_DATABASE,
+	CH_SCOPE_CLIENT
+} ChScopeKind;
+
+/* Per-database and per-client (Coder Server) aggregates. */
+typedef struct ChScope
+{
+	ChScopeKind kind;
+	Oid			dbid;
+	char		client_addr[CH_CLIENT_ADDR_LEN];
+	pg_atomic_uint64 last_seen;
+	ChSketch	total;
+	ChSketch	window[CH_SCOPE_WINDOWS];
+} ChScope;
+
+/* The latency part of shared memory. */
+typedef struct ChLatencyShared
+{
+	/* window clock: step number and when each step started */
+	pg_atomic_uint64 step;
+	TimestampTz step_start[CH_SCOPE_WINDOWS];
+	TimestampTz reset_time;
+
+	/* chunk pool: a free list guarded by a spinlock */
+	slock_t		pool_lock;
+	int			pool_size;
+	int			pool_free_head; /* index + 1; 0 = empty */
+	int			pool_in_use;
+
+	pg_atomic_uint64 evictions;
+	pg_atomic_uint64 dropped_table_full;
+	pg_atomic_uint64 dropped_no_chunk;
+	int			max_scopes;
+	int			nslots;
+} ChLatencyShared;
+
+/* latency_store.c */
+extern ChLatencyShared *ch_latency;
+extern ChBackendSlot *ch_slots;
+extern ChScope *ch_scopes;
+extern Size ch_latency_shmem_size(void);
+extern void ch_latency_shmem_init(void);
+extern Size ch_latency_used_bytes(void);
+extern bool ch_fold_slot(ChBackendSlot *slot, bool wait);
+extern void ch_latency_collect(TimestampTz now);
+/* A shared sketch copied out for reading. */
+typedef struct ChReadout
+{
+	uint64		calls;
+	uint64		errors;
+	sketch_t	sk;
+} ChReadout;
+
+extern void ch_readout_reset(ChReadout *r);
+extern void ch_read_sketch(const ChSketch *src, ChReadout *dst);
+extern void ch_read_windows(const ChSketch *windows, int nwindows, int steps,
+							ChReadout *dst, TimestampTz *since);
+extern long ch_statements_tracked(void);
+extern HTAB *ch_statement_table(void);
+extern void ch_latency_reset(bool all, uint64 queryid);
+
+/* latency_hooks.c */
+extern void ch_latency_install_hooks(void);
+
+#endif							/* CODER_HEALTH_LATENCY_H */

@@ -1,0 +1,552 @@
+/*-------------------------------------------------------------------------
+ *
+ * latency_hooks.c
+ *	  Timing statements from inside the backend that runs them.
+ *
+ * What is measured is what log_min_duration_statement measures: the time
+ * from the protocol message that started the statement (so parsing,
+ * planning and lock waits are included) to its end, including the commit
+ * when the statement commits by itself.  For a top-level statement the start
+ * is PostgreSQL's own statement timestamp, already taken when the message
+ * arrived, so timing costs one clock read per statement (two for an
+ * autocommit write, whose commit is timed too).
+ *
+ * Each statement in flight has a frame on a small backend-local stack.  A
+ * frame ends at ExecutorEnd / the end of ProcessUtility, or, if the
+ * statement fails, in the (sub)transaction abort callback, which records it
+ * as an error with its time to failure (a statement_timeout is a tail event
+ * the caller waited for).
+ *
+ * Nothing here takes a lock, allocates memory or raises an error: a sample
+ * is appended to this backend's ring in shared memory, and at most every
+ * CH_FOLD_AFTER_US (or when the ring is half full) the backend *tries* to
+ * fold its ring into the shared sketches (latency_store.c).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/parallel.h"
+#include "access/xact.h"
+#include "executor/executor.h"
+#include "common/ip.h"
+#include "libpq/libpq-be.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "storage/ipc.h"
+#include "tcop/utility.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+#include "coder_health.h"
+#include "latency.h"
+
+/* Deeper nesting than this is not timed (and counted nowhere: it is
+ * function-internal detail of a statement that is timed). */
+#define CH_MAX_FRAMES 32
+
+typedef struct ChFrame
+{
+	QueryDesc  *query;			/* NULL for a utility statement */
+	uint64		queryid;
+	TimestampTz start;
+	TimestampTz end;			/* 0 until the statement's work is done */
+	int			xact_level;		/* transaction nest level at start */
+	bool		toplevel;
+	bool		select_like;	/* work ends with ExecutorRun, not Finish */
+} ChFrame;
+
+static ChFrame frames[CH_MAX_FRAMES];
+static int	nframes = 0;
+
+/*
+ * A top-level statement whose commit follows at once (autocommit, COMMIT,
+ * ROLLBACK): it ends when the transaction does.
+ */
+static ChFrame deferred;
+static bool have_deferred = false;
+static bool deferred_is_rollback = false;
+
+/* Inside ExecutorRun/Finish/ProcessUtility: statements now are nested. */
+static int	running_depth = 0;
+
+/* End of the previous top-level statement of this backend: in a
+ * multi-statement query string, the next one starts there. */
+static TimestampTz last_top_end = 0;
+
+/* This backend's slot, set up at its first sample. */
+static ChBackendSlot *my_slot = NULL;
+static TimestampTz last_fold = 0;
+
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+static ExecutorRun_hook_type prev_ExecutorRun = NULL;
+static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
+static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
+static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+
+/* ------------------------------------------------------------------------
+ * Samples
+ * ------------------------------------------------------------------------
+ */
+
+static void
+fold_at_exit(int code, Datum arg)
+{
+	/* leave nothing behind for the next owner of the slot */
+	for (int tries = 0; my_slot != NULL && tries < 1000; tries++)
+	{
+		if (ch_fold_slot(my_slot, true))
+			break;
+		pg_usleep(1000L);
+	}
+}
+
+/* The client address as text: what identifies a Coder Server. */
+static void
+describe_client(char *buf, size_t len)
+{
+	if (MyProcPort == NULL)
+		strlcpy(buf, "background", len);
+	else if (MyProcPort->raddr.addr.ss_family == AF_UNIX)
+		strlcpy(buf, "local", len);
+	else if (pg_getnameinfo_all(&MyProcPort->raddr.addr, MyProcPort->raddr.salen,
+								buf, len, NULL, 0, NI_NUMERICHOST) != 0)
+		strlcpy(buf, "unknown", len);
+}
+
+static ChBackendSlot *
+claim_slot(void)
+{
+	int			n = compat_my_proc_number();
+	ChBackendSlot *slot;
+
+	if (ch_slots == NULL || n < 0 || n >= ch_latency->nslots)
+		return NULL;
+	slot = &ch_slots[n];
+	/* the previous owner emptied the ring when it exited */
+	slot->dbid = MyDatabaseId;
+	describe_client(slot->client_addr, sizeof(slot->client_addr));
+	slot->db_scope = -1;
+	slot->client_scope = -1;
+	pg_atomic_write_u64(&slot->dropped, 0);
+	pg_write_barrier();
+	before_shmem_exit(fold_at_exit, (Datum) 0);
+	return slot;
+}
+
+static void
+record(uint64 queryid, TimestampTz start, TimestampTz end, bool toplevel,
+	   bool error)
+{
+	uint64		head;
+	ChSample   *s;
+
+	if (my_slot == NULL)
+	{
+		my_slot = claim_slot();
+		if (my_slot == NULL)
+			return;
+	}
+	head = pg_atomic_read_u64(&my_slot->head);
+	if (head - pg_atomic_read_u64(&my_slot->tail) >= CH_RING_SIZE)
+	{
+		pg_atomic_fetch_add_u64(&my_slot->dropped, 1);
+		return;
+	}
+	s = &my_slot->ring[head % CH_RING_SIZE];
+	s->queryid = queryid;
+	s->duration_ns = end > start ? (uint64) (end - start) * 1000 : 0;
+	s->userid = GetUserId();
+	s->flags = (toplevel ? CH_SAMPLE_TOPLEVEL : 0) | (error ? CH_SAMPLE_ERROR : 0);
+	pg_write_barrier();
+	pg_atomic_write_u64(&my_slot->head, head + 1);
+}
+
+/* Fold our own ring now and then; never from inside an abort. */
+static void
+maybe_fold(TimestampTz now)
+{
+	uint64		waiting;
+
+	if (my_slot == NULL)
+		return;
+	waiting = pg_atomic_read_u64(&my_slot->head) -
+		pg_atomic_read_u64(&my_slot->tail);
+	if (waiting >= CH_FOLD_THRESHOLD ||
+		(waiting > 0 && now - last_fold >= CH_FOLD_AFTER_US))
+	{
+		last_fold = now;
+		(void) ch_fold_slot(my_slot, false);
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Frames
+ * ------------------------------------------------------------------------
+ */
+
+static inline bool
+tracking(bool toplevel)
+{
+	if (ch_shared == NULL || IsParallelWorker())
+		return false;
+	return toplevel ? ch_track != CH_TRACK_NONE : ch_track == CH_TRACK_ALL;
+}
+
+static ChFrame *
+push_frame(QueryDesc *query, uint64 queryid)
+{
+	ChFrame    *f;
+	bool		toplevel = (running_depth == 0);
+
+	if (queryid == UINT64CONST(0) || nframes >= CH_MAX_FRAMES ||
+		!tracking(toplevel))
+		return NULL;
+	f = &frames[nframes++];
+	f->query = query;
+	f->queryid = queryid;
+	f->toplevel = toplevel;
+	f->end = 0;
+	f->xact_level = GetCurrentTransactionNestLevel();
+	f->select_like = false;
+	if (toplevel)
+	{
+		/* started when its message arrived, or when the previous statement
+		 * of the same query string ended */
+		f->start = Max(GetCurrentStatementStartTimestamp(), last_top_end);
+	}
+	else
+		f->start = GetCurrentTimestamp();
+	return f;
+}
+
+static ChFrame *
+find_frame(QueryDesc *query)
+{
+	for (int i = nframes - 1; i >= 0; i--)
+		if (frames[i].query == query)
+			return &frames[i];
+	return NULL;
+}
+
+static void
+remove_frame(ChFrame *f)
+{
+	int			i = (int) (f - frames);
+
+	if (i < nframes - 1)
+		memmove(&frames[i], &frames[i + 1], sizeof(ChFrame) * (nframes - 1 - i));
+	nframes--;
+}
+
+/*
+ * A statement's work is done.  If a commit follows at once, the statement
+ * ends with it (the commit is part of what the client waits for); otherwise
+ * it ends now.
+ */
+static void
+finish_frame(ChFrame *f, bool commit_follows, bool is_rollback)
+{
+	ChFrame		done = *f;
+
+	remove_frame(f);
+	if (done.toplevel && commit_follows)
+	{
+		if (have_deferred)
+			record(deferred.queryid, deferred.start, deferred.end, true, false);
+		deferred = done;
+		have_deferred = true;
+		deferred_is_rollback = is_rollback;
+		return;
+	}
+	if (done.end == 0)
+		done.end = GetCurrentTimestamp();
+	record(done.queryid, done.start, done.end, done.toplevel, false);
+	if (done.toplevel)
+		last_top_end = done.end;
+	maybe_fold(done.end);
+}
+
+/* Whether the transaction commits right after this top-level statement. */
+static bool
+autocommit_write(void)
+{
+	return !IsTransactionBlock() &&
+		TransactionIdIsValid(GetTopTransactionIdIfAny());
+}
+
+/* ------------------------------------------------------------------------
+ * Hooks
+ * ------------------------------------------------------------------------
+ */
+
+static void
+ch_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0)
+	{
+		ChFrame    *f = push_frame(queryDesc, queryDesc->plannedstmt->queryId);
+
+		/* a plain SELECT's work ends with its last ExecutorRun; a portal
+		 * may run Finish/End much later (at the next Bind or at commit) */
+		if (f)
+			f->select_like = queryDesc->operation == CMD_SELECT &&
+				!queryDesc->plannedstmt->hasModifyingCTE;
+	}
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+static void
+ch_ExecutorRun(CH_EXECUTOR_RUN_ARGS)
+{
+	ChFrame    *f;
+
+	running_depth++;
+	PG_TRY();
+	{
+		if (prev_ExecutorRun)
+			prev_ExecutorRun(CH_EXECUTOR_RUN_PASS);
+		else
+			standard_ExecutorRun(CH_EXECUTOR_RUN_PASS);
+	}
+	PG_FINALLY();
+	{
+		running_depth--;
+	}
+	PG_END_TRY();
+
+	if (nframes > 0 && (f = find_frame(queryDesc)) != NULL && f->select_like)
+		f->end = GetCurrentTimestamp();
+}
+
+static void
+ch_ExecutorFinish(QueryDesc *queryDesc)
+{
+	ChFrame    *f;
+
+	running_depth++;
+	PG_TRY();
+	{
+		if (prev_ExecutorFinish)
+			prev_ExecutorFinish(queryDesc);
+		else
+			standard_ExecutorFinish(queryDesc);
+	}
+	PG_FINALLY();
+	{
+		running_depth--;
+	}
+	PG_END_TRY();
+
+	/* writes end after Finish (AFTER triggers: foreign key checks) unless
+	 * the commit follows and will be timed instead */
+	if (nframes > 0 && (f = find_frame(queryDesc)) != NULL && !f->select_like &&
+		!(f->toplevel && autocommit_write()))
+		f->end = GetCurrentTimestamp();
+}
+
+static void
+ch_ExecutorEnd(QueryDesc *queryDesc)
+{
+	ChFrame    *f = nframes > 0 ? find_frame(queryDesc) : NULL;
+
+	if (prev_ExecutorEnd)
+		prev_ExecutorEnd(queryDesc);
+	else
+		standard_ExecutorEnd(queryDesc);
+
+	if (f != NULL)
+	{
+		/* frames may have moved while ExecutorEnd ran nested statements */
+		f = find_frame(queryDesc);
+		if (f != NULL)
+			finish_frame(f, f->toplevel && autocommit_write(), false);
+	}
+}
+
+/* Statements whose work is only the commit or rollback that follows them. */
+static bool
+ends_transaction(Node *parsetree, bool *is_rollback)
+{
+	*is_rollback = false;
+	if (IsA(parsetree, TransactionStmt))
+	{
+		TransactionStmt *stmt = (TransactionStmt *) parsetree;
+
+		switch (stmt->kind)
+		{
+			case TRANS_STMT_COMMIT:
+			case TRANS_STMT_PREPARE:
+				return true;
+			case TRANS_STMT_ROLLBACK:
+				*is_rollback = true;
+				return true;
+			default:
+				return false;
+		}
+	}
+	return false;
+}
+
+static void
+ch_ProcessUtility(CH_PROCESS_UTILITY_ARGS)
+{
+	Node	   *parsetree = pstmt->utilityStmt;
+	ChFrame    *f = NULL;
+	int			pushed_at = -1;
+
+	/*
+	 * EXECUTE runs its prepared statement through the executor, which times
+	 * it (as a top-level statement); PREPARE and DEALLOCATE do no work worth
+	 * a sample.  Same rule as pg_stat_statements, so counts compare.
+	 */
+	if (ch_track_utility &&
+		!IsA(parsetree, ExecuteStmt) && !IsA(parsetree, PrepareStmt) &&
+		!IsA(parsetree, DeallocateStmt))
+	{
+		f = push_frame(NULL, pstmt->queryId);
+		if (f)
+			pushed_at = (int) (f - frames);
+	}
+
+	if (f == NULL)
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(CH_PROCESS_UTILITY_PASS);
+		else
+			standard_ProcessUtility(CH_PROCESS_UTILITY_PASS);
+		return;
+	}
+
+	running_depth++;
+	PG_TRY();
+	{
+		if (prev_ProcessUtility)
+			prev_ProcessUtility(CH_PROCESS_UTILITY_PASS);
+		else
+			standard_ProcessUtility(CH_PROCESS_UTILITY_PASS);
+	}
+	PG_FINALLY();
+	{
+		running_depth--;
+	}
+	PG_END_TRY();
+
+	/*
+	 * Find our frame again: statements run inside the utility may have come
+	 * and gone, and a COMMIT inside a procedure may have cleared the stack.
+	 */
+	if (pushed_at < nframes && frames[pushed_at].query == NULL &&
+		frames[pushed_at].queryid == pstmt->queryId)
+	{
+		bool		is_rollback;
+		bool		commit_follows;
+
+		f = &frames[pushed_at];
+		commit_follows = ends_transaction(parsetree, &is_rollback) ||
+			(f->toplevel && !IsTransactionBlock() &&
+			 TransactionIdIsValid(GetTopTransactionIdIfAny()));
+		finish_frame(f, f->toplevel && commit_follows, is_rollback);
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * Transaction ends: deferred statements end, failed statements are errors
+ * ------------------------------------------------------------------------
+ */
+
+static void
+fail_frames_from(int first, TimestampTz now)
+{
+	for (int i = first; i < nframes; i++)
+	{
+		record(frames[i].queryid, frames[i].start, now, frames[i].toplevel, true);
+		if (frames[i].toplevel)
+			last_top_end = now;
+	}
+	nframes = first;
+}
+
+static void
+ch_xact_callback(XactEvent event, void *arg)
+{
+	TimestampTz now;
+
+	if (!have_deferred && nframes == 0)
+		return;
+	now = GetCurrentTimestamp();
+
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			if (have_deferred)
+			{
+				record(deferred.queryid, deferred.start, now, true, false);
+				last_top_end = now;
+				have_deferred = false;
+			}
+			/*
+			 * Frames still open at commit belong to statements that commit
+			 * by themselves midway (VACUUM, CREATE INDEX CONCURRENTLY,
+			 * procedures with COMMIT); they end normally later.
+			 */
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			if (have_deferred)
+			{
+				/* a ROLLBACK did what it was asked; a failed commit did not */
+				record(deferred.queryid, deferred.start, now, true,
+					   !deferred_is_rollback);
+				last_top_end = now;
+				have_deferred = false;
+			}
+			fail_frames_from(0, now);
+			break;
+		default:
+			break;
+	}
+}
+
+static void
+ch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					SubTransactionId parentSubid, void *arg)
+{
+	int			level;
+	int			first;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB || nframes == 0)
+		return;
+	/* statements started inside the aborted subtransaction failed */
+	level = GetCurrentTransactionNestLevel();
+	for (first = 0; first < nframes; first++)
+		if (frames[first].xact_level >= level)
+			break;
+	if (first < nframes)
+		fail_frames_from(first, GetCurrentTimestamp());
+}
+
+void
+ch_latency_install_hooks(void)
+{
+	compat_enable_query_id();
+
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = ch_ExecutorStart;
+	prev_ExecutorRun = ExecutorRun_hook;
+	ExecutorRun_hook = ch_ExecutorRun;
+	prev_ExecutorFinish = ExecutorFinish_hook;
+	ExecutorFinish_hook = ch_ExecutorFinish;
+	prev_ExecutorEnd = ExecutorEnd_hook;
+	ExecutorEnd_hook = ch_ExecutorEnd;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = ch_ProcessUtility;
+
+	RegisterXactCallback(ch_xact_callback, NULL);
+	RegisterSubXactCallback(ch_subxact_callback, NULL);
+}

@@ -1,0 +1,495 @@
+/*-------------------------------------------------------------------------
+ *
+ * latency_sql.c
+ *	  SQL functions that read statement latency: per statement, per
+ *	  database and client, single quantiles, a text chart, Prometheus
+ *	  histogram rows, and reset.
+ *
+ * Readers take the shared lock only while they copy sketches out; folding
+ * backends never wait for them (they only add under the same shared lock),
+ * and the collector's exclusive work waits at most one read.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+#include "coder_health.h"
+#include "latency.h"
+#include "srf.h"
+
+PG_FUNCTION_INFO_V1(coder_health_statement_latency);
+PG_FUNCTION_INFO_V1(coder_health_latency);
+PG_FUNCTION_INFO_V1(coder_health_statement_quantile);
+PG_FUNCTION_INFO_V1(coder_health_latency_chart);
+PG_FUNCTION_INFO_V1(coder_health_latency_buckets);
+PG_FUNCTION_INFO_V1(coder_health_reset);
+PG_FUNCTION_INFO_V1(coder_health_reset_statement);
+
+static const double report_qs[] = {0.5, 0.9, 0.95, 0.99, 0.999};
+
+#define NS_PER_MS 1000000.0
+
+/* A ms value, or NULL when there is none (NaN: no samples). */
+static void
+put_ms(Datum *values, bool *nulls, int i, double ns)
+{
+	if (isnan(ns))
+		nulls[i] = true;
+	else
+		values[i] = Float8GetDatum(rint(ns / 100.0) / 10000.0);	/* 0.1 us */
+}
+
+static void
+put_extremes(Datum *values, bool *nulls, int i, const sketch_t *sk, bool min)
+{
+	if (sk->count == 0 || sk->min_ns > sk->max_ns)
+		nulls[i] = true;
+	else
+		values[i] = Float8GetDatum((double) (min ? sk->min_ns : sk->max_ns) / NS_PER_MS);
+}
+
+/* ------------------------------------------------------------------------
+ * coder_health.statement_latency
+ * ------------------------------------------------------------------------
+ */
+Datum
+coder_health_statement_latency(PG_FUNCTION_ARGS)
+{
+#define SL_COLS 23
+	TupleDesc	tupdesc;
+	Tuplestorestate *store;
+	HASH_SEQ_STATUS hs;
+	ChStmtEntry *entry;
+	ChReadout  *total;
+	ChReadout  *recent;
+
+	ch_require_loaded();
+	store = ch_srf_begin(fcinfo, &tupdesc, SL_COLS);
+	total = palloc(sizeof(ChReadout));
+	recent = palloc(sizeof(ChReadout));
+
+	LWLockAcquire(ch_shared->lock, LW_SHARED);
+	hash_seq_init(&hs, ch_statement_table());
+	while ((entry = hash_seq_search(&hs)) != NULL)
+	{
+		Datum		values[SL_COLS];
+		bool		nulls[SL_COLS];
+		double		q[lengthof(report_qs)];
+		int			i = 0;
+
+		memset(nulls, 0, sizeof(nulls));
+		ch_readout_reset(total);
+		ch_readout_reset(recent);
+		ch_read_sketch(&entry->total, total);
+		ch_read_windows(entry->window, CH_STMT_WINDOWS, CH_RECENT_STEPS,
+						recent, NULL);
+
+		values[i++] = ObjectIdGetDatum(entry->key.dbid);
+		values[i++] = ObjectIdGetDatum(entry->key.userid);
+		values[i++] = Int64GetDatum((int64) entry->key.queryid);
+		values[i++] = BoolGetDatum(entry->key.toplevel);
+		values[i++] = Int64GetDatum((int64) total->calls);
+		values[i++] = Int64GetDatum((int64) total->errors);
+		values[i++] = Float8GetDatum((double) total->sk.sum_ns / NS_PER_MS);
+		put_ms(values, nulls, i++, total->sk.count ?
+			   (double) total->sk.sum_ns / total->sk.count : NAN);
+		put_extremes(values, nulls, i++, &total->sk, true);
+		sketch_quantiles(&total->sk, report_qs, lengthof(report_qs), q);
+		for (int k = 0; k < lengthof(report_qs); k++)
+			put_ms(values, nulls, i++, q[k]);
+		put_extremes(values, nulls, i++, &total->sk, false);
+
+		values[i++] = Int64GetDatum((int64) recent->calls);
+		values[i++] = Int64GetDatum((int64) recent->errors);
+		sketch_quantiles(&recent->sk, report_qs, lengthof(report_qs), q);
+		put_ms(values, nulls, i++, q[0]);	/* p50 */
+		put_ms(values, nulls, i++, q[2]);	/* p95 */
+		put_ms(values, nulls, i++, q[3]);	/* p99 */
+		put_extremes(values, nulls, i++, &recent->sk, false);
+
+		values[i++] = TimestampTzGetDatum(entry->first_seen);
+		values[i++] = TimestampTzGetDatum((TimestampTz) pg_atomic_read_u64(&entry->last_seen));
+		Assert(i == SL_COLS);
+		tuplestore_putvalues(store, tupdesc, values, nulls);
+	}
+	LWLockRelease(ch_shared->lock);
+	return (Datum) 0;
+}
+
+/* ------------------------------------------------------------------------
+ * coder_health.latency: per database and per client, by window
+ * ------------------------------------------------------------------------
+ */
+static const struct
+{
+	const char *name;
+	int			steps;			/* complete steps before the current; -1: total */
+}			scope_windows[] =
+{
+	{"1 min", 1},
+	{"5 min", 5},
+	{"15 min", 15},
+	{"total", -1}
+};
+
+Datum
+coder_health_latency(PG_FUNCTION_ARGS)
+{
+#define L_COLS 14
+	TupleDesc	tupdesc;
+	Tuplestorestate *store;
+	ChReadout  *r;
+	TimestampTz now = GetCurrentTimestamp();
+
+	ch_require_loaded();
+	store = ch_srf_begin(fcinfo, &tupdesc, L_COLS);
+	r = palloc(sizeof(ChReadout));
+
+	LWLockAcquire(ch_shared->lock, LW_SHARED);
+	for (int s = 0; s < ch_latency->max_scopes; s++)
+	{
+		ChScope    *scope = &ch_scopes[s];
+
+		if (scope->kind == CH_SCOPE_FREE)
+			continue;
+		for (int w = 0; w < lengthof(scope_windows); w++)
+		{
+			Datum		values[L_COLS];
+			bool		nulls[L_COLS];
+			double		q[lengthof(report_qs)];
+			TimestampTz since;
+			double		span_s;
+			int			i = 0;
+
+			memset(nulls, 0, sizeof(nulls));
+			ch_readout_reset(r);
+			if (scope_windows[w].steps < 0)
+			{
+				ch_read_sketch(&scope->total, r);
+				since = ch_latency->reset_time;
+			}
+			else
+				ch_read_windows(scope->window, CH_SCOPE_WINDOWS,
+								scope_windows[w].steps, r, &since);
+			span_s = (double) (now - since) / USECS_PER_SEC;
+
+			values[i++] = CStringGetTextDatum(scope->kind == CH_SCOPE_DATABASE ?
+											  "database" : "client");
+			values[i++] = ObjectIdGetDatum(scope->dbid);
+			if (scope->kind == CH_SCOPE_CLIENT)
+				values[i++] = CStringGetTextDatum(scope->client_addr);
+			else
+				nulls[i++] = true;
+			values[i++] = CStringGetTextDatum(scope_windows[w].name);
+			values[i++] = Int64GetDatum((int64) r->calls);
+			values[i++] = Int64GetDatum((int64) r->errors);
+			values[i++] = Float8GetDatum(span_s > 0 ? r->calls / span_s : 0.0);
+			sketch_quantiles(&r->sk, report_qs, lengthof(report_qs), q);
+			for (int k = 0; k < lengthof(report_qs); k++)
+				put_ms(values, nulls, i++, q[k]);
+			put_extremes(values, nulls, i++, &r->sk, false);
+			values[i++] = Float8GetDatum(span_s);
+			Assert(i == L_COLS);
+			tuplestore_putvalues(store, tupdesc, values, nulls);
+		}
+	}
+	LWLockRelease(ch_shared->lock);
+	return (Datum) 0;
+}
+
+/* ------------------------------------------------------------------------
+ * One statement's distribution (all entries with a queryid, merged)
+ * ------------------------------------------------------------------------
+ */
+
+/* Merge every entry of queryid into r; false when there is none. */
+static bool
+read_queryid(uint64 queryid, bool recent, ChReadout *r)
+{
+	HASH_SEQ_STATUS hs;
+	ChStmtEntry *entry;
+	bool		found = false;
+
+	ch_readout_reset(r);
+	LWLockAcquire(ch_shared->lock, LW_SHARED);
+	hash_seq_init(&hs, ch_statement_table());
+	while ((entry = hash_seq_search(&hs)) != NULL)
+	{
+		if (entry->key.queryid != queryid)
+			continue;
+		found = true;
+		if (recent)
+			ch_read_windows(entry->window, CH_STMT_WINDOWS, CH_RECENT_STEPS,
+							r, NULL);
+		else
+			ch_read_sketch(&entry->total, r);
+	}
+	LWLockRelease(ch_shared->lock);
+	return found;
+}
+
+Datum
+coder_health_statement_quantile(PG_FUNCTION_ARGS)
+{
+	uint64		queryid = (uint64) PG_GETARG_INT64(0);
+	double		q = PG_GETARG_FLOAT8(1);
+	bool		recent = PG_GETARG_BOOL(2);
+	ChReadout  *r;
+	double		v;
+
+	ch_require_loaded();
+	if (!(q >= 0.0 && q <= 1.0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("quantile %g is out of range", q),
+				 errhint("Pass a fraction between 0 and 1, for example 0.99 for p99.")));
+
+	r = palloc(sizeof(ChReadout));
+	if (!read_queryid(queryid, recent, r))
+		PG_RETURN_NULL();
+	v = sketch_quantile(&r->sk, q);
+	if (isnan(v))
+		PG_RETURN_NULL();
+	PG_RETURN_FLOAT8(v / NS_PER_MS);
+}
+
+/* Human-readable duration for chart labels. */
+static char *
+format_ns(double ns)
+{
+	if (ns < 1000.0)
+		return psprintf("%.0f ns", ns);
+	if (ns < 1000000.0)
+		return psprintf("%.3g us", ns / 1000.0);
+	if (ns < 1000000000.0)
+		return psprintf("%.3g ms", ns / 1000000.0);
+	return psprintf("%.3g s", ns / 1000000000.0);
+}
+
+/*
+ * Text bars of one statement's distribution: ranges on a 1-2-5 log scale
+ * from the fastest to the slowest execution.
+ */
+Datum
+coder_health_latency_chart(PG_FUNCTION_ARGS)
+{
+#define C_COLS 5
+#define CHART_WIDTH 40
+	uint64		queryid = (uint64) PG_GETARG_INT64(0);
+	TupleDesc	tupdesc;
+	Tuplestorestate *store;
+	ChReadout  *r;
+	double		lo;
+	uint64		counts[64];
+	double		bounds[65];
+	int			nranges = 0;
+	uint64		peak = 0;
+	int			b;
+
+	ch_require_loaded();
+	store = ch_srf_begin(fcinfo, &tupdesc, C_COLS);
+	r = palloc(sizeof(ChReadout));
+	if (!read_queryid(queryid, false, r) || r->sk.count == 0)
+		return (Datum) 0;
+
+	/* 1-2-5 steps from below the minimum to above the maximum */
+	lo = 100.0;					/* 100 ns */
+	while (lo * 10.0 <= (double) r->sk.min_ns)
+		lo *= 10.0;
+	bounds[0] = lo;
+	while (nranges < 64 && bounds[nranges] <= (double) r->sk.max_ns)
+	{
+		double		cur = bounds[nranges];
+		double		mant = cur / pow(10.0, floor(log10(cur) + 1e-9));
+
+		bounds[nranges + 1] = cur * (mant < 1.5 ? 2.0 : (mant < 3.0 ? 2.5 : 2.0));
+		counts[nranges] = 0;
+		nranges++;
+	}
+	for (b = 0; b < SKETCH_NBUCKETS; b++)
+	{
+		double		v;
+		int			k;
+
+		if (r->sk.bucket[b] == 0)
+			continue;
+		v = Max(Min(sketch_value(b), (double) r->sk.max_ns), (double) r->sk.min_ns);
+		for (k = 0; k < nranges - 1 && v >= bounds[k + 1]; k++)
+			;
+		counts[k] += r->sk.bucket[b];
+	}
+	for (int k = 0; k < nranges; k++)
+		peak = Max(peak, counts[k]);
+
+	for (int k = 0; k < nranges; k++)
+	{
+		Datum		values[C_COLS];
+		bool		nulls[C_COLS] = {0};
+		int			width = peak ? (int) ((counts[k] * CHART_WIDTH + peak - 1) / peak) : 0;
+		StringInfoData bar;
+
+		initStringInfo(&bar);
+		for (int j = 0; j < width; j++)
+			appendStringInfoString(&bar, "#");
+		values[0] = CStringGetTextDatum(psprintf("%s - %s", format_ns(bounds[k]),
+												 format_ns(bounds[k + 1])));
+		values[1] = Float8GetDatum(bounds[k] / NS_PER_MS);
+		values[2] = Float8GetDatum(bounds[k + 1] / NS_PER_MS);
+		values[3] = Int64GetDatum((int64) counts[k]);
+		values[4] = CStringGetTextDatum(bar.data);
+		tuplestore_putvalues(store, tupdesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* ------------------------------------------------------------------------
+ * coder_health.latency_buckets: Prometheus histograms
+ * ------------------------------------------------------------------------
+ */
+
+/* Fixed Prometheus-style upper bounds, seconds: 100 us .. 60 s. */
+static const double prom_le[] = {
+	0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+	0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60
+};
+
+static void
+put_histogram(Tuplestorestate *store, TupleDesc tupdesc, const char *scope,
+			  Oid dbid, const char *client_addr, uint64 queryid,
+			  bool has_queryid, ChReadout *r)
+{
+	Datum		values[8];
+	bool		nulls[8] = {0};
+	Datum		le[lengthof(prom_le)];
+	Datum		bucket[lengthof(prom_le)];
+
+	for (int k = 0; k < lengthof(prom_le); k++)
+	{
+		le[k] = Float8GetDatum(prom_le[k]);
+		bucket[k] = Int64GetDatum((int64) sketch_count_le(&r->sk, prom_le[k] * 1e9));
+	}
+	values[0] = CStringGetTextDatum(scope);
+	values[1] = ObjectIdGetDatum(dbid);
+	if (client_addr)
+		values[2] = CStringGetTextDatum(client_addr);
+	else
+		nulls[2] = true;
+	if (has_queryid)
+		values[3] = Int64GetDatum((int64) queryid);
+	else
+		nulls[3] = true;
+	values[4] = PointerGetDatum(construct_array(le, lengthof(prom_le), FLOAT8OID,
+												sizeof(float8), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[5] = PointerGetDatum(construct_array(bucket, lengthof(prom_le), INT8OID,
+												sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[6] = Float8GetDatum((double) r->sk.sum_ns / 1e9);
+	values[7] = Int64GetDatum((int64) r->sk.count);
+	tuplestore_putvalues(store, tupdesc, values, nulls);
+}
+
+typedef struct ChTopEntry
+{
+	ChStmtEntry *entry;
+	uint64		sum_ns;
+} ChTopEntry;
+
+static int
+top_order(const void *a, const void *b)
+{
+	const ChTopEntry *x = a;
+	const ChTopEntry *y = b;
+
+	if (x->sum_ns != y->sum_ns)
+		return x->sum_ns > y->sum_ns ? -1 : 1;
+	return 0;
+}
+
+Datum
+coder_health_latency_buckets(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Tuplestorestate *store;
+	ChReadout  *r;
+	HASH_SEQ_STATUS hs;
+	ChStmtEntry *entry;
+	ChTopEntry *top;
+	long		n = 0;
+	long		cap;
+
+	ch_require_loaded();
+	store = ch_srf_begin(fcinfo, &tupdesc, 8);
+	r = palloc(sizeof(ChReadout));
+
+	LWLockAcquire(ch_shared->lock, LW_SHARED);
+	for (int s = 0; s < ch_latency->max_scopes; s++)
+	{
+		ChScope    *scope = &ch_scopes[s];
+
+		if (scope->kind == CH_SCOPE_FREE)
+			continue;
+		ch_readout_reset(r);
+		ch_read_sketch(&scope->total, r);
+		put_histogram(store, tupdesc,
+					  scope->kind == CH_SCOPE_DATABASE ? "database" : "client",
+					  scope->dbid,
+					  scope->kind == CH_SCOPE_CLIENT ? scope->client_addr : NULL,
+					  0, false, r);
+	}
+
+	cap = Max(ch_statements_tracked(), 1);
+	top = palloc(sizeof(ChTopEntry) * cap);
+	hash_seq_init(&hs, ch_statement_table());
+	while ((entry = hash_seq_search(&hs)) != NULL)
+	{
+		if (n >= cap)
+		{
+			hash_seq_term(&hs);
+			break;
+		}
+		top[n].entry = entry;
+		top[n].sum_ns = pg_atomic_read_u64(&entry->total.sum_ns);
+		n++;
+	}
+	qsort(top, n, sizeof(ChTopEntry), top_order);
+	for (long k = 0; k < n && k < ch_export_top_statements; k++)
+	{
+		ch_readout_reset(r);
+		ch_read_sketch(&top[k].entry->total, r);
+		put_histogram(store, tupdesc, "statement", top[k].entry->key.dbid, NULL,
+					  top[k].entry->key.queryid, true, r);
+	}
+	LWLockRelease(ch_shared->lock);
+	return (Datum) 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Reset
+ * ------------------------------------------------------------------------
+ */
+Datum
+coder_health_reset(PG_FUNCTION_ARGS)
+{
+	ch_require_loaded();
+	ch_latency_reset(true, 0);
+	PG_RETURN_VOID();
+}
+
+Datum
+coder_health_reset_statement(PG_FUNCTION_ARGS)
+{
+	ch_require_loaded();
+	ch_latency_reset(false, (uint64) PG_GETARG_INT64(0));
+	PG_RETURN_VOID();
+}
