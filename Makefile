@@ -16,6 +16,11 @@ OBJS         = $(patsubst %.c,%.o,$(wildcard src/*.c))
 DATA         = $(wildcard sql/coder_health--*.sql)
 PGFILEDESC   = "coder_health - health of the PostgreSQL behind Coder"
 
+# pg_regress tests (sql/*.sql, expected/*.out); they need a server with
+# coder_health preloaded: test/run.sh starts one (test/regress/regress.conf).
+REGRESS      = status settings two_databases latency latency_errors latency_nested latency_functions
+REGRESS_OPTS = --temp-config=test/regress/regress.conf
+
 PG_CONFIG   ?= pg_config
 
 # Warnings that matter.  PostgreSQL's own headers are not clean under

@@ -7,7 +7,7 @@
 
 ch_pg_config() { echo "${PG_CONFIG:-pg_config}"; }
 ch_bindir() { "$(ch_pg_config)" --bindir; }
-ch_pgxs_dir() { dirname "$(dirname "$("$(ch_pg_config)" --pgxs)")"; }
+ch_pgxs_dir() { dirname "$(dirname "$(dirname "$("$(ch_pg_config)" --pgxs)")")"; }
 
 # Run a command as the postgres OS user (or directly if we are that user).
 ch_as_pg() {

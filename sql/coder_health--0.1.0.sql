@@ -200,6 +200,14 @@ LEFT JOIN pg_catalog.pg_database d ON d.oid = b.dbid;
 COMMENT ON VIEW coder_health.latency_buckets IS
   'Cumulative latency histograms (le in seconds, 100 us .. 60 s) per database, client and top statements, in postgres_exporter HISTOGRAM shape';
 
+CREATE FUNCTION coder_health.flush()
+RETURNS void
+AS 'MODULE_PATHNAME', 'coder_health_flush'
+LANGUAGE C STRICT VOLATILE;
+
+COMMENT ON FUNCTION coder_health.flush() IS
+  'Fold this session''s finished statements into the shared statistics now (otherwise within about a second)';
+
 CREATE FUNCTION coder_health.reset()
 RETURNS void
 AS 'MODULE_PATHNAME', 'coder_health_reset'
@@ -223,7 +231,8 @@ GRANT EXECUTE ON FUNCTION
     coder_health.latency_internal(),
     coder_health.statement_quantile(bigint, float8, boolean),
     coder_health.latency_chart(bigint),
-    coder_health.latency_buckets_internal()
+    coder_health.latency_buckets_internal(),
+    coder_health.flush()
   TO pg_monitor;
 GRANT SELECT ON
     coder_health.status, coder_health.settings,

@@ -175,5 +175,6 @@ extern void ch_latency_reset(bool all, uint64 queryid);
 
 /* latency_hooks.c */
 extern void ch_latency_install_hooks(void);
+extern void ch_flush_my_samples(void);
 
 #endif							/* CODER_HEALTH_LATENCY_H */

@@ -28,13 +28,14 @@
 
 #include "access/parallel.h"
 #include "access/xact.h"
-#include "executor/executor.h"
 #include "common/ip.h"
+#include "executor/executor.h"
 #include "libpq/libpq-be.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "storage/ipc.h"
 #include "tcop/utility.h"
+#include "utils/elog.h"
 #include "utils/timestamp.h"
 
 #include "compat.h"
@@ -83,6 +84,16 @@ static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
+static emit_log_hook_type prev_emit_log_hook = NULL;
+
+/*
+ * An ERROR was sent to the client since the last transaction end.  Errors
+ * raised before a statement reaches the executor (parse errors, planning
+ * errors, lock timeouts during parse analysis) have no frame; with this the
+ * abort callback still counts them, with their time to failure, in the
+ * database and client aggregates (queryid 0: not attributed to a statement).
+ */
+static bool error_reported = false;
 
 /* ------------------------------------------------------------------------
  * Samples
@@ -178,6 +189,22 @@ maybe_fold(TimestampTz now)
 		last_fold = now;
 		(void) ch_fold_slot(my_slot, false);
 	}
+}
+
+/*
+ * Fold this backend's samples now, waiting for the lock if need be: for
+ * coder_health.flush(), called between statements, never inside a hook.
+ */
+void
+ch_flush_my_samples(void)
+{
+	for (int tries = 0; my_slot != NULL && tries < 100; tries++)
+	{
+		if (ch_fold_slot(my_slot, true))
+			break;
+		pg_usleep(1000L);
+	}
+	last_fold = GetCurrentTimestamp();
 }
 
 /* ------------------------------------------------------------------------
@@ -471,11 +498,32 @@ fail_frames_from(int first, TimestampTz now)
 }
 
 static void
+ch_emit_log(ErrorData *edata)
+{
+	if (edata->elevel == ERROR)
+		error_reported = true;
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
+
+/* An error aborted the (sub)transaction but no statement frame failed. */
+static void
+record_unattributed_error(TimestampTz now)
+{
+	if (tracking(true))
+		record(UINT64CONST(0), GetCurrentStatementStartTimestamp(), now,
+			   true, true);
+}
+
+static void
 ch_xact_callback(XactEvent event, void *arg)
 {
 	TimestampTz now;
+	bool		error = error_reported;
 
-	if (!have_deferred && nframes == 0)
+	error_reported = false;
+	if (!have_deferred && nframes == 0 &&
+		!(error && (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)))
 		return;
 	now = GetCurrentTimestamp();
 
@@ -505,8 +553,12 @@ ch_xact_callback(XactEvent event, void *arg)
 					   !deferred_is_rollback);
 				last_top_end = now;
 				have_deferred = false;
+				error = false;
 			}
-			fail_frames_from(0, now);
+			if (nframes > 0)
+				fail_frames_from(0, now);
+			else if (error)
+				record_unattributed_error(now);
 			break;
 		default:
 			break;
@@ -520,8 +572,11 @@ ch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	int			level;
 	int			first;
 
-	if (event != SUBXACT_EVENT_ABORT_SUB || nframes == 0)
+	bool		error = error_reported;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB)
 		return;
+	error_reported = false;
 	/* statements started inside the aborted subtransaction failed */
 	level = GetCurrentTransactionNestLevel();
 	for (first = 0; first < nframes; first++)
@@ -529,6 +584,8 @@ ch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 			break;
 	if (first < nframes)
 		fail_frames_from(first, GetCurrentTimestamp());
+	else if (error)
+		record_unattributed_error(GetCurrentTimestamp());
 }
 
 void
@@ -546,6 +603,9 @@ ch_latency_install_hooks(void)
 	ExecutorEnd_hook = ch_ExecutorEnd;
 	prev_ProcessUtility = ProcessUtility_hook;
 	ProcessUtility_hook = ch_ProcessUtility;
+
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = ch_emit_log;
 
 	RegisterXactCallback(ch_xact_callback, NULL);
 	RegisterSubXactCallback(ch_subxact_callback, NULL);

@@ -36,10 +36,18 @@ PG_FUNCTION_INFO_V1(coder_health_latency_chart);
 PG_FUNCTION_INFO_V1(coder_health_latency_buckets);
 PG_FUNCTION_INFO_V1(coder_health_reset);
 PG_FUNCTION_INFO_V1(coder_health_reset_statement);
+PG_FUNCTION_INFO_V1(coder_health_flush);
 
 static const double report_qs[] = {0.5, 0.9, 0.95, 0.99, 0.999};
 
 #define NS_PER_MS 1000000.0
+
+/* Nanoseconds as milliseconds, to 0.1 us: finer digits are noise. */
+static inline double
+ns_to_ms(double ns)
+{
+	return rint(ns / 100.0) / 10000.0;
+}
 
 /* A ms value, or NULL when there is none (NaN: no samples). */
 static void
@@ -48,7 +56,7 @@ put_ms(Datum *values, bool *nulls, int i, double ns)
 	if (isnan(ns))
 		nulls[i] = true;
 	else
-		values[i] = Float8GetDatum(rint(ns / 100.0) / 10000.0);	/* 0.1 us */
+		values[i] = Float8GetDatum(ns_to_ms(ns));
 }
 
 static void
@@ -57,7 +65,7 @@ put_extremes(Datum *values, bool *nulls, int i, const sketch_t *sk, bool min)
 	if (sk->count == 0 || sk->min_ns > sk->max_ns)
 		nulls[i] = true;
 	else
-		values[i] = Float8GetDatum((double) (min ? sk->min_ns : sk->max_ns) / NS_PER_MS);
+		values[i] = Float8GetDatum(ns_to_ms((double) (min ? sk->min_ns : sk->max_ns)));
 }
 
 /* ------------------------------------------------------------------------
@@ -102,7 +110,7 @@ coder_health_statement_latency(PG_FUNCTION_ARGS)
 		values[i++] = BoolGetDatum(entry->key.toplevel);
 		values[i++] = Int64GetDatum((int64) total->calls);
 		values[i++] = Int64GetDatum((int64) total->errors);
-		values[i++] = Float8GetDatum((double) total->sk.sum_ns / NS_PER_MS);
+		values[i++] = Float8GetDatum(ns_to_ms((double) total->sk.sum_ns));
 		put_ms(values, nulls, i++, total->sk.count ?
 			   (double) total->sk.sum_ns / total->sk.count : NAN);
 		put_extremes(values, nulls, i++, &total->sk, true);
@@ -262,7 +270,7 @@ coder_health_statement_quantile(PG_FUNCTION_ARGS)
 	v = sketch_quantile(&r->sk, q);
 	if (isnan(v))
 		PG_RETURN_NULL();
-	PG_RETURN_FLOAT8(v / NS_PER_MS);
+	PG_RETURN_FLOAT8(ns_to_ms(v));
 }
 
 /* Human-readable duration for chart labels. */
@@ -491,5 +499,14 @@ coder_health_reset_statement(PG_FUNCTION_ARGS)
 {
 	ch_require_loaded();
 	ch_latency_reset(false, (uint64) PG_GETARG_INT64(0));
+	PG_RETURN_VOID();
+}
+
+/* Make this session's finished statements visible in the views now. */
+Datum
+coder_health_flush(PG_FUNCTION_ARGS)
+{
+	ch_require_loaded();
+	ch_flush_my_samples();
 	PG_RETURN_VOID();
 }

@@ -637,6 +637,13 @@ ch_fold_slot(ChBackendSlot *slot, bool wait)
 		int			bucket = sketch_index(s->duration_ns);
 		bool		toplevel = (s->flags & CH_SAMPLE_TOPLEVEL) != 0;
 
+		if (s->queryid == UINT64CONST(0))
+		{
+			/* an error before any statement began: aggregates only */
+			delta_add(&scope_delta, s, bucket);
+			tail++;
+			continue;
+		}
 		if (entry == NULL || s->queryid != key.queryid ||
 			s->userid != key.userid || toplevel != key.toplevel)
 		{
@@ -780,12 +787,10 @@ evict_if_needed(void)
 	pfree(cand);
 }
 
-void
-ch_latency_collect(TimestampTz now)
+/* Fold every backend's waiting samples (the collector; reset). */
+static void
+fold_all_slots(void)
 {
-	TimestampTz step_start;
-
-	/* fold what idle backends left behind, so views are never stale */
 	for (int i = 0; i < ch_latency->nslots; i++)
 	{
 		ChBackendSlot *slot = &ch_slots[i];
@@ -793,6 +798,15 @@ ch_latency_collect(TimestampTz now)
 		if (pg_atomic_read_u64(&slot->head) != pg_atomic_read_u64(&slot->tail))
 			(void) ch_fold_slot(slot, true);
 	}
+}
+
+void
+ch_latency_collect(TimestampTz now)
+{
+	TimestampTz step_start;
+
+	/* fold what idle backends left behind, so views are never stale */
+	fold_all_slots();
 
 	LWLockAcquire(ch_shared->lock, LW_EXCLUSIVE);
 	step_start = ch_latency->step_start[pg_atomic_read_u64(&ch_latency->step) %
@@ -812,6 +826,12 @@ ch_latency_reset(bool all, uint64 queryid)
 	HASH_SEQ_STATUS hs;
 	ChStmtEntry *entry;
 	TimestampTz now = GetCurrentTimestamp();
+
+	/*
+	 * Statements that ended before the reset but still wait in a ring belong
+	 * to the time before it: fold them now so that the reset forgets them.
+	 */
+	fold_all_slots();
 
 	LWLockAcquire(ch_shared->lock, LW_EXCLUSIVE);
 	hash_seq_init(&hs, ch_statements);

@@ -1,0 +1,96 @@
+-- Statements with known durations land in the right percentiles.
+\set VERBOSITY terse
+-- The query id PostgreSQL gives a statement (EXPLAIN shows it).
+CREATE OR REPLACE FUNCTION qid(q text) RETURNS bigint LANGUAGE plpgsql AS $$
+DECLARE j json;
+BEGIN
+  EXECUTE 'EXPLAIN (VERBOSE, FORMAT JSON) ' || q INTO j;
+  RETURN (j->0->>'Query Identifier')::bigint;
+END $$;
+
+SELECT coder_health.reset();
+-- 20 executions of 10 ms and 2 of 100 ms, each a top-level statement
+SELECT 'SELECT pg_sleep(0.01)' FROM generate_series(1, 20) \gexec
+SELECT 'SELECT pg_sleep(0.1)' FROM generate_series(1, 2) \gexec
+SELECT coder_health.flush();
+
+SELECT calls, errors, toplevel,
+       min_ms >= 10 AND min_ms < 12 AS min_ok,
+       p50_ms >= 9.9 AND p50_ms < 12 AS p50_ok,
+       p90_ms >= 9.9 AND p90_ms < 12 AS p90_ok,
+       p95_ms >= 99 AND p95_ms < 103 AS p95_ok,
+       p99_ms >= 99 AND p99_ms < 103 AS p99_ok,
+       max_ms >= 100 AND max_ms < 103 AS max_ok,
+       total_ms BETWEEN 400 AND 430 AS total_ok,
+       abs(mean_ms - total_ms / calls) < 0.01 AS mean_ok,
+       recent_calls, recent_p99_ms >= 99 AS recent_p99_ok,
+       first_seen <= last_seen AS seen_ok,
+       datname = current_database() AS db_ok,
+       rolname = current_user AS role_ok
+FROM coder_health.statement_latency
+WHERE queryid = qid('SELECT pg_sleep(0.01)');
+
+-- the same quantiles through statement_quantile()
+SELECT coder_health.statement_quantile(qid('SELECT pg_sleep(0.01)'), 0.5)
+         = (SELECT p50_ms FROM coder_health.statement_latency
+            WHERE queryid = qid('SELECT pg_sleep(0.01)')) AS p50_same,
+       coder_health.statement_quantile(qid('SELECT pg_sleep(0.01)'), 0.99, true) >= 99 AS recent_p99,
+       coder_health.statement_quantile(qid('SELECT pg_sleep(0.01)'), 0) >= 10 AS q0_is_min,
+       coder_health.statement_quantile(qid('SELECT pg_sleep(0.01)'), 1) >= 100 AS q1_is_max;
+
+-- In a multi-statement query string each statement gets its own time, not
+-- the time since the string arrived.
+SELECT coder_health.reset();
+SELECT pg_sleep(0.05) \; SELECT 1 AS x, pg_sleep(0.02);
+SELECT coder_health.flush();
+SELECT max_ms >= 20 AND max_ms < 30 AS second_statement_timed_alone
+FROM coder_health.statement_latency
+WHERE queryid = qid('SELECT 1 AS x, pg_sleep(0.02)');
+
+-- per database and per client (pg_regress connects over a unix socket);
+-- quantiles are within 1% of the true value, min and max are exact
+SELECT scope, datname = current_database() AS db_ok, client_addr, "window",
+       calls >= 2 AS has_calls, p99_ms >= 49.5 AS p99_ok, max_ms >= 50 AS max_ok, span_s > 0 AS span_ok
+FROM coder_health.latency
+WHERE datname = current_database()
+ORDER BY scope DESC, client_addr, "window";
+
+-- Prometheus histogram rows are well formed: cumulative, bounded by count
+SELECT scope, array_length(le, 1) AS nle, array_length(bucket, 1) AS nbucket,
+       le[1] AS first_le, le[array_length(le, 1)] AS last_le,
+       (SELECT bool_and(bucket[i] <= bucket[i + 1])
+        FROM generate_series(1, array_length(bucket, 1) - 1) i) AS cumulative,
+       bucket[array_length(bucket, 1)] <= count AS within_count,
+       sum > 0 AS has_sum
+FROM coder_health.latency_buckets
+WHERE datname = current_database()
+  AND (queryid IS NULL OR queryid = qid('SELECT 1 AS x, pg_sleep(0.02)')::text)
+ORDER BY scope;
+
+-- the text chart: its counts add up to the executions
+SELECT sum(count) AS charted, bool_and(bar <> '' OR count = 0) AS bars_ok,
+       min(lower_ms) <= 20 AND max(upper_ms) >= 20 AS covers
+FROM coder_health.latency_chart(qid('SELECT 1 AS x, pg_sleep(0.02)'));
+
+-- utility statements are timed while track_utility is on
+SELECT coder_health.reset();
+CHECKPOINT;
+CHECKPOINT;
+CHECKPOINT;
+SET coder_health.track_utility = off;
+CHECKPOINT;
+RESET coder_health.track_utility;
+SELECT coder_health.flush();
+SELECT count(*) AS entries_with_three_calls
+FROM coder_health.statement_latency WHERE calls = 3;
+
+-- reset_statement forgets one statement, reset() everything
+SELECT 'SELECT pg_sleep(0.001)' FROM generate_series(1, 3) \gexec
+SELECT coder_health.flush();
+SELECT count(*) AS before FROM coder_health.statement_latency
+WHERE queryid = qid('SELECT pg_sleep(0.001)');
+SELECT coder_health.reset_statement(qid('SELECT pg_sleep(0.001)'));
+SELECT count(*) AS after FROM coder_health.statement_latency
+WHERE queryid = qid('SELECT pg_sleep(0.001)');
+SELECT coder_health.reset();
+SELECT statements_tracked AS tracked_after_reset FROM coder_health.status;

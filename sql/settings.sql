@@ -1,0 +1,19 @@
+-- Every coder_health setting is visible, typed and range-checked.
+SELECT name, unit, default_value, min_val, max_val, context
+FROM coder_health.settings
+ORDER BY name;
+
+-- bad values are rejected with PostgreSQL's own messages
+SET coder_health.track = 'everything';
+SET coder_health.max_statements = 10;
+SET coder_health.sample_interval = 1000;
+ALTER SYSTEM SET coder_health.sample_interval = 5;
+ALTER SYSTEM SET coder_health.window_step = '2h';
+ALTER SYSTEM SET coder_health.max_statements = 99;
+-- a misspelt name in the reserved prefix is refused
+SET coder_health.sampel_interval = 100;
+-- good values are taken
+SET coder_health.track = 'all';
+SHOW coder_health.track;
+RESET coder_health.track;
+SHOW coder_health.track;
