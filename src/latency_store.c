@@ -547,11 +547,20 @@ static bool
 create_entry(const ChStmtKey *key, bool wait)
 {
 	ChStmtEntry *entry;
-	bool		found;
+	bool		found = true;
 
 	if (!acquire(LW_EXCLUSIVE, wait))
 		return false;
-	entry = hash_search(ch_statements, key, HASH_ENTER_NULL, &found);
+	/*
+	 * A shared hash table can grow into spare shared memory past the size it
+	 * was created with, so the limit is enforced here.  The collector evicts
+	 * from 90% on, so reaching it means the table filled faster than one
+	 * collector cycle: the sample is counted as dropped.
+	 */
+	if (hash_get_num_entries(ch_statements) >= ch_max_statements)
+		entry = hash_search(ch_statements, key, HASH_FIND, NULL);
+	else
+		entry = hash_search(ch_statements, key, HASH_ENTER_NULL, &found);
 	if (entry == NULL)
 		pg_atomic_fetch_add_u64(&ch_latency->dropped_table_full, 1);
 	else if (!found)

@@ -165,7 +165,7 @@ run_tap() {
   local log="$WORK/tap.log" rc=0
   install -d -o postgres -g postgres "$WORK/tap"
   (cd "$WORK/tap" && as_pg_env TESTDIR="$WORK/tap" \
-     prove -v -I "$PGXS_DIR/src/test/perl" -I "$ROOT/test/tap" \
+     PG_TEST_TIMEOUT_DEFAULT=60 prove -v --timer -I "$PGXS_DIR/src/test/perl" -I "$ROOT/test/tap" \
      "$ROOT"/test/tap/*.pl) >"$log" 2>&1 || rc=$?
   grep -vE '^# (Running|Checking)' "$log"
   count_tap "$log" tap "$rc"

@@ -1,0 +1,105 @@
+# Latency per client address (Coder Server), the extended protocol, and a
+# table overflow that evicts without a single user-visible error.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use CoderHealthTest;
+
+my $root = ch_root();
+my $bindaddr = "$root/workload/bindaddr.so";
+ok(-f $bindaddr, 'workload/bindaddr.so is built');
+
+my $node = ch_node('clients', tcp => 1,
+	conf => "coder_health.max_statements = 100\n");
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION coder_health');
+my $port = $node->port;
+
+# psql over TCP from a chosen source address on the loopback network
+sub psql_from
+{
+	my ($addr, $sql) = @_;
+	local $ENV{LD_PRELOAD} = $bindaddr;
+	local $ENV{CODER_SIM_SOURCE_ADDR} = $addr;
+	my ($out, $err);
+	my $ok = IPC::Run::run(
+		[ 'psql', '-X', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', '127.0.0.1',
+			'-p', $port, '-d', 'postgres', '-c', $sql ],
+		'>', \$out, '2>', \$err);
+	chomp $out if defined $out;
+	return ($ok, $out, $err);
+}
+
+my ($ok, $out) = psql_from('127.0.0.2', 'SELECT inet_client_addr()');
+is($out, '127.0.0.2', 'bindaddr shim gives the source address 127.0.0.2');
+
+psql_from('127.0.0.2', 'SELECT pg_sleep(0.02)') for 1 .. 3;
+psql_from('127.0.0.3', 'SELECT pg_sleep(0.05)') for 1 .. 2;
+$node->safe_psql('postgres', 'SELECT pg_sleep(0.01)');
+
+ok($node->poll_query_until('postgres',
+		"SELECT count(DISTINCT client_addr) = 3 FROM coder_health.latency WHERE scope = 'client'"),
+	'one client row per address (127.0.0.2, 127.0.0.3, local)');
+is($node->safe_psql('postgres',
+		"SELECT calls >= 3 AND max_ms >= 20 AND max_ms < 40 FROM coder_health.latency
+		 WHERE scope = 'client' AND client_addr = '127.0.0.2' AND \"window\" = 'total'"),
+	't', '127.0.0.2 has its own calls and latency');
+is($node->safe_psql('postgres',
+		"SELECT calls >= 2 AND max_ms >= 50 FROM coder_health.latency
+		 WHERE scope = 'client' AND client_addr = '127.0.0.3' AND \"window\" = 'total'"),
+	't', '127.0.0.3 has its own calls and latency');
+is($node->safe_psql('postgres',
+		"SELECT count(*) FROM coder_health.latency WHERE scope = 'client' AND client_addr = 'local'"),
+	'4', 'unix-socket clients are grouped as local, in four windows');
+
+# extended protocol: every execution of a prepared statement is counted
+$node->command_ok([ 'pgbench', '-i', '-s', '1', '-q', '-h', $node->host, '-p', $port, 'postgres' ],
+	'pgbench -i');
+$node->safe_psql('postgres', 'SELECT coder_health.reset()');
+foreach my $mode ('prepared', 'extended', 'simple')
+{
+	$node->command_ok(
+		[ 'pgbench', '-n', '-S', '-M', $mode, '-c', '2', '-j', '2', '-t', '250',
+			'-h', $node->host, '-p', $port, 'postgres' ],
+		"pgbench -S -M $mode");
+}
+# the parameterized form ($1) and the simple-protocol form (a constant) are
+# two query ids in PostgreSQL, as in pg_stat_statements
+ok($node->poll_query_until('postgres',
+		"SELECT array_agg(calls ORDER BY calls DESC) = '{1000,500}'
+		 FROM (SELECT calls FROM coder_health.statement_latency
+		       ORDER BY calls DESC LIMIT 2) top"),
+	'every pgbench select counted: 1,000 prepared + extended, 500 simple');
+
+# overflow: 10,000 distinct statements into a 100-entry table
+my $script = '';
+for my $a (1 .. 100)
+{
+	for my $b (1 .. 100)
+	{
+		$script .= 'SELECT ' . join('+', ('1') x $a) . ', ' . join('*', ('1') x $b) . ";\n";
+	}
+}
+my $file = $node->basedir . '/distinct.sql';
+open my $fh, '>', $file or die;
+print $fh $script;
+close $fh;
+my ($stdout, $stderr) = ('', '');
+my $rc = IPC::Run::run(
+	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', $node->host, '-p', $port,
+		'-d', 'postgres', '-f', $file ],
+	'>', \$stdout, '2>', \$stderr);
+ok($rc, '10,000 distinct statements ran');
+is($stderr, '', 'with zero errors');
+ok($node->poll_query_until('postgres',
+		'SELECT evictions > 0 FROM coder_health.status'),
+	'evictions counted');
+is($node->safe_psql('postgres',
+		'SELECT statements_tracked <= max_statements FROM coder_health.status'),
+	't', 'table stays within max_statements');
+ok(!ch_server_crashed($node), 'no backend crashed');
+
+$node->stop;
+done_testing();

@@ -1,0 +1,51 @@
+# Helpers shared by coder_health's TAP tests: a PostgreSQL::Test::Cluster
+# node set up the way the tests need it.
+package CoderHealthTest;
+
+use strict;
+use warnings;
+
+use Exporter 'import';
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+our @EXPORT = qw(ch_node ch_root ch_server_crashed);
+
+# The repository root (test/run.sh exports it).
+sub ch_root
+{
+	return $ENV{CH_ROOT} // die "CH_ROOT is not set";
+}
+
+# ch_node(name, no_preload => 1, tcp => 1, conf => "extra lines")
+sub ch_node
+{
+	my ($name, %opts) = @_;
+	my $node = PostgreSQL::Test::Cluster->new($name);
+	$node->init(%{ $opts{init} // {} });
+	my $conf = "";
+	$conf .= "shared_preload_libraries = 'coder_health'\n"
+	  unless $opts{no_preload};
+	$conf .= "coder_health.sample_interval = 200\n"
+	  . "coder_health.window_step = 1\n"
+	  unless $opts{no_preload};
+	$conf .= "listen_addresses = '127.0.0.1'\n" if $opts{tcp};
+	$conf .= "log_statement = none\n";
+	$conf .= $opts{conf} // '';
+	$node->append_conf('postgresql.conf', $conf);
+	$node->append_conf('pg_hba.conf', "host all all 127.0.0.0/8 trust\n")
+	  if $opts{tcp};
+	return $node;
+}
+
+# Whether the server log shows a backend crash (a test that did not cause
+# one on purpose asserts there is none).
+sub ch_server_crashed
+{
+	my ($node) = @_;
+	my $log = slurp_file($node->logfile);
+	return $log =~ /was terminated by signal|server process .* exited with exit code [^01]/;
+}
+
+1;
