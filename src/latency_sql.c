@@ -304,6 +304,7 @@ coder_health_latency_chart(PG_FUNCTION_ARGS)
 	double		bounds[65];
 	int			nranges = 0;
 	uint64		peak = 0;
+	int			first;
 	int			b;
 
 	ch_require_loaded();
@@ -340,8 +341,13 @@ coder_health_latency_chart(PG_FUNCTION_ARGS)
 	}
 	for (int k = 0; k < nranges; k++)
 		peak = Max(peak, counts[k]);
+	/* show from the first to the last non-empty range */
+	while (nranges > 0 && counts[nranges - 1] == 0)
+		nranges--;
+	for (first = 0; first < nranges && counts[first] == 0; first++)
+		;
 
-	for (int k = 0; k < nranges; k++)
+	for (int k = first; k < nranges; k++)
 	{
 		Datum		values[C_COLS];
 		bool		nulls[C_COLS] = {0};

@@ -1,0 +1,113 @@
+#!/bin/bash
+# make demo: install what is missing, build, start a throwaway PostgreSQL with
+# coder_health preloaded, run a Coder-shaped workload (3 simulated Coder
+# Servers, ~20 s) and show what coder_health saw.  The server stays up;
+# `make demo-stop` (scripts/demo.sh --stop) ends it.
+#
+#   DEMO_DIR      where the cluster lives (default /tmp/coder_health_demo)
+#   DEMO_SECONDS  workload duration (default 20)
+#   DEMO_SERVERS  simulated Coder Servers (default 3)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=lib.sh
+source "$ROOT/scripts/lib.sh"
+
+DEMO_DIR="${DEMO_DIR:-/tmp/coder_health_demo}"
+DATA="$DEMO_DIR/data"
+SECONDS_TO_RUN="${DEMO_SECONDS:-20}"
+SERVERS="${DEMO_SERVERS:-3}"
+
+stop_demo() {
+  if [ -d "$DATA" ]; then
+    ch_stop "$DATA"
+  fi
+  rm -rf "$DEMO_DIR"
+}
+
+if [ "${1:-}" = "--stop" ]; then
+  stop_demo
+  echo "coder_health demo stopped and removed ($DEMO_DIR)"
+  exit 0
+fi
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "installing what is missing"
+bash "$ROOT/scripts/install-deps.sh" demo
+
+step "building and installing coder_health"
+make -C "$ROOT" -s >/dev/null
+make -C "$ROOT" -s install >/dev/null
+make -C "$ROOT/workload" -s >/dev/null
+# the postgres user runs the workload tools from this checkout
+chmod -R a+rX "$ROOT" 2>/dev/null || true
+
+step "starting a throwaway PostgreSQL with coder_health preloaded"
+stop_demo    # a previous demo's cluster, if any: start clean
+install -d -o postgres -g postgres "$DEMO_DIR"
+PORT="$(ch_free_port 55432)"
+ch_init_cluster "$DATA" "$PORT" \
+  "shared_preload_libraries = 'pg_stat_statements,coder_health'" \
+  "pg_stat_statements.track_utility = off"
+ch_start "$DATA"
+ch_psql "$DATA" -q -c "CREATE DATABASE coder"
+ch_psql "$DATA" -q -d coder \
+  -c "CREATE EXTENSION pg_stat_statements" \
+  -c "CREATE EXTENSION coder_health"
+echo "PostgreSQL $("$(ch_bindir)/postgres" --version | awk '{print $3}') on port $PORT, data in $DATA"
+
+step "running the Coder-shaped workload: $SERVERS Coder Servers for ${SECONDS_TO_RUN}s"
+"$ROOT/workload/run.sh" --servers "$SERVERS" --duration "$SECONDS_TO_RUN" \
+  --host 127.0.0.1 --port "$PORT" --dbname coder --user postgres --init
+# the collector folds idle sessions' samples within a second
+sleep 1.5
+
+show() {
+  local title="$1" sql="$2"
+  step "$title"
+  ch_psql "$DATA" -d coder -P pager=off -P footer=off -c "$sql"
+}
+
+show "coder_health itself" "
+SELECT extension_version AS version, collector_pid,
+       collector_runs, collector_overruns,
+       statements_tracked || ' / ' || max_statements AS statements,
+       pg_size_pretty(shmem_used_bytes) || ' of ' || pg_size_pretty(shmem_reserved_bytes) AS shared_memory,
+       dropped_samples
+FROM coder_health.status"
+
+show "slowest statements at p99 (since reset)" "
+SELECT left(regexp_replace(coalesce(query, queryid::text), '\s+', ' ', 'g'), 60) AS statement,
+       calls, errors,
+       round(p50_ms::numeric, 3) AS p50_ms, round(p95_ms::numeric, 3) AS p95_ms,
+       round(p99_ms::numeric, 3) AS p99_ms, round(p999_ms::numeric, 3) AS p999_ms,
+       round(max_ms::numeric, 3) AS max_ms
+FROM coder_health.statement_latency
+WHERE datname = 'coder' AND calls >= 20
+ORDER BY p99_ms DESC
+LIMIT 8"
+
+show "latency per Coder Server (client address) and per database, last 1 and 5 minutes" "
+SELECT scope, coalesce(client_addr, datname) AS who, \"window\", calls, calls_per_s,
+       round(p50_ms::numeric, 3) AS p50_ms, round(p99_ms::numeric, 3) AS p99_ms,
+       round(p999_ms::numeric, 3) AS p999_ms, round(max_ms::numeric, 3) AS max_ms
+FROM coder_health.latency
+WHERE datname = 'coder' AND \"window\" IN ('1 min', '5 min')
+ORDER BY scope DESC, who, \"window\""
+
+show "distribution of the statement with the worst p99" "
+SELECT range, count, bar
+FROM coder_health.latency_chart((SELECT queryid FROM coder_health.statement_latency
+                                 WHERE datname = 'coder' AND calls >= 20
+                                 ORDER BY p99_ms DESC LIMIT 1))"
+
+cat <<EOF
+
+The demo server is still running.
+  connect:  psql -h $DATA -p $PORT -U postgres coder
+  try:      SELECT * FROM coder_health.statement_latency ORDER BY p99_ms DESC LIMIT 10;
+            SELECT * FROM coder_health.latency;
+  more load: $ROOT/workload/run.sh --servers 3 --duration 60 --host 127.0.0.1 --port $PORT --dbname coder
+  stop it:  make demo-stop
+EOF
