@@ -13,13 +13,16 @@ EXTENSION    = coder_health
 MODULE_big   = coder_health
 EXTVERSION   = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" coder_health.control)
 OBJS         = $(patsubst %.c,%.o,$(wildcard src/*.c))
-DATA         = $(wildcard sql/coder_health--*.sql)
+# The install script is assembled from one fragment per feature
+# (sql/install/NN_feature.sql), in name order.
+DATA_built   = sql/coder_health--$(EXTVERSION).sql
+INSTALL_SQL  = $(sort $(wildcard sql/install/*.sql))
 PGFILEDESC   = "coder_health - health of the PostgreSQL behind Coder"
 
-# pg_regress tests (sql/*.sql, expected/*.out); they need a server with
-# coder_health preloaded: test/run.sh starts one (test/regress/regress.conf).
-REGRESS      = status settings two_databases latency latency_errors latency_nested latency_functions
-REGRESS_OPTS = --temp-config=test/regress/regress.conf
+# pg_regress tests (sql/*.sql, expected/*.out), in the order of
+# test/regress/schedule; they need a server with coder_health preloaded:
+# test/run.sh starts one (test/regress/regress.conf).
+REGRESS_OPTS = --temp-config=test/regress/regress.conf --schedule=test/regress/schedule
 
 PG_CONFIG   ?= pg_config
 
@@ -36,6 +39,9 @@ SHLIB_LINK  += -lm
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+$(DATA_built): $(INSTALL_SQL) coder_health.control
+	cat $(INSTALL_SQL) > $@
 
 .PHONY: demo demo-stop test test-matrix bench format lint workload
 

@@ -19,7 +19,7 @@
 
 #include "compat.h"
 #include "coder_health.h"
-#include "latency.h"
+#include "module.h"
 
 PG_MODULE_MAGIC;
 
@@ -54,6 +54,10 @@ _PG_init(void)
 		return;
 
 	ch_define_settings();
+	for (int i = 0; i < ch_nmodules; i++)
+		if (ch_modules[i]->define_settings)
+			ch_modules[i]->define_settings();
+	ch_reserve_settings_prefix();
 
 #ifdef CH_HAVE_SHMEM_REQUEST_HOOK
 	prev_shmem_request_hook = shmem_request_hook;
@@ -64,6 +68,8 @@ _PG_init(void)
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = ch_shmem_startup_hook;
 
-	ch_latency_install_hooks();
+	for (int i = 0; i < ch_nmodules; i++)
+		if (ch_modules[i]->install_hooks)
+			ch_modules[i]->install_hooks();
 	ch_register_collector();
 }

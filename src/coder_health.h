@@ -69,6 +69,8 @@ extern int	ch_max_clients;
 extern int	ch_window_step_s;
 extern int	ch_export_top_statements;
 extern void ch_define_settings(void);
+extern void ch_define_latency_settings(void);
+extern void ch_reserve_settings_prefix(void);
 
 /* collector.c */
 extern void ch_register_collector(void);

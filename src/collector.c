@@ -27,7 +27,7 @@
 
 #include "compat.h"
 #include "coder_health.h"
-#include "latency.h"
+#include "module.h"
 
 /* Seconds before the postmaster restarts a collector that died. */
 #define CH_COLLECTOR_RESTART_SECONDS 1
@@ -61,7 +61,9 @@ ch_collector_detach(int code, Datum arg)
 static void
 ch_collector_cycle(TimestampTz now)
 {
-	ch_latency_collect(now);
+	for (int i = 0; i < ch_nmodules; i++)
+		if (ch_modules[i]->collect)
+			ch_modules[i]->collect(now);
 }
 
 void

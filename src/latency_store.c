@@ -28,6 +28,7 @@
 #include "compat.h"
 #include "coder_health.h"
 #include "latency.h"
+#include "module.h"
 
 ChLatencyShared *ch_latency = NULL;
 ChBackendSlot *ch_slots = NULL;
@@ -880,3 +881,13 @@ ch_statement_table(void)
 {
 	return ch_statements;
 }
+
+const ChModule ch_latency_module = {
+	.name = "latency",
+	.define_settings = ch_define_latency_settings,
+	.shmem_size = ch_latency_shmem_size,
+	.shmem_init = ch_latency_shmem_init,
+	.install_hooks = ch_latency_install_hooks,
+	.collect = ch_latency_collect,
+	.used_bytes = ch_latency_used_bytes,
+};

@@ -45,7 +45,12 @@ ch_define_settings(void)
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
+}
 
+/* Statement latency's settings (module latency). */
+void
+ch_define_latency_settings(void)
+{
 	DefineCustomEnumVariable("coder_health.track",
 							 "Which statements get latency statistics.",
 							 "top: statements sent by clients; all: also statements "
@@ -106,6 +111,11 @@ ch_define_settings(void)
 							50, 0, 1000,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
+}
 
+/* After every module has defined its settings: the prefix is ours. */
+void
+ch_reserve_settings_prefix(void)
+{
 	CH_RESERVE_GUC_PREFIX("coder_health");
 }

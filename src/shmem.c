@@ -16,7 +16,7 @@
 
 #include "compat.h"
 #include "coder_health.h"
-#include "latency.h"
+#include "module.h"
 
 CoderHealthShared *ch_shared = NULL;
 
@@ -25,9 +25,11 @@ ch_shmem_size(void)
 {
 	Size		size = MAXALIGN(sizeof(CoderHealthShared));
 
-	size = add_size(size, ch_latency_shmem_size());
+	for (int i = 0; i < ch_nmodules; i++)
+		if (ch_modules[i]->shmem_size)
+			size = add_size(size, ch_modules[i]->shmem_size());
 	/* each structure is allocated cache-line aligned */
-	size = add_size(size, 8 * PG_CACHE_LINE_SIZE);
+	size = add_size(size, (8 + 8 * ch_nmodules) * PG_CACHE_LINE_SIZE);
 	return size;
 }
 
@@ -38,7 +40,12 @@ ch_shmem_size(void)
 Size
 ch_shmem_used_bytes(void)
 {
-	return MAXALIGN(sizeof(CoderHealthShared)) + ch_latency_used_bytes();
+	Size		size = MAXALIGN(sizeof(CoderHealthShared));
+
+	for (int i = 0; i < ch_nmodules; i++)
+		if (ch_modules[i]->used_bytes)
+			size += ch_modules[i]->used_bytes();
+	return size;
 }
 
 /* Ask for shared memory and our LWLock tranche (from the right hook). */
@@ -75,7 +82,9 @@ ch_shmem_startup(void)
 		pg_atomic_init_u32(&ch_shared->collector_interval_ms, 0);
 		pg_atomic_init_u64(&ch_shared->collector_last_cycle_us, 0);
 	}
-	ch_latency_shmem_init();
+	for (int i = 0; i < ch_nmodules; i++)
+		if (ch_modules[i]->shmem_init)
+			ch_modules[i]->shmem_init();
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -70,7 +70,8 @@ if ! make -C "$ROOT" -s clean >/dev/null ||
 fi
 
 # Scratch space owned by postgres: servers, pg_regress output, TAP clusters.
-WORK="${CH_TEST_WORK:-/tmp/coder_health_test}"
+# one scratch directory per checkout, so several checkouts can test at once
+WORK="${CH_TEST_WORK:-/tmp/coder_health_test.$(echo "$ROOT" | md5sum | cut -c1-8)}"
 rm -rf "$WORK"
 install -d -o postgres -g postgres "$WORK"
 # the postgres user must be able to read the tests and run the workload tools
@@ -111,14 +112,14 @@ run_unit() {
 
 run_regress() {
   note "regress: pg_regress (sql/, expected/)"
-  local log="$WORK/regress.log" rc=0 port tests
+  local log="$WORK/regress.log" rc=0 port
   port=$(ch_free_port 57100)
-  tests=$(sed -n 's/^REGRESS *= *//p' "$ROOT/Makefile")
   as_pg_env "$PGXS_DIR/src/test/regress/pg_regress" \
     --bindir="$BINDIR" --inputdir="$ROOT" --outputdir="$WORK/regress" \
     --temp-instance="$WORK/regress/tmp_instance" \
     --temp-config="$ROOT/test/regress/regress.conf" \
-    --port="$port" --dbname=contrib_regression $tests >"$log" 2>&1 || rc=$?
+    --port="$port" --dbname=contrib_regression \
+    --schedule="$ROOT/test/regress/schedule" >"$log" 2>&1 || rc=$?
   cat "$log"
   if [ "$rc" -ne 0 ] && [ -f "$WORK/regress/regression.diffs" ]; then
     head -100 "$WORK/regress/regression.diffs"

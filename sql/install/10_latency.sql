@@ -1,85 +1,3 @@
--- coder_health 0.1.0: health of the PostgreSQL behind Coder.
---
--- Everything lives in schema coder_health.  Read access is for superusers
--- and members of pg_monitor (grant it to others as you see fit); nothing is
--- granted to PUBLIC.  Every function pins its search_path or is written in C.
-
-\echo Use "CREATE EXTENSION coder_health" to load this file. \quit
-
-REVOKE ALL ON SCHEMA coder_health FROM PUBLIC;
-GRANT USAGE ON SCHEMA coder_health TO pg_monitor;
-
--- ---------------------------------------------------------------------------
--- The extension itself
--- ---------------------------------------------------------------------------
-
-CREATE FUNCTION coder_health.status_internal(
-    OUT library_version text,
-    OUT shmem_reserved_bytes bigint,
-    OUT shmem_used_bytes bigint,
-    OUT collector_pid integer,
-    OUT collector_started timestamptz,
-    OUT collector_last_run timestamptz,
-    OUT collector_runs bigint,
-    OUT collector_overruns bigint,
-    OUT collector_starts bigint,
-    OUT collector_interval_ms integer,
-    OUT collector_last_cycle_ms float8,
-    OUT in_recovery boolean,
-    OUT statements_tracked bigint,
-    OUT max_statements integer,
-    OUT evictions bigint,
-    OUT dropped_samples bigint)
-RETURNS record
-AS 'MODULE_PATHNAME', 'coder_health_status'
-LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
-
-COMMENT ON FUNCTION coder_health.status_internal() IS
-  'Raw state of the coder_health library and its collector; use the view coder_health.status';
-
-CREATE VIEW coder_health.status AS
-SELECT e.extversion AS extension_version,
-       s.library_version,
-       s.shmem_reserved_bytes,
-       s.shmem_used_bytes,
-       s.collector_pid,
-       s.collector_started,
-       s.collector_last_run,
-       round(extract(epoch FROM clock_timestamp() - s.collector_last_run)::numeric, 3)
-           AS collector_last_run_age_s,
-       s.collector_runs,
-       s.collector_overruns,
-       greatest(s.collector_starts - 1, 0) AS collector_restarts,
-       s.collector_interval_ms,
-       s.collector_last_cycle_ms,
-       s.in_recovery,
-       s.statements_tracked,
-       s.max_statements,
-       s.evictions,
-       s.dropped_samples
-FROM coder_health.status_internal() s
-LEFT JOIN pg_catalog.pg_extension e ON e.extname = 'coder_health';
-
-COMMENT ON VIEW coder_health.status IS
-  'coder_health itself: versions, shared memory, collector heartbeat, recovery state';
-
-CREATE VIEW coder_health.settings AS
-SELECT s.name,
-       s.setting AS value,
-       s.unit,
-       s.boot_val AS default_value,
-       s.min_val,
-       s.max_val,
-       s.context,
-       s.source,
-       s.short_desc AS description
-FROM pg_catalog.pg_settings s
-WHERE s.name LIKE 'coder\_health.%'
-ORDER BY s.name;
-
-COMMENT ON VIEW coder_health.settings IS
-  'Every coder_health.* setting with its value, unit, range and where it was set';
-
 -- ---------------------------------------------------------------------------
 -- Statement latency
 -- ---------------------------------------------------------------------------
@@ -226,14 +144,7 @@ RETURNS void
 AS 'MODULE_PATHNAME', 'coder_health_reset_statement'
 LANGUAGE C STRICT VOLATILE;
 
--- ---------------------------------------------------------------------------
--- Privileges: nothing for PUBLIC; read access for pg_monitor.
--- ---------------------------------------------------------------------------
-
-REVOKE ALL ON ALL FUNCTIONS IN SCHEMA coder_health FROM PUBLIC;
-REVOKE ALL ON ALL TABLES IN SCHEMA coder_health FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
-    coder_health.status_internal(),
     coder_health.statement_latency_internal(),
     coder_health.statement_texts(),
     coder_health.latency_internal(),
@@ -242,9 +153,7 @@ GRANT EXECUTE ON FUNCTION
     coder_health.latency_buckets_internal(),
     coder_health.flush()
   TO pg_monitor;
-GRANT SELECT ON
-    coder_health.status, coder_health.settings,
-    coder_health.statement_latency, coder_health.latency,
+GRANT SELECT ON coder_health.statement_latency, coder_health.latency,
     coder_health.latency_buckets
   TO pg_monitor;
 -- reset() and reset_statement() stay superuser-only (grantable).

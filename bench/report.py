@@ -1,0 +1,402 @@
+#!/usr/bin/env python3
+"""Tables for bench/run.sh: turns the raw measurements of one section into
+the printed table and one summary line (written to --summary FILE).
+
+  report.py instructions RAW.tsv --summary F
+  report.py throughput   RAW.tsv --summary F
+  report.py accuracy     SERVER.log CODER_HEALTH.tsv --user ROLE --summary F
+  report.py median       < numbers        (prints the median)
+
+Only the standard library is used.
+"""
+import argparse
+import math
+import re
+import statistics
+import sys
+from collections import defaultdict
+
+CONFIG_LABEL = {
+    "none": "none",
+    "queryid": "none + compute_query_id=on",
+    "pgss": "pg_stat_statements",
+    "ch": "coder_health",
+    "both": "both",
+}
+
+
+def fmt_ratio(x):
+    return "n/a" if x is None or math.isnan(x) else f"{x:.3f}"
+
+
+def write_summary(path, line):
+    if path:
+        with open(path, "w") as f:
+            f.write(line.rstrip("\n") + "\n")
+
+
+# ---------------------------------------------------------------------------
+# instructions: rows "config  n  Ir  ch_calls  pgss_calls"
+# ---------------------------------------------------------------------------
+def instructions(args):
+    ir = {}
+    seen = {}
+    order = []
+    with open(args.raw) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 5:
+                continue
+            cfg, n, total, chc, pgc = parts[:5]
+            if cfg not in order:
+                order.append(cfg)
+            if total:
+                ir[(cfg, int(n))] = int(total)
+            seen[(cfg, int(n))] = (chc, pgc)
+    sizes = sorted({n for (_, n) in ir})
+    if len(sizes) < 2:
+        print("not enough runs to compute a slope")
+        write_summary(args.summary, "instructions/stmt added: n/a (runs failed)")
+        return
+    lo, hi = sizes[0], sizes[-1]
+    per = {}
+    for cfg in order:
+        if (cfg, lo) in ir and (cfg, hi) in ir:
+            per[cfg] = (ir[(cfg, hi)] - ir[(cfg, lo)]) / (hi - lo)
+    base = per.get("none")
+    print(f"instructions per statement = (Ir({hi}) - Ir({lo})) / {hi - lo}, "
+          "valgrind --tool=callgrind on postgres --single")
+    print()
+    hdr = f"  {'config':<28} {'Ir(' + str(lo) + ')':>15} {'Ir(' + str(hi) + ')':>15} " \
+          f"{'instr/stmt':>11} {'added':>9}  sanity: calls seen (of {lo} / {hi})"
+    print(hdr)
+    print("  " + "-" * (len(hdr) - 2))
+    for cfg in order:
+        if cfg not in per:
+            print(f"  {CONFIG_LABEL.get(cfg, cfg):<28} failed")
+            continue
+        added = "" if base is None else f"{per[cfg] - base:+9.0f}"
+        checks = []
+        for label, idx in (("coder_health", 0), ("pgss", 1)):
+            vals = [seen.get((cfg, n), ("", ""))[idx] for n in (lo, hi)]
+            if any(vals):
+                checks.append(f"{label} {vals[0] or '?'} / {vals[1] or '?'}")
+        print(f"  {CONFIG_LABEL.get(cfg, cfg):<28} {ir[(cfg, lo)]:>15,} {ir[(cfg, hi)]:>15,} "
+              f"{per[cfg]:>11.0f} {added:>9}  {', '.join(checks)}")
+    print()
+    ch = per.get("ch")
+    pg = per.get("pgss")
+    if base is not None and ch is not None:
+        ch_added = ch - base
+        line = f"instructions/stmt added: coder_health {ch_added:.0f}"
+        if pg is not None:
+            pg_added = pg - base
+            ratio = ch_added / pg_added if pg_added > 0 else float("nan")
+            print(f"  coder_health added {ch_added:.0f} instr/stmt, pg_stat_statements added "
+                  f"{pg_added:.0f}: ratio {fmt_ratio(ratio)} (target <= 0.5)")
+            line += f", pg_stat_statements {pg_added:.0f}, ratio X/Y = {fmt_ratio(ratio)} (target <= 0.5)"
+        if "queryid" in per:
+            qid = per["queryid"] - base
+            print(f"  of which computing query ids (compute_query_id=on alone): {qid:.0f} instr/stmt; "
+                  f"coder_health beyond that: {ch - per['queryid']:.0f}"
+                  + (f", pg_stat_statements beyond that: {pg - per['queryid']:.0f}" if pg is not None else ""))
+            line += f"; query-id computation alone {qid:.0f}"
+            if pg is not None and pg - per["queryid"] > 0:
+                r2 = (ch - per["queryid"]) / (pg - per["queryid"])
+                print(f"  ratio beyond the query-id computation: {fmt_ratio(r2)}")
+                line += (f", beyond it coder_health {ch - per['queryid']:.0f} vs pgss "
+                         f"{pg - per['queryid']:.0f} = {fmt_ratio(r2)}")
+        if "both" in per and pg is not None:
+            print(f"  both together added {per['both'] - base:.0f} instr/stmt")
+        write_summary(args.summary, line)
+    else:
+        write_summary(args.summary, "instructions/stmt added: n/a (runs failed)")
+
+
+# ---------------------------------------------------------------------------
+# throughput: rows "round  config  workload  clients  tps"
+# ---------------------------------------------------------------------------
+def throughput(args):
+    data = defaultdict(list)            # (wl, c, cfg) -> [tps]
+    by_round = defaultdict(dict)        # (wl, c, round) -> {cfg: tps}
+    workloads, clients, configs, rounds = [], [], [], set()
+    with open(args.raw) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 5:
+                continue
+            rnd, cfg, wl, c, tps = parts[:5]
+            c = int(c)
+            rounds.add(rnd)
+            for lst, v in ((workloads, wl), (clients, c), (configs, cfg)):
+                if v not in lst:
+                    lst.append(v)
+            try:
+                t = float(tps)
+            except ValueError:
+                continue
+            if math.isnan(t):
+                continue
+            data[(wl, c, cfg)].append(t)
+            by_round[(wl, c, rnd)][cfg] = t
+    clients.sort()
+    order = [c for c in ("none", "pgss", "ch", "both") if c in configs]
+    others = [c for c in order if c != "none"]
+    label = {"none": "none", "pgss": "pg_stat_stmts", "ch": "coder_health", "both": "both"}
+
+    print(f"median tps over {len(rounds)} rounds (spread = max/min - 1 of that configuration's rounds)")
+    print()
+    head = f"  {'workload':<16} {'clients':>7}" + "".join(f" {label[c] + ' tps':>17} {'spread':>6}" for c in order)
+    print(head)
+    print("  " + "-" * (len(head) - 2))
+    for wl in workloads:
+        for c in clients:
+            row = f"  {wl:<16} {c:>7}"
+            for cfg in order:
+                v = data.get((wl, c, cfg))
+                if v:
+                    row += f" {statistics.median(v):>17.0f} {(max(v) / min(v) - 1) * 100:>5.0f}%"
+                else:
+                    row += f" {'failed':>17} {'':>6}"
+            print(row)
+
+    print()
+    print("ratio to none: paired = median over rounds of tps(config) / tps(none) in the same")
+    print("round [lowest .. highest round]; medians = median(config) / median(none)")
+    print()
+    head = f"  {'workload':<16} {'clients':>7}" + "".join(f" | {label[c] + ' paired':>26} {'medians':>7}" for c in others)
+    print(head)
+    print("  " + "-" * (len(head) - 2))
+    paired = {}
+    for wl in workloads:
+        for c in clients:
+            row = f"  {wl:<16} {c:>7}"
+            base = data.get((wl, c, "none"))
+            for cfg in others:
+                v = data.get((wl, c, cfg))
+                pr = sorted(d[cfg] / d["none"] for (w2, c2, _), d in by_round.items()
+                            if w2 == wl and c2 == c and cfg in d and d.get("none", 0) > 0)
+                if not v or not base or not pr:
+                    row += f" | {'n/a':>26} {'':>7}"
+                    continue
+                p = statistics.median(pr)
+                paired[(wl, c, cfg)] = p
+                r = statistics.median(v) / statistics.median(base)
+                row += f" | {p:>6.3f} [{pr[0]:.3f} .. {pr[-1]:.3f}] {r:>7.3f}"
+            print(row)
+    lines = []
+    for wl in workloads:
+        for c in clients:
+            if (wl, c, "ch") not in paired:
+                continue
+            s = f"{wl}, {c} clients: coder_health {paired[(wl, c, 'ch')]:.3f}"
+            if (wl, c, "pgss") in paired:
+                s += f", pgss {paired[(wl, c, 'pgss')]:.3f}"
+            if (wl, c, "both") in paired:
+                s += f", both {paired[(wl, c, 'both')]:.3f}"
+            lines.append(s)
+    if lines:
+        write_summary(args.summary, "throughput ratio vs none (paired medians; target coder_health >= 0.98):\n" +
+                      "\n".join("    " + s for s in lines))
+    else:
+        write_summary(args.summary, "throughput ratio vs none: n/a (runs failed)")
+
+
+# ---------------------------------------------------------------------------
+# accuracy: the server log against coder_health.statement_latency
+# ---------------------------------------------------------------------------
+QS = [("p50", 0.50), ("p90", 0.90), ("p95", 0.95), ("p99", 0.99), ("p99.9", 0.999)]
+MIN_CALLS = 100     # fewer: the sketch is clamped to min/max, nothing to test
+CLEAN_OFFSET = 0.005  # statements long enough for the end-point offset not to matter
+CH_COLS = ["queryid", "calls", "errors", "total_ms", "min_ms", "p50_ms", "p90_ms", "p95_ms",
+           "p99_ms", "p999_ms", "max_ms"]
+
+
+def lower_nearest_rank(sorted_vals, q):
+    """Same definition as the sketch: rank ceil(q*n), clamped to 1..n."""
+    n = len(sorted_vals)
+    r = math.ceil(q * n)
+    r = min(max(r, 1), n)
+    return sorted_vals[r - 1]
+
+
+class Worst:
+    def __init__(self):
+        self.val, self.where = 0.0, None
+
+    def see(self, val, where):
+        if abs(val) > abs(self.val) or self.where is None:
+            self.val, self.where = val, where
+
+    def pct(self):
+        return f"{self.val * 100:.2f}% ({self.where})" if self.where else "n/a"
+
+
+def accuracy(args):
+    # "... [pid] user queryid LOG:  duration: 1.234 ms  statement: ..."
+    pat = re.compile(r"\[(\d+)\] (\S*) (-?\d+) LOG:  duration: ([0-9.]+) ms  statement: (.*)$")
+    durs = defaultdict(list)
+    text = {}
+    other = 0
+    with open(args.log, errors="replace") as f:
+        for line in f:
+            m = pat.search(line)
+            if not m:
+                if "duration:" in line:
+                    other += 1
+                continue
+            if args.user and m.group(2) != args.user:
+                continue
+            qid = int(m.group(3))
+            durs[qid].append(float(m.group(4)))
+            text.setdefault(qid, m.group(5).strip())
+    ch = {}
+    with open(args.ch) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) != len(CH_COLS):
+                continue
+            row = dict(zip(CH_COLS, parts))
+            ch[int(row["queryid"])] = row
+    if not durs:
+        print("no duration lines found in the server log")
+        write_summary(args.summary, "accuracy: n/a (no duration lines in the log)")
+        return
+    if 0 in durs:
+        print(f"  note: {len(durs[0])} log lines carry query id 0 (not comparable)")
+        del durs[0]
+    w_raw, w_raw_ge1, w_shift, w_clean = Worst(), Worst(), Worst(), Worst()
+    w_minmax_us = Worst()
+    offsets = []
+    nq = nqid = nclean = 0
+    calls_mismatch = []
+    print("per query id: exact (from the log's duration lines) vs coder_health")
+    print("  rel = (coder_health - exact) / exact; abs = coder_health - exact in microseconds;")
+    print("  shifted = rel after moving exact by the mean offset (mean(coder_health) - mean(log)):")
+    print("  the log's clock stops later than coder_health's (see the notes)")
+    for qid in sorted(durs, key=lambda q: -len(durs[q])):
+        vals = sorted(durs[qid])
+        n = len(vals)
+        row = ch.get(qid)
+        print()
+        print(f"  queryid {qid}: {text[qid][:70]}")
+        if row is None:
+            print(f"    log calls {n}, coder_health: no entry")
+            calls_mismatch.append((qid, n, None))
+            continue
+        chn = int(row["calls"])
+        flag = "" if chn == n else "   <-- differs"
+        if chn != n:
+            calls_mismatch.append((qid, n, chn))
+        log_mean = sum(vals) / n
+        ch_mean = float(row["total_ms"]) / chn if chn else log_mean
+        offset = ch_mean - log_mean          # ms, usually negative
+        off_rel = offset / log_mean if log_mean > 0 else 0.0
+        counted = n >= MIN_CALLS
+        clean = counted and abs(off_rel) < CLEAN_OFFSET
+        print(f"    calls: log {n}, coder_health {chn} (errors {row['errors']}){flag}")
+        print(f"    mean: log {log_mean:.3f} ms, coder_health {ch_mean:.3f} ms "
+              f"(offset {offset * 1000:+.1f} us, {off_rel * 100:+.2f}%)")
+        if counted:
+            nqid += 1
+            nclean += clean
+            offsets.append((off_rel, offset * 1000))
+        print(f"    {'':<6} {'exact ms':>11} {'ch ms':>11} {'rel':>8} {'abs us':>9} {'shifted':>8}")
+        items = [("min", vals[0], row["min_ms"], False)]
+        items += [(name, lower_nearest_rank(vals, q), row[col], True)
+                  for (name, q), col in zip(QS, ["p50_ms", "p90_ms", "p95_ms", "p99_ms", "p999_ms"])]
+        items.append(("max", vals[-1], row["max_ms"], False))
+        for name, exact, sk, is_q in items:
+            try:
+                s = float(sk)
+            except ValueError:
+                print(f"    {name:<6} {exact:>11.3f} {'null':>11}")
+                continue
+            rel = (s - exact) / exact if exact > 0 else 0.0
+            absus = (s - exact) * 1000.0
+            moved = exact + offset
+            shifted = (s - moved) / moved if moved > 0 else 0.0
+            where = f"queryid {qid} {name}"
+            note = ""
+            if not is_q:
+                # min and max are kept exactly: a difference is end-point offset
+                w_minmax_us.see(absus, where)
+                note = "   (exact in both)"
+            elif not counted:
+                note = "   (too few calls to count)"
+            else:
+                nq += 1
+                w_raw.see(rel, where)
+                if exact >= 1.0:
+                    w_raw_ge1.see(rel, where)
+                w_shift.see(shifted, where)
+                if clean:
+                    w_clean.see(rel, where)
+                if abs(rel) > 0.01:
+                    note = "   > 1%"
+            print(f"    {name:<6} {exact:>11.3f} {s:>11.3f} {rel * 100:>+7.2f}% {absus:>+9.1f} "
+                  f"{shifted * 100:>+7.2f}%{note}")
+    extra = [q for q in ch if q not in durs]
+    print()
+    if extra:
+        print(f"  coder_health has {len(extra)} query ids (for this role) that the log has not: "
+              + ", ".join(str(q) for q in extra[:5]))
+    if other:
+        print(f"  {other} duration lines in another format were ignored")
+    print(f"  quantiles p50..p99.9, {nq} compared over {nqid} query ids with >= {MIN_CALLS} calls:")
+    print(f"    worst relative error, raw:                       {w_raw.pct()}")
+    print(f"    worst relative error, raw, where exact >= 1 ms:  {w_raw_ge1.pct()}")
+    print(f"    worst after shifting by the mean offset:         {w_shift.pct()}")
+    print(f"    worst on the {nclean} query ids whose mean offset < {CLEAN_OFFSET * 100:.1f}%: "
+          f"{w_clean.pct()}")
+    if offsets:
+        print(f"  mean offset coder_health - log: {min(o[1] for o in offsets):+.1f} to "
+              f"{max(o[1] for o in offsets):+.1f} us ({min(o[0] for o in offsets) * 100:+.2f}% to "
+              f"{max(o[0] for o in offsets) * 100:+.2f}%)")
+    if w_minmax_us.where:
+        print(f"  min/max (exact in both): largest difference {w_minmax_us.val:+.1f} us ({w_minmax_us.where})")
+    if calls_mismatch:
+        print(f"  calls differ for {len(calls_mismatch)} query ids: " +
+              ", ".join(f"{q}: log {a} vs {b}" for q, a, b in calls_mismatch[:5]))
+    else:
+        print("  calls: identical for every query id")
+
+    def short(w):
+        return f"{abs(w.val) * 100:.2f}%" if w.where else "n/a"
+    line = (f"accuracy: worst relative error {short(w_raw)} over {nqid} queryids x 5 quantiles"
+            f" ({short(w_raw_ge1)} where exact >= 1 ms; {short(w_clean)} on the {nclean} queryids"
+            f" whose mean offset < {CLEAN_OFFSET * 100:.1f}%)")
+    if offsets:
+        line += (f"; coder_health reads {-max(o[1] for o in offsets):.0f}..{-min(o[1] for o in offsets):.0f} us"
+                 " lower than the log on average")
+    line += "; calls identical" if not calls_mismatch else f"; calls differ for {len(calls_mismatch)} queryids"
+    write_summary(args.summary, line)
+
+
+def median(_args):
+    vals = [float(x) for x in sys.stdin.read().split()]
+    print(f"{statistics.median(vals):.3f}" if vals else "nan")
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    a = sub.add_parser("instructions")
+    a.add_argument("raw")
+    a.add_argument("--summary")
+    a = sub.add_parser("throughput")
+    a.add_argument("raw")
+    a.add_argument("--summary")
+    a = sub.add_parser("accuracy")
+    a.add_argument("log")
+    a.add_argument("ch")
+    a.add_argument("--user")
+    a.add_argument("--summary")
+    sub.add_parser("median")
+    args = p.parse_args()
+    {"instructions": instructions, "throughput": throughput,
+     "accuracy": accuracy, "median": median}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,611 @@
+#!/usr/bin/env bash
+# bench/run.sh: what coder_health costs and how exact it is (make bench).
+#
+#   bench/run.sh [instructions|throughput|accuracy|memory|readers|all ...]
+#
+# Sections (default: all):
+#   instructions  instructions added per statement, counted exactly with
+#                 callgrind on postgres --single: none / pg_stat_statements /
+#                 coder_health / both (and compute_query_id alone)
+#   throughput    pgbench -S (simple, prepared) and the Coder-shaped scripts
+#                 in workload/pgbench/ (when present) at 2 and 32 clients,
+#                 the four configurations in interleaved rounds; median tps
+#   accuracy      exact quantiles from the server log's duration lines vs
+#                 coder_health.statement_latency for the same query ids
+#   memory        shared memory reserved and used per tracked statement
+#   readers       time to read the views with >= 5000 statements tracked
+#
+# Figures are printed as ratios side by side; nothing here passes or fails.
+# The exit status is non-zero only when something could not run at all.
+# Output also goes to bench/results/latest.txt.
+#
+# Environment:
+#   BENCH_SECONDS           seconds per pgbench run in throughput (default 4)
+#   BENCH_ROUNDS            interleaved rounds in throughput (default 5)
+#   BENCH_WORKSPACES        workspaces seeded for the Coder scripts (1000)
+#   BENCH_MIX_MODE          pgbench -M for the Coder scripts (prepared)
+#   BENCH_ACCURACY_SECONDS  length of the accuracy workload (default 30)
+#   BENCH_ACCURACY_RATE     its pgbench -R transactions per second (400)
+#   BENCH_KEEP=1            keep the scratch directory (servers are stopped)
+#   PG_CONFIG               which PostgreSQL (default: pg_config on PATH)
+#
+# Runs as root (servers run as the postgres OS user, in a scratch directory
+# it owns) and installs the extension first with make install.
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+ROOT="$(cd "$HERE/.." && pwd)"
+RESULTS="$HERE/results"
+
+usage() { sed -n '2,32s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+
+ALL_SECTIONS=(instructions throughput accuracy memory readers)
+SECTIONS=()
+for arg in "$@"; do
+  case "$arg" in
+    all) SECTIONS+=("${ALL_SECTIONS[@]}") ;;
+    instructions|throughput|accuracy|memory|readers) SECTIONS+=("$arg") ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "bench/run.sh: unknown section '$arg'" >&2; usage >&2; exit 2 ;;
+  esac
+done
+[ ${#SECTIONS[@]} -gt 0 ] || SECTIONS=("${ALL_SECTIONS[@]}")
+
+# Everything below also goes to results/latest.txt.
+if [ -z "${CH_BENCH_INNER:-}" ]; then
+  mkdir -p "$RESULTS"
+  rc=0
+  CH_BENCH_INNER=1 bash "${BASH_SOURCE[0]}" "${SECTIONS[@]}" 2>&1 |
+    tee "$RESULTS/latest.txt.partial" || rc=$?
+  rc=${PIPESTATUS[0]:-$rc}
+  mv -f "$RESULTS/latest.txt.partial" "$RESULTS/latest.txt"
+  exit "$rc"
+fi
+
+# shellcheck source=../scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
+
+BINDIR="$(ch_bindir)"
+PKGLIBDIR="$("$(ch_pg_config)" --pkglibdir)"
+export PATH="$BINDIR:$PATH"
+BENCH_SECONDS="${BENCH_SECONDS:-4}"
+BENCH_ROUNDS="${BENCH_ROUNDS:-5}"
+BENCH_WORKSPACES="${BENCH_WORKSPACES:-1000}"
+BENCH_MIX_MODE="${BENCH_MIX_MODE:-prepared}"
+BENCH_ACCURACY_SECONDS="${BENCH_ACCURACY_SECONDS:-30}"
+BENCH_ACCURACY_RATE="${BENCH_ACCURACY_RATE:-400}"
+
+PY=""
+if [ -x /usr/bin/python3 ]; then PY=/usr/bin/python3
+elif command -v python3 >/dev/null 2>&1; then PY="$(command -v python3)"
+fi
+REPORT=("$PY" "$HERE/report.py")
+
+# ---------------------------------------------------------------------------
+# Scratch space, servers, cleanup
+# ---------------------------------------------------------------------------
+WORK="$(mktemp -d "${TMPDIR:-/tmp}/coder_health_bench.XXXXXX")"
+chmod 755 "$WORK"
+if [ "$(id -u)" = 0 ]; then chown postgres:postgres "$WORK"; fi
+STARTED=()
+BG_PIDS=()
+
+cleanup() {
+  local d p
+  for p in ${BG_PIDS[@]+"${BG_PIDS[@]}"}; do
+    kill "$p" 2>/dev/null || true
+  done
+  for d in ${STARTED[@]+"${STARTED[@]}"}; do
+    ch_stop "$d"
+  done
+  if [ "${BENCH_KEEP:-0}" = 1 ]; then
+    echo "scratch directory kept: $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+}
+trap cleanup EXIT
+trap 'echo "interrupted" >&2; exit 130' INT TERM
+
+start_server() {
+  ch_start "$1"
+  STARTED+=("$1")
+}
+stop_server() {
+  local d="$1" i
+  ch_stop "$d"
+  for i in "${!STARTED[@]}"; do
+    [ "${STARTED[$i]}" = "$d" ] && unset 'STARTED[$i]'
+  done
+  return 0
+}
+port_of() { sed -n "s/^port = \([0-9]*\)/\1/p" "$1/postgresql.conf" | tail -1; }
+# q DIR SQL...: one value / tab-separated rows, as postgres
+q() {
+  local d="$1"
+  shift
+  ch_psql "$d" -d "${DB:-postgres}" -AtqX -F $'\t' -c "$@"
+}
+pgb() {
+  local d="$1"
+  shift
+  "$BINDIR/pgbench" -h "$d" -p "$(port_of "$d")" -U "${PGB_USER:-postgres}" "$@"
+}
+# free ports handed out in increasing order so that parallel clusters differ
+NEXT_PORT=56100
+new_port() {
+  local p
+  p="$(ch_free_port "$NEXT_PORT")"
+  NEXT_PORT=$((p + 1))
+  echo "$p"
+}
+# wait until the collector (1 s interval) has folded what exited backends left
+settle() { sleep "${1:-2.5}"; }
+
+hr() { printf '%s\n' "------------------------------------------------------------------------------"; }
+section() {
+  echo
+  hr
+  printf '== %s\n' "$*"
+  hr
+}
+now_s() { date +%s; }
+
+declare -A SUMMARY=()
+declare -A ELAPSED=()
+# sections run in subshells: their summary line travels through a file
+set_summary() { printf '%s\n' "$2" >"$WORK/sum.line.$1"; }
+# servers a section started and left running (it failed): stop them
+stop_started() {
+  local d
+  for d in ${STARTED[@]+"${STARTED[@]}"}; do ch_stop "$d"; done
+}
+
+have_pgss() { [ -f "$PKGLIBDIR/pg_stat_statements.so" ]; }
+
+# SQL for N distinct statements: t1..tN, one row each, created in batches
+# from DO blocks (only the DO is a top-level statement).
+create_tables() {
+  local d="$1" n="$2" from=1 to
+  while [ "$from" -le "$n" ]; do
+    to=$((from + 499))
+    [ "$to" -le "$n" ] || to="$n"
+    q "$d" "DO \$\$ BEGIN FOR i IN $from..$to LOOP
+              EXECUTE format('CREATE TABLE IF NOT EXISTS t%s (a int)', i);
+              EXECUTE format('INSERT INTO t%s VALUES (%s)', i, i);
+            END LOOP; END \$\$" >/dev/null
+    from=$((to + 1))
+  done
+}
+# distinct_statements N K...: for each K (one pass each), N statements
+#   SELECT a, (SELECT count(*) FROM generate_series(1, K)) FROM t<i>;
+# one query id per table; K (normalized away) spreads the durations.
+distinct_statements() {
+  local n="$1" k
+  shift
+  for k in "$@"; do
+    awk -v n="$n" -v k="$k" 'BEGIN {
+      for (i = 1; i <= n; i++)
+        printf "SELECT a, (SELECT count(*) FROM generate_series(1, %d)) FROM t%d;\n", k, i
+    }'
+  done
+}
+
+# ---------------------------------------------------------------------------
+# 1. instructions
+# ---------------------------------------------------------------------------
+sec_instructions() {
+  section "instructions per statement (callgrind, postgres --single, pgbench -S statement)"
+  if ! command -v valgrind >/dev/null 2>&1; then
+    echo "skipped: valgrind is not installed"
+    set_summary instructions "instructions/stmt added: not measured (no valgrind)"
+    return 0
+  fi
+  local dir="$WORK/instr" port lo=5000 hi=15000
+  port="$(new_port)"
+  CH_NO_PRELOAD=1 ch_init_cluster "$dir" "$port"
+  start_server "$dir"
+  pgb "$dir" -i -q -s 1 postgres >/dev/null 2>&1
+  q "$dir" "CREATE EXTENSION coder_health" >/dev/null
+  have_pgss && q "$dir" "CREATE EXTENSION pg_stat_statements" >/dev/null
+  q "$dir" "CHECKPOINT" >/dev/null
+  stop_server "$dir"
+
+  local n
+  for n in "$lo" "$hi"; do
+    awk -v n="$n" 'BEGIN {
+      for (i = 1; i <= n; i++)
+        printf "SELECT abalance FROM pgbench_accounts WHERE aid = %d;\n", (i * 7919) % 100000 + 1
+    }' >"$WORK/instr.$n.sql"
+  done
+
+  local configs=(none queryid ch)
+  have_pgss && configs=(none queryid pgss ch both)
+  have_pgss || echo "pg_stat_statements is not installed: measuring without it"
+  local raw="$WORK/instr.tsv" cfg spl opts t0 total chc pgc
+  : >"$raw"
+  for cfg in "${configs[@]}"; do
+    opts=()
+    case "$cfg" in
+      none) spl="" ;;
+      queryid) spl=""; opts=(-c compute_query_id=on) ;;
+      pgss) spl="pg_stat_statements" ;;
+      ch) spl="coder_health" ;;
+      both) spl="pg_stat_statements,coder_health" ;;
+    esac
+    case "$spl" in *pg_stat_statements*) opts+=(-c pg_stat_statements.save=off) ;; esac
+    for n in "$lo" "$hi"; do
+      {
+        cat "$WORK/instr.$n.sql"
+        # sanity checks, the same in both runs (so the slope ignores them)
+        case "$spl" in *coder_health*)
+          echo "SELECT max(calls) AS ch_calls FROM coder_health.statement_latency_internal();" ;;
+        esac
+        case "$spl" in *pg_stat_statements*)
+          echo "SELECT sum(calls) AS pgss_calls FROM pg_stat_statements WHERE query LIKE 'SELECT abalance%';" ;;
+        esac
+      } >"$WORK/instr.in"
+      t0=$(now_s)
+      if ! ch_as_pg valgrind --tool=callgrind --collect-atstart=yes \
+          --callgrind-out-file="$WORK/callgrind.$cfg.$n.out" \
+          "$BINDIR/postgres" --single -D "$dir" \
+          -c shared_preload_libraries="$spl" ${opts[@]+"${opts[@]}"} postgres \
+          <"$WORK/instr.in" >"$WORK/instr.$cfg.$n.stdout" 2>"$WORK/instr.$cfg.$n.stderr"; then
+        echo "  $cfg/$n: postgres --single failed:"
+        tail -5 "$WORK/instr.$cfg.$n.stderr" | sed 's/^/    /'
+        printf '%s\t%s\t\t\t\n' "$cfg" "$n" >>"$raw"
+        continue
+      fi
+      total="$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$WORK/callgrind.$cfg.$n.out" | head -1)"
+      [ -n "$total" ] || total="$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$WORK/callgrind.$cfg.$n.out" | head -1)"
+      chc="$(sed -n 's/.*ch_calls = "\([0-9]*\)".*/\1/p' "$WORK/instr.$cfg.$n.stdout" | tail -1)"
+      pgc="$(sed -n 's/.*pgss_calls = "\([0-9]*\)".*/\1/p' "$WORK/instr.$cfg.$n.stdout" | tail -1)"
+      printf '  %-8s %6d statements: Ir %s (%ds)\n' "$cfg" "$n" "${total:-?}" $(($(now_s) - t0))
+      printf '%s\t%s\t%s\t%s\t%s\n' "$cfg" "$n" "$total" "$chc" "$pgc" >>"$raw"
+    done
+  done
+  echo
+  "${REPORT[@]}" instructions "$raw" --summary "$WORK/sum.instructions"
+  cat <<'EOF'
+
+  notes: single-user mode (no client protocol, no collector); the backend
+  folds its ring every 250 ms or when half full, and valgrind's slowdown makes
+  the 250 ms timer fire more often than at native speed, so coder_health's
+  figure is slightly pessimistic.  coder_health's calls may lag by up to 255:
+  samples still in the backend's ring are not folded by the reading query.
+EOF
+  set_summary instructions "$(cat "$WORK/sum.instructions")"
+  rm -rf "$dir"
+}
+
+# ---------------------------------------------------------------------------
+# 2. throughput
+# ---------------------------------------------------------------------------
+sec_throughput() {
+  section "throughput (pgbench, interleaved rounds: $BENCH_ROUNDS x ${BENCH_SECONDS}s per run)"
+  local dir="$WORK/tput" port
+  port="$(new_port)"
+  CH_NO_PRELOAD=1 ch_init_cluster "$dir" "$port" \
+    "include_if_exists = 'bench_preload.conf'" \
+    "synchronous_commit = off" \
+    "max_connections = 100"
+  : >"$dir/bench_preload.conf"
+  chown postgres:postgres "$dir/bench_preload.conf"
+  start_server "$dir"
+  pgb "$dir" -i -q -s 1 postgres >/dev/null 2>&1
+
+  local mix=()
+  local f
+  for f in "$ROOT"/workload/pgbench/*.sql; do
+    [ -f "$f" ] && mix+=(-f "$f")
+  done
+  local workloads=(select-simple select-prepared)
+  if [ ${#mix[@]} -gt 0 ]; then
+    echo "Coder-shaped scripts: ${mix[*]//-f /}" | sed "s|$ROOT/||g"
+    q "$dir" "CREATE DATABASE coder" >/dev/null
+    DB=coder q "$dir" "SET client_min_messages = warning" >/dev/null
+    if ch_psql "$dir" -d coder -q -f "$ROOT/workload/schema.sql" >"$WORK/schema.log" 2>&1 &&
+       DB=coder q "$dir" "SELECT seed($BENCH_WORKSPACES)" >/dev/null &&
+       DB=coder q "$dir" "ANALYZE" >/dev/null; then
+      workloads+=(coder-mix)
+    else
+      echo "  could not load workload/schema.sql; Coder mix skipped:"
+      tail -5 "$WORK/schema.log" | sed 's/^/    /'
+    fi
+  else
+    echo "no workload/pgbench/*.sql: Coder-shaped mix skipped"
+  fi
+  stop_server "$dir"
+
+  local configs=(none ch)
+  have_pgss && configs=(none pgss ch both)
+  local ncfg=${#configs[@]} raw="$WORK/tput.tsv" r k cfg spl wl c out tps t0
+  local mix_failed=0
+  : >"$raw"
+  t0=$(now_s)
+  for r in $(seq 1 "$BENCH_ROUNDS"); do
+    printf '  round %d/%d:' "$r" "$BENCH_ROUNDS"
+    for k in $(seq 0 $((ncfg - 1))); do
+      # rotate the order each round: no configuration always runs first
+      cfg="${configs[$(((k + r - 1) % ncfg))]}"
+      case "$cfg" in
+        none) spl="" ;;
+        pgss) spl="pg_stat_statements" ;;
+        ch) spl="coder_health" ;;
+        both) spl="pg_stat_statements,coder_health" ;;
+      esac
+      echo "shared_preload_libraries = '$spl'" >"$dir/bench_preload.conf"
+      start_server "$dir"
+      if [ "$(q "$dir" "SHOW shared_preload_libraries")" != "$spl" ]; then
+        echo " configuration $cfg did not take effect" >&2
+        return 1
+      fi
+      pgb "$dir" -n -S -T 2 -c 2 -j 2 postgres >/dev/null 2>&1 || true   # warm up
+      printf ' %s' "$cfg"
+      for wl in "${workloads[@]}"; do
+        for c in 2 32; do
+          case "$wl" in
+            select-simple) set -- -S -M simple postgres ;;
+            select-prepared) set -- -S -M prepared postgres ;;
+            coder-mix) set -- -M "$BENCH_MIX_MODE" -s "$BENCH_WORKSPACES" "${mix[@]}" coder ;;
+          esac
+          tps=nan
+          if out="$(pgb "$dir" -n -c "$c" -j 2 -T "$BENCH_SECONDS" "$@" 2>&1)"; then
+            tps="$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' <<<"$out" | head -1)"
+            [ -n "$tps" ] || tps=nan
+          elif [ "$wl" = coder-mix ] && [ "$mix_failed" = 0 ]; then
+            mix_failed=1
+            echo
+            echo "  pgbench failed on the Coder scripts (reported as failed):"
+            grep -iE 'error|abort' <<<"$out" | head -5 | sed 's/^/    /'
+          fi
+          printf '%s\t%s\t%s\t%s\t%s\n' "$r" "$cfg" "$wl" "$c" "$tps" >>"$raw"
+        done
+      done
+      stop_server "$dir"
+    done
+    printf '  (%ds)\n' $(($(now_s) - t0))
+  done
+  echo
+  "${REPORT[@]}" throughput "$raw" --summary "$WORK/sum.throughput"
+  echo
+  echo "  notes: scale 1 (all in shared_buffers), synchronous_commit = off, pgbench -j 2"
+  echo "  on the same 2-core machine as the server; each configuration is a restart of"
+  echo "  the same cluster with another shared_preload_libraries (none = nothing)."
+  set_summary throughput "$(cat "$WORK/sum.throughput")"
+  rm -rf "$dir"
+}
+
+# ---------------------------------------------------------------------------
+# 3. accuracy
+# ---------------------------------------------------------------------------
+sec_accuracy() {
+  section "accuracy (server log durations vs coder_health.statement_latency, ${BENCH_ACCURACY_SECONDS}s)"
+  local dir="$WORK/acc" port
+  port="$(new_port)"
+  ch_init_cluster "$dir" "$port" \
+    "log_line_prefix = '%m [%p] %u %Q '" \
+    "compute_query_id = on"
+  start_server "$dir"
+  pgb "$dir" -i -q -s 1 postgres >/dev/null 2>&1
+  q "$dir" "CREATE EXTENSION coder_health" >/dev/null
+  q "$dir" "CREATE ROLE bench LOGIN" >/dev/null
+  q "$dir" "GRANT SELECT, UPDATE ON ALL TABLES IN SCHEMA public TO bench" >/dev/null
+  # only the benchmark role's statements are logged
+  q "$dir" "ALTER ROLE bench SET log_min_duration_statement = 0" >/dev/null
+
+  cat >"$WORK/acc_mix.sql" <<'EOF'
+\set aid random(1, 100000)
+\set delta random(-5000, 5000)
+SELECT pg_sleep(random() * 0.01);
+UPDATE pgbench_accounts SET abalance = abalance + :delta WHERE aid = :aid;
+SELECT pg_sleep(power(random(), 4) * 0.05);
+UPDATE pgbench_branches SET bbalance = bbalance + :delta WHERE bid = 1;
+SELECT count(*) FROM pgbench_accounts WHERE aid BETWEEN :aid AND :aid + 2000;
+EOF
+  settle
+  q "$dir" "SELECT coder_health.reset()" >/dev/null
+  local off
+  off=$(stat -c %s "$dir/server.log")
+  # rate-limited: on a saturated 2-core machine the backend is often
+  # preempted between coder_health's end of a statement and the log's, which
+  # would show up as error that is not the sketch's
+  echo "workload: pgbench -M simple -c 4 -j 2 -R $BENCH_ACCURACY_RATE, builtin select-only@2 + this script@1:"
+  sed 's/^/    /' "$WORK/acc_mix.sql"
+  PGB_USER=bench pgb "$dir" -n -M simple -c 4 -j 2 -T "$BENCH_ACCURACY_SECONDS" \
+    -R "$BENCH_ACCURACY_RATE" \
+    -b select-only@2 -f "$WORK/acc_mix.sql@1" postgres >"$WORK/acc_pgbench.out" 2>&1 || {
+    echo "pgbench failed:"
+    tail -5 "$WORK/acc_pgbench.out"
+    return 1
+  }
+  sed -n 's/^\(number of transactions actually processed\|tps\)/  \1/p' "$WORK/acc_pgbench.out"
+  settle 3
+  tail -c +"$((off + 1))" "$dir/server.log" >"$WORK/acc_run.log"
+  q "$dir" "SELECT queryid, calls, errors, total_ms, min_ms, p50_ms, p90_ms, p95_ms, p99_ms, p999_ms, max_ms
+            FROM coder_health.statement_latency WHERE rolname = 'bench' AND toplevel" \
+    >"$WORK/acc_ch.tsv"
+  stop_server "$dir"
+  echo
+  "${REPORT[@]}" accuracy "$WORK/acc_run.log" "$WORK/acc_ch.tsv" --user bench \
+    --summary "$WORK/sum.accuracy"
+  cat <<'EOF'
+
+  notes: quantiles are lower nearest-rank (rank ceil(q*n)), the sketch's own
+  definition.  The log's clock stops after ExecutorEnd, the commit and the
+  CommandComplete message; coder_health's at the end of ExecutorRun for a
+  SELECT and in the commit callback for a write.  So every statement reads some
+  10-20 us lower in coder_health (more when the backend is preempted in
+  between): that offset, not the sketch, dominates the sub-millisecond errors.
+  Query ids whose mean offset is < 0.5% (the pg_sleep ones) show the sketch's
+  own error, which should be within 1%.
+EOF
+  set_summary accuracy "$(cat "$WORK/sum.accuracy")"
+  rm -rf "$dir"
+}
+
+# status_row DIR: reserved, used, tracked, max_statements (tab-separated)
+status_row() {
+  q "$1" "SELECT shmem_reserved_bytes, shmem_used_bytes, statements_tracked, max_statements, evictions
+          FROM coder_health.status"
+}
+
+# ---------------------------------------------------------------------------
+# 4. memory
+# ---------------------------------------------------------------------------
+sec_memory() {
+  section "shared memory per tracked statement"
+  local dir="$WORK/mem" port n=4000
+  port="$(new_port)"
+  # default window_step (60 s): the four passes below land in the current
+  # window (or two), so a statement has its total and one or two windows
+  ch_init_cluster "$dir" "$port"
+  start_server "$dir"
+  q "$dir" "CREATE EXTENSION coder_health" >/dev/null
+  local reserved used0 tracked0 maxst ev used1 tracked1 ev1 r2 rest
+  IFS=$'\t' read -r reserved used0 tracked0 maxst ev < <(status_row "$dir")
+  printf '  at defaults (max_statements %d): reserved %d bytes (%.1f MiB), used %d bytes with %d statements\n' \
+    "$maxst" "$reserved" "$(awk -v b="$reserved" 'BEGIN{print b/1048576}')" "$used0" "$tracked0"
+
+  echo "  creating $n one-row tables ..."
+  create_tables "$dir" "$n"
+  settle
+  q "$dir" "SELECT coder_health.reset()" >/dev/null
+  settle
+  IFS=$'\t' read -r reserved used0 tracked0 maxst ev < <(status_row "$dir")
+  # four passes, durations from ~30 us to a few ms
+  local t0 k
+  t0=$(now_s)
+  for k in 1 100 3000 30000; do
+    distinct_statements "$n" "$k" >"$WORK/mem.sql"
+    ch_psql "$dir" -q -o /dev/null -f "$WORK/mem.sql"
+  done
+  settle
+  IFS=$'\t' read -r reserved used1 tracked1 maxst ev1 < <(status_row "$dir")
+  printf '  %d distinct statements x 4 executions (%ds): statements_tracked %d -> %d, used %d -> %d bytes, evictions %d\n' \
+    "$n" $(($(now_s) - t0)) "$tracked0" "$tracked1" "$used0" "$used1" $((ev1 - ev))
+  local per_used per_res marginal
+  per_used=$(( (used1 - used0) / (tracked1 - tracked0 > 0 ? tracked1 - tracked0 : 1) ))
+  per_res=$(( reserved / maxst ))
+
+  # the marginal reservation: same cluster with twice the statements
+  stop_server "$dir"
+  echo "coder_health.max_statements = $((maxst * 2))" >>"$dir/postgresql.conf"
+  start_server "$dir"
+  IFS=$'\t' read -r r2 rest < <(status_row "$dir")
+  marginal=$(( (r2 - reserved) / maxst ))
+  stop_server "$dir"
+
+  echo
+  printf '  %-58s %8s\n' "" "bytes"
+  printf '  %-58s %8d\n' "used per tracked statement ((used after - before) / new)" "$per_used"
+  printf '  %-58s %8d\n' "reserved / max_statements at defaults (all of it)" "$per_res"
+  printf '  %-58s %8d\n' "reserved per extra max_statements slot (5000 -> 10000)" "$marginal"
+  printf '  %-58s %8d\n' "target" 8192
+  set_summary memory "$(printf 'memory: %d bytes used per statement (target <= 8192); reserved %.1f MB at defaults = %d bytes per max_statements slot, %d marginal' \
+    "$per_used" "$(awk -v b="$reserved" 'BEGIN{print b/1048576}')" "$per_res" "$marginal")"
+  rm -rf "$dir"
+}
+
+# ---------------------------------------------------------------------------
+# 5. readers
+# ---------------------------------------------------------------------------
+sec_readers() {
+  section "readers: time to read the views with >= 5000 statements tracked"
+  local dir="$WORK/read" port n=5000
+  port="$(new_port)"
+  ch_init_cluster "$dir" "$port" "coder_health.max_statements = 6000"
+  start_server "$dir"
+  q "$dir" "CREATE EXTENSION coder_health" >/dev/null
+  echo "  creating $n one-row tables and running each statement twice ..."
+  create_tables "$dir" "$n"
+  distinct_statements "$n" 1 1000 >"$WORK/read.sql"
+  ch_psql "$dir" -q -o /dev/null -f "$WORK/read.sql"
+  settle
+  local reserved used tracked maxst ev
+  IFS=$'\t' read -r reserved used tracked maxst ev < <(status_row "$dir")
+  printf '  statements_tracked %d (max_statements %d, evictions %d)\n' "$tracked" "$maxst" "$ev"
+
+  printf '\n  %-34s %8s %8s %14s\n' "view (median of 5)" "rows" "server" "psql, all rows"
+  local view rows server client line=""
+  for view in coder_health.statement_latency "coder_health.statement_latency_internal()" \
+              coder_health.latency coder_health.latency_buckets; do
+    rows="$(q "$dir" "SELECT count(*) FROM $view")"
+    server="$(for _ in 1 2 3 4 5; do
+        q "$dir" "EXPLAIN (ANALYZE, TIMING OFF, COSTS OFF) SELECT * FROM $view" |
+          sed -n 's/^Execution Time: \([0-9.]*\) ms/\1/p'
+      done | "${REPORT[@]}" median)"
+    client="$(printf '\\timing on\n\\o /dev/null\n%s\n' \
+        "$(for _ in 1 2 3 4 5; do echo "SELECT * FROM $view;"; done)" |
+        ch_psql "$dir" -q | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | "${REPORT[@]}" median)"
+    printf '  %-34s %8d %6.1f ms %11.1f ms\n' "$view" "$rows" "$server" "$client"
+    case "$view" in
+      coder_health.statement_latency) line="readers: statement_latency $server ms (psql $client ms) with $tracked statements" ;;
+      coder_health.latency) line="$line, latency $server ms (target < 50 ms)" ;;
+    esac
+  done
+  echo
+  echo "  server = EXPLAIN ANALYZE execution time; psql = round trip with all rows"
+  stop_server "$dir"
+  set_summary readers "$line"
+  rm -rf "$dir"
+}
+
+# ---------------------------------------------------------------------------
+# main
+# ---------------------------------------------------------------------------
+echo "coder_health bench: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $("$(ch_pg_config)" --version), $(nproc) cores"
+echo "sections: ${SECTIONS[*]}"
+if [ -z "$PY" ]; then
+  echo "python3 is needed for the reports" >&2
+  exit 1
+fi
+if [ "$(id -u)" = 0 ]; then
+  make -s -C "$ROOT" install >/dev/null
+elif [ ! -f "$PKGLIBDIR/coder_health.so" ]; then
+  echo "coder_health is not installed (run make install as root)" >&2
+  exit 1
+fi
+if ! id postgres >/dev/null 2>&1; then
+  echo "there is no postgres OS user to run the servers" >&2
+  exit 1
+fi
+
+FAILED=()
+for s in "${SECTIONS[@]}"; do
+  t0=$(now_s)
+  # set -e must stay on inside the section, so no "if" around it
+  set +e
+  (
+    set -e
+    trap stop_started EXIT
+    trap 'exit 130' INT TERM
+    "sec_$s"
+  )
+  rc=$?
+  set -e
+  [ "$rc" = 130 ] && exit 130
+  if [ "$rc" != 0 ]; then
+    FAILED+=("$s")
+    echo "section $s could not run (exit status $rc)"
+  fi
+  ELAPSED[$s]=$(($(now_s) - t0))
+  # the section ran in a subshell: pick up its summary line from the file
+  if [ -f "$WORK/sum.line.$s" ]; then SUMMARY[$s]="$(cat "$WORK/sum.line.$s")"; fi
+done
+
+echo
+hr
+echo "coder_health bench summary"
+for s in "${SECTIONS[@]}"; do
+  if [ -n "${SUMMARY[$s]:-}" ]; then
+    printf '  %s\n' "${SUMMARY[$s]}"
+  else
+    printf '  %s: not measured\n' "$s"
+  fi
+done
+printf '  time per section:'
+for s in "${SECTIONS[@]}"; do printf ' %s %ds' "$s" "${ELAPSED[$s]}"; done
+echo
+hr
+[ ${#FAILED[@]} -eq 0 ]

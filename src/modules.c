@@ -1,0 +1,16 @@
+/*-------------------------------------------------------------------------
+ *
+ * modules.c
+ *	  The list of coder_health's features (see module.h).
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "module.h"
+
+const ChModule *const ch_modules[] = {
+	&ch_latency_module,
+};
+
+const int	ch_nmodules = lengthof(ch_modules);
