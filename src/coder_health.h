@@ -23,6 +23,17 @@
 #define CH_SHMEM_NAME "coder_health"
 #define CH_COLLECTOR_TYPE "coder_health collector"
 
+/* One LWLock per feature, from the coder_health tranche. */
+typedef enum ChLockId
+{
+	CH_LOCK_LATENCY = 0,		/* statement table and sketch layout */
+	CH_LOCK_NOTIFY,
+	CH_LOCK_CLIENTS,
+	CH_LOCK_REPLICATION,
+	CH_LOCK_HISTORY,
+	CH_NUM_LOCKS
+} ChLockId;
+
 /*
  * The root of coder_health's shared memory.  Everything the collector
  * publishes about itself is an atomic so that readers never need a lock for
@@ -30,7 +41,8 @@
  */
 typedef struct CoderHealthShared
 {
-	LWLock	   *lock;			/* the statement table's layout */
+	LWLock	   *lock;			/* = locks[CH_LOCK_LATENCY] */
+	LWLock	   *locks[CH_NUM_LOCKS];	/* one per feature */
 	Size		reserved_bytes; /* everything coder_health asked for */
 
 	/* collector heartbeat */

@@ -53,7 +53,7 @@ void
 ch_shmem_request(void)
 {
 	RequestAddinShmemSpace(ch_shmem_size());
-	RequestNamedLWLockTranche(CH_TRANCHE_NAME, 1);
+	RequestNamedLWLockTranche(CH_TRANCHE_NAME, CH_NUM_LOCKS);
 }
 
 /*
@@ -70,8 +70,12 @@ ch_shmem_startup(void)
 	ch_shared = ShmemInitStruct(CH_SHMEM_NAME, sizeof(CoderHealthShared), &found);
 	if (!found)
 	{
+		LWLockPadded *tranche = GetNamedLWLockTranche(CH_TRANCHE_NAME);
+
 		memset(ch_shared, 0, sizeof(CoderHealthShared));
-		ch_shared->lock = &(GetNamedLWLockTranche(CH_TRANCHE_NAME))->lock;
+		for (int i = 0; i < CH_NUM_LOCKS; i++)
+			ch_shared->locks[i] = &tranche[i].lock;
+		ch_shared->lock = ch_shared->locks[CH_LOCK_LATENCY];
 		ch_shared->reserved_bytes = ch_shmem_size();
 		pg_atomic_init_u32(&ch_shared->collector_pid, 0);
 		pg_atomic_init_u64(&ch_shared->collector_started, 0);
