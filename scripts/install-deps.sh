@@ -17,7 +17,8 @@ pkgs=(make gcc libc6-dev "postgresql-$PGMAJOR" "postgresql-server-dev-$PGMAJOR"
 case "$what" in
   test|bench)
     pkgs+=("postgresql-$PGMAJOR-pgtap" libtap-parser-sourcehandler-pgtap-perl
-           libipc-run-perl perl valgrind iproute2)
+           libipc-run-perl perl valgrind iproute2 cppcheck curl
+           prometheus-postgres-exporter prometheus)
     ;;
 esac
 case "$what" in
@@ -50,4 +51,16 @@ if [ ! -e /etc/postgresql-common/createcluster.conf ] || \
    ! grep -q '^create_main_cluster' /etc/postgresql-common/createcluster.conf; then
   echo "create_main_cluster = false" >> /etc/postgresql-common/createcluster.conf
 fi
-apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Packages such as prometheus would start their daemons where an init system
+# runs; the tests start their own, on loopback, so keep Debian's from starting.
+policy_rc=/usr/sbin/policy-rc.d
+own_policy=0
+if [ ! -e "$policy_rc" ]; then
+  printf '#!/bin/sh\nexit 101\n' > "$policy_rc"
+  chmod +x "$policy_rc"
+  own_policy=1
+fi
+rc=0
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+if [ "$own_policy" = 1 ]; then rm -f "$policy_rc"; fi
+exit "$rc"

@@ -1,0 +1,108 @@
+# The Prometheus path, end to end with real parts: postgres_exporter (the
+# Debian binary) with prometheus/queries.yaml against a server running
+# coder_health; the scrape has every expected family with the right type and
+# plausible values; the alert rules pass promtool, and every coder_health
+# metric they (and the Grafana dashboard) use was really emitted.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use HTTP::Tiny;
+use CoderHealthTest;
+
+my $root = ch_root();
+my $exporter = '/usr/bin/prometheus-postgres-exporter';
+plan skip_all => 'prometheus-postgres-exporter is not installed' unless -x $exporter;
+
+my $node = ch_node('exporter');
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION coder_health');
+$node->safe_psql('postgres', 'SELECT pg_sleep(0.01)') for 1 .. 5;
+$node->safe_psql('postgres', "SELECT 'x' || g FROM generate_series(1, 20) g");
+
+my $port = PostgreSQL::Test::Cluster::get_free_port();
+my $dsn = 'host=' . $node->host . ' port=' . $node->port
+  . ' user=' . ($ENV{USER} // 'postgres') . ' dbname=postgres sslmode=disable';
+my ($out, $err) = ('', '');
+my $h = IPC::Run::start(
+	[ $exporter, "--web.listen-address=127.0.0.1:$port",
+		"--extend.query-path=$root/prometheus/queries.yaml" ],
+	'>', \$out, '2>', \$err,
+	init => sub { $ENV{DATA_SOURCE_NAME} = $dsn });
+
+my $http = HTTP::Tiny->new(timeout => 10);
+my $metrics;
+for (1 .. 50)
+{
+	my $r = $http->get("http://127.0.0.1:$port/metrics");
+	if ($r->{success} && $r->{content} =~ /^coder_health_status_collector_up/m)
+	{
+		$metrics = $r->{content};
+		last;
+	}
+	select(undef, undef, undef, 0.2);
+}
+ok(defined $metrics, 'exporter answers with coder_health metrics') or diag($err);
+$metrics //= '';
+
+like($metrics, qr/^pg_up(\{[^}]*\})? 1$/m, 'exporter reaches PostgreSQL');
+like($metrics, qr/^pg_exporter_user_queries_load_error\{[^}]*\} 0$/m,
+	'queries.yaml loads without error');
+
+my %type;
+$type{$1} = $2 while $metrics =~ /^# TYPE (\S+) (\S+)$/mg;
+my %expect = (
+	coder_health_status_collector_up => 'gauge',
+	coder_health_status_collector_runs => 'counter',
+	coder_health_status_statements_tracked => 'gauge',
+	coder_health_status_dropped_samples => 'counter',
+	coder_health_recent_latency_p99_seconds => 'gauge',
+	coder_health_recent_latency_calls => 'gauge',
+	coder_health_latency_seconds => 'histogram');
+foreach my $name (sort keys %expect)
+{
+	is($type{$name}, $expect{$name}, "$name is a $expect{$name}");
+}
+
+# histogram shape: buckets with le, +Inf, _sum, _count; cumulative; +Inf = count
+my @le = map { /le="([^"]+)"/ ? $1 : () } grep { /scope="database"/ } ($metrics =~ /^(coder_health_latency_seconds_bucket\{.*)$/mg);
+ok(scalar(grep { $_ eq '0.0001' } @le), 'database histogram has le=0.0001');
+ok(scalar(grep { $_ eq '+Inf' } @le), 'database histogram has le=+Inf');
+my @counts = map { $_->[1] } sort { $a->[0] <=> $b->[0] } map {
+	my ($l, $v) = /le="([^"]+)".*\} (\d+)$/;
+	[ $l eq '+Inf' ? 9e99 : $l, $v ]
+} grep { /scope="database"/ } ($metrics =~ /^(coder_health_latency_seconds_bucket\{.*)$/mg);
+my $monotonic = 1;
+$monotonic &&= $counts[$_] >= $counts[ $_ - 1 ] for 1 .. $#counts;
+ok(@counts > 2 && $monotonic, 'buckets are cumulative');
+my ($count) = $metrics =~ /^coder_health_latency_seconds_count\{[^}]*scope="database"[^}]*\} (\d+)/m;
+my ($sum) = $metrics =~ /^coder_health_latency_seconds_sum\{[^}]*scope="database"[^}]*\} (\S+)/m;
+ok(defined $count && $count >= 6, "database count covers the statements run (got " . ($count // 'none') . ")");
+is($counts[-1], $count, '+Inf bucket equals _count');
+ok(defined $sum && $sum >= 0.05, 'sum includes the 5 x 10 ms sleeps');
+like($metrics, qr/^coder_health_status_collector_up\{[^}]*\} 1$/m, 'collector_up is 1');
+
+# every coder_health metric the alert rules and the dashboard use was emitted
+my %emitted = map { $_ => 1 } keys %type;
+foreach my $file ("$root/prometheus/alerts.yml", glob("$root/grafana/*.json"))
+{
+	my $text = slurp_file($file);
+	my %used = map { $_ => 1 } ($text =~ /\b(coder_health_[a-z0-9_]+)/g);
+	my @missing = grep {
+		my $base = $_;
+		$base =~ s/_(bucket|sum|count)$// unless $emitted{$base};
+		!$emitted{$base}
+	} sort keys %used;
+	is_deeply(\@missing, [], "every metric in " . ($file =~ s{.*/}{}r) . " is emitted");
+}
+
+# promtool: the rules parse and their unit tests pass
+command_ok([ 'promtool', 'check', 'rules', "$root/prometheus/alerts.yml" ],
+	'promtool check rules');
+command_ok([ 'promtool', 'test', 'rules', "$root/prometheus/alerts_test.yml" ],
+	'promtool test rules');
+
+$h->kill_kill;
+$node->stop;
+done_testing();
