@@ -57,7 +57,6 @@ if [ -z "${CH_BENCH_INNER:-}" ]; then
   rc=0
   CH_BENCH_INNER=1 bash "${BASH_SOURCE[0]}" "${SECTIONS[@]}" 2>&1 |
     tee "$RESULTS/latest.txt.partial" || rc=$?
-  rc=${PIPESTATUS[0]:-$rc}
   mv -f "$RESULTS/latest.txt.partial" "$RESULTS/latest.txt"
   exit "$rc"
 fi

@@ -77,13 +77,12 @@ SELECT extension_version AS version, collector_pid,
        dropped_samples
 FROM coder_health.status"
 
-show "slowest statements at p99 (since reset)" "
-SELECT left(regexp_replace(coalesce(query, queryid::text), '\s+', ' ', 'g'), 60) AS statement,
-       calls, errors,
+show "slowest Coder queries at p99 (by sqlc name, since reset)" "
+SELECT query_name, calls, errors,
        round(p50_ms::numeric, 3) AS p50_ms, round(p95_ms::numeric, 3) AS p95_ms,
        round(p99_ms::numeric, 3) AS p99_ms, round(p999_ms::numeric, 3) AS p999_ms,
-       round(max_ms::numeric, 3) AS max_ms
-FROM coder_health.statement_latency
+       round(max_ms::numeric, 3) AS max_ms, queryids
+FROM coder_health.query_latency
 WHERE datname = 'coder' AND calls >= 20
 ORDER BY p99_ms DESC
 LIMIT 8"
@@ -96,10 +95,11 @@ FROM coder_health.latency
 WHERE datname = 'coder' AND \"window\" IN ('1 min', '5 min')
 ORDER BY scope DESC, who, \"window\""
 
-show "distribution of the statement with the worst p99" "
+show "distribution of the named statement with the worst p99" "
 SELECT range, count, bar
 FROM coder_health.latency_chart((SELECT queryid FROM coder_health.statement_latency
                                  WHERE datname = 'coder' AND calls >= 20
+                                   AND query_name IS NOT NULL
                                  ORDER BY p99_ms DESC LIMIT 1))"
 
 cat <<EOF

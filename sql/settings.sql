@@ -1,6 +1,12 @@
--- Every coder_health setting is visible, typed and range-checked.
+-- Every coder_health setting is visible, typed and range-checked (the core
+-- and latency ones here; each feature's tests check its own).
 SELECT name, unit, default_value, min_val, max_val, context
 FROM coder_health.settings
+WHERE name IN ('coder_health.sample_interval', 'coder_health.track',
+               'coder_health.track_utility', 'coder_health.include_errors',
+               'coder_health.max_statements', 'coder_health.max_clients',
+               'coder_health.window_step', 'coder_health.export_top_statements',
+               'coder_health.export_top_queries', 'coder_health.query_names')
 ORDER BY name;
 
 -- bad values are rejected with PostgreSQL's own messages

@@ -80,8 +80,11 @@ extern int	ch_max_statements;
 extern int	ch_max_clients;
 extern int	ch_window_step_s;
 extern int	ch_export_top_statements;
+extern int	ch_export_top_queries;
+extern bool ch_query_names;
 extern void ch_define_settings(void);
 extern void ch_define_latency_settings(void);
+extern void ch_define_query_name_settings(void);
 extern void ch_reserve_settings_prefix(void);
 
 /* collector.c */

@@ -27,6 +27,7 @@
 #include "utils/hsearch.h"
 #include "utils/timestamp.h"
 
+#include "query_name.h"
 #include "sketch.h"
 
 /* Samples a backend can buffer before it must fold (or drop). */
@@ -60,6 +61,21 @@ typedef struct ChSample
 	uint32		flags;
 } ChSample;
 
+/*
+ * "This statement is called <name>": posted by a backend the first time it
+ * ends a statement it has not named before (one compare per statement
+ * otherwise), applied by the fold once the entry exists.
+ */
+#define CH_NAME_NOTES 16
+
+typedef struct ChNameNote
+{
+	uint64		queryid;
+	Oid			userid;
+	bool		toplevel;
+	char		name[QUERY_NAME_LEN];
+} ChNameNote;
+
 /* One backend's ring of samples; indexed by PGPROC number. */
 typedef struct ChBackendSlot
 {
@@ -75,6 +91,11 @@ typedef struct ChBackendSlot
 	int			client_scope;
 
 	ChSample	ring[CH_RING_SIZE];
+
+	/* query names, a small ring of their own (same protocol) */
+	pg_atomic_uint64 note_head;
+	pg_atomic_uint64 note_tail;
+	ChNameNote	notes[CH_NAME_NOTES];
 } ChBackendSlot;
 
 /*
@@ -103,6 +124,7 @@ typedef struct ChStmtKey
 typedef struct ChStmtEntry
 {
 	ChStmtKey	key;			/* hash key: must be first */
+	char		name[QUERY_NAME_LEN];	/* sqlc name, "" when none */
 	TimestampTz first_seen;
 	pg_atomic_uint64 last_seen; /* TimestampTz */
 	ChSketch	total;

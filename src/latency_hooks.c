@@ -55,6 +55,9 @@ typedef struct ChFrame
 	int			xact_level;		/* transaction nest level at start */
 	bool		toplevel;
 	bool		select_like;	/* work ends with ExecutorRun, not Finish */
+	const char *text;			/* the query string, valid until the end */
+	int			text_location;	/* this statement's part of it */
+	int			text_len;		/* 0: to the end of the string */
 } ChFrame;
 
 static ChFrame frames[CH_MAX_FRAMES];
@@ -74,6 +77,14 @@ static int	running_depth = 0;
 /* End of the previous top-level statement of this backend: in a
  * multi-statement query string, the next one starts there. */
 static TimestampTz last_top_end = 0;
+
+/*
+ * Statements this backend has already looked up a sqlc name for, keyed by
+ * (queryid, role, toplevel): a direct-mapped cache, so the common case is
+ * one compare per statement.  A collision only means parsing a name again.
+ */
+#define CH_NAMED_CACHE 256
+static uint64 named_cache[CH_NAMED_CACHE];
 
 /* This backend's slot, set up at its first sample. */
 static ChBackendSlot *my_slot = NULL;
@@ -142,6 +153,7 @@ claim_slot(void)
 	pg_atomic_write_u64(&slot->dropped, 0);
 	pg_write_barrier();
 	before_shmem_exit(fold_at_exit, (Datum) 0);
+	memset(named_cache, 0, sizeof(named_cache));
 	return slot;
 }
 
@@ -207,6 +219,54 @@ ch_flush_my_samples(void)
 	last_fold = GetCurrentTimestamp();
 }
 
+/* Post "queryid is called name" for the fold; false when the ring is full. */
+static bool
+post_name(uint64 queryid, bool toplevel, const char *name)
+{
+	uint64		head = pg_atomic_read_u64(&my_slot->note_head);
+	ChNameNote *note;
+
+	if (head - pg_atomic_read_u64(&my_slot->note_tail) >= CH_NAME_NOTES)
+		return false;
+	note = &my_slot->notes[head % CH_NAME_NOTES];
+	note->queryid = queryid;
+	note->userid = GetUserId();
+	note->toplevel = toplevel;
+	strlcpy(note->name, name, QUERY_NAME_LEN);
+	pg_write_barrier();
+	pg_atomic_write_u64(&my_slot->note_head, head + 1);
+	return true;
+}
+
+/*
+ * The first time this session ends a statement, read its sqlc name from its
+ * own part of the query string.  Called at statement end, just before its
+ * sample, so the fold sees the entry before the name.
+ */
+static void
+note_name(const ChFrame *f)
+{
+	uint64		key;
+	int			slot;
+	char		name[QUERY_NAME_LEN];
+	const char *text;
+	long		len;
+
+	if (!ch_query_names || f->text == NULL || my_slot == NULL)
+		return;
+	key = f->queryid ^ ((uint64) GetUserId() * UINT64CONST(0x9E3779B97F4A7C15)) ^
+		(uint64) f->toplevel;
+	slot = (int) (key % CH_NAMED_CACHE);
+	if (named_cache[slot] == key)
+		return;
+
+	text = f->text + Max(f->text_location, 0);
+	len = f->text_len > 0 ? f->text_len : -1;
+	if (query_name_parse(text, len, name) && !post_name(f->queryid, f->toplevel, name))
+		return;					/* ring full: try again next time */
+	named_cache[slot] = key;
+}
+
 /* ------------------------------------------------------------------------
  * Frames
  * ------------------------------------------------------------------------
@@ -221,7 +281,8 @@ tracking(bool toplevel)
 }
 
 static ChFrame *
-push_frame(QueryDesc *query, uint64 queryid)
+push_frame(QueryDesc *query, uint64 queryid, const char *text,
+		   int location, int len)
 {
 	ChFrame    *f;
 	bool		toplevel = (running_depth == 0);
@@ -236,6 +297,9 @@ push_frame(QueryDesc *query, uint64 queryid)
 	f->end = 0;
 	f->xact_level = GetCurrentTransactionNestLevel();
 	f->select_like = false;
+	f->text = text;
+	f->text_location = location;
+	f->text_len = len;
 	if (toplevel)
 	{
 		/* started when its message arrived, or when the previous statement
@@ -277,6 +341,9 @@ finish_frame(ChFrame *f, bool commit_follows, bool is_rollback)
 	ChFrame		done = *f;
 
 	remove_frame(f);
+	if (my_slot == NULL)
+		my_slot = claim_slot();
+	note_name(&done);
 	if (done.toplevel && commit_follows)
 	{
 		if (have_deferred)
@@ -312,7 +379,10 @@ ch_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0)
 	{
-		ChFrame    *f = push_frame(queryDesc, queryDesc->plannedstmt->queryId);
+		ChFrame    *f = push_frame(queryDesc, queryDesc->plannedstmt->queryId,
+								   queryDesc->sourceText,
+								   queryDesc->plannedstmt->stmt_location,
+								   queryDesc->plannedstmt->stmt_len);
 
 		/* a plain SELECT's work ends with its last ExecutorRun; a portal
 		 * may run Finish/End much later (at the next Bind or at commit) */
@@ -434,7 +504,8 @@ ch_ProcessUtility(CH_PROCESS_UTILITY_ARGS)
 		!IsA(parsetree, ExecuteStmt) && !IsA(parsetree, PrepareStmt) &&
 		!IsA(parsetree, DeallocateStmt))
 	{
-		f = push_frame(NULL, pstmt->queryId);
+		f = push_frame(NULL, pstmt->queryId, queryString,
+					   pstmt->stmt_location, pstmt->stmt_len);
 		if (f)
 			pushed_at = (int) (f - frames);
 	}

@@ -37,6 +37,7 @@ PG_FUNCTION_INFO_V1(coder_health_latency_buckets);
 PG_FUNCTION_INFO_V1(coder_health_reset);
 PG_FUNCTION_INFO_V1(coder_health_reset_statement);
 PG_FUNCTION_INFO_V1(coder_health_flush);
+PG_FUNCTION_INFO_V1(coder_health_query_latency);
 
 static const double report_qs[] = {0.5, 0.9, 0.95, 0.99, 0.999};
 
@@ -75,7 +76,7 @@ put_extremes(Datum *values, bool *nulls, int i, const sketch_t *sk, bool min)
 Datum
 coder_health_statement_latency(PG_FUNCTION_ARGS)
 {
-#define SL_COLS 23
+#define SL_COLS 24
 	TupleDesc	tupdesc;
 	Tuplestorestate *store;
 	HASH_SEQ_STATUS hs;
@@ -108,6 +109,10 @@ coder_health_statement_latency(PG_FUNCTION_ARGS)
 		values[i++] = ObjectIdGetDatum(entry->key.userid);
 		values[i++] = Int64GetDatum((int64) entry->key.queryid);
 		values[i++] = BoolGetDatum(entry->key.toplevel);
+		if (entry->name[0] != '\0')
+			values[i++] = CStringGetTextDatum(entry->name);
+		else
+			nulls[i++] = true;
 		values[i++] = Int64GetDatum((int64) total->calls);
 		values[i++] = Int64GetDatum((int64) total->errors);
 		values[i++] = Float8GetDatum(ns_to_ms((double) total->sk.sum_ns));
@@ -369,6 +374,141 @@ coder_health_latency_chart(PG_FUNCTION_ARGS)
 }
 
 /* ------------------------------------------------------------------------
+ * By sqlc query name: every entry with one name (other roles, other
+ * queryids after a schema change) merged
+ * ------------------------------------------------------------------------
+ */
+typedef struct ChNameKey
+{
+	Oid			dbid;
+	char		name[QUERY_NAME_LEN];
+} ChNameKey;
+
+typedef struct ChNameGroup
+{
+	ChNameKey	key;			/* hash key: must be first */
+	ChReadout  *total;
+	ChReadout  *recent;			/* NULL unless asked for */
+	int			nqueryids;
+	int			maxqueryids;
+	uint64	   *queryids;
+} ChNameGroup;
+
+/* Group every named entry by (database, name).  Shared lock held. */
+static HTAB *
+group_by_name(bool with_recent)
+{
+	HASHCTL		info;
+	HTAB	   *groups;
+	HASH_SEQ_STATUS hs;
+	ChStmtEntry *entry;
+
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(ChNameKey);
+	info.entrysize = sizeof(ChNameGroup);
+	info.hcxt = CurrentMemoryContext;
+	groups = hash_create("coder_health query names", 64, &info,
+						 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+
+	hash_seq_init(&hs, ch_statement_table());
+	while ((entry = hash_seq_search(&hs)) != NULL)
+	{
+		ChNameKey	key;
+		ChNameGroup *g;
+		bool		found;
+		int			k;
+
+		if (entry->name[0] == '\0')
+			continue;
+		memset(&key, 0, sizeof(key));
+		key.dbid = entry->key.dbid;
+		strlcpy(key.name, entry->name, QUERY_NAME_LEN);
+		g = hash_search(groups, &key, HASH_ENTER, &found);
+		if (!found)
+		{
+			g->total = palloc(sizeof(ChReadout));
+			ch_readout_reset(g->total);
+			g->recent = NULL;
+			if (with_recent)
+			{
+				g->recent = palloc(sizeof(ChReadout));
+				ch_readout_reset(g->recent);
+			}
+			g->nqueryids = 0;
+			g->maxqueryids = 4;
+			g->queryids = palloc(sizeof(uint64) * g->maxqueryids);
+		}
+		ch_read_sketch(&entry->total, g->total);
+		if (with_recent)
+			ch_read_windows(entry->window, CH_STMT_WINDOWS, CH_RECENT_STEPS,
+							g->recent, NULL);
+		for (k = 0; k < g->nqueryids; k++)
+			if (g->queryids[k] == entry->key.queryid)
+				break;
+		if (k == g->nqueryids)
+		{
+			if (g->nqueryids == g->maxqueryids)
+			{
+				g->maxqueryids *= 2;
+				g->queryids = repalloc(g->queryids, sizeof(uint64) * g->maxqueryids);
+			}
+			g->queryids[g->nqueryids++] = entry->key.queryid;
+		}
+	}
+	return groups;
+}
+
+Datum
+coder_health_query_latency(PG_FUNCTION_ARGS)
+{
+#define QL_COLS 18
+	TupleDesc	tupdesc;
+	Tuplestorestate *store;
+	HTAB	   *groups;
+	HASH_SEQ_STATUS hs;
+	ChNameGroup *g;
+
+	ch_require_loaded();
+	store = ch_srf_begin(fcinfo, &tupdesc, QL_COLS);
+
+	LWLockAcquire(ch_shared->lock, LW_SHARED);
+	groups = group_by_name(true);
+	LWLockRelease(ch_shared->lock);
+
+	hash_seq_init(&hs, groups);
+	while ((g = hash_seq_search(&hs)) != NULL)
+	{
+		Datum		values[QL_COLS];
+		bool		nulls[QL_COLS];
+		double		q[lengthof(report_qs)];
+		sketch_t   *tot = &g->total->sk;
+		int			i = 0;
+
+		memset(nulls, 0, sizeof(nulls));
+		values[i++] = ObjectIdGetDatum(g->key.dbid);
+		values[i++] = CStringGetTextDatum(g->key.name);
+		values[i++] = Int64GetDatum((int64) g->total->calls);
+		values[i++] = Int64GetDatum((int64) g->total->errors);
+		values[i++] = Float8GetDatum(ns_to_ms((double) tot->sum_ns));
+		put_ms(values, nulls, i++, tot->count ? (double) tot->sum_ns / tot->count : NAN);
+		put_extremes(values, nulls, i++, tot, true);
+		sketch_quantiles(tot, report_qs, lengthof(report_qs), q);
+		for (int k = 0; k < lengthof(report_qs); k++)
+			put_ms(values, nulls, i++, q[k]);
+		put_extremes(values, nulls, i++, tot, false);
+		values[i++] = Int64GetDatum((int64) g->recent->calls);
+		values[i++] = Int64GetDatum((int64) g->recent->errors);
+		sketch_quantiles(&g->recent->sk, report_qs, lengthof(report_qs), q);
+		put_ms(values, nulls, i++, q[0]);
+		put_ms(values, nulls, i++, q[3]);
+		values[i++] = Int32GetDatum(g->nqueryids);
+		Assert(i == QL_COLS);
+		tuplestore_putvalues(store, tupdesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* ------------------------------------------------------------------------
  * coder_health.latency_buckets: Prometheus histograms
  * ------------------------------------------------------------------------
  */
@@ -382,10 +522,10 @@ static const double prom_le[] = {
 static void
 put_histogram(Tuplestorestate *store, TupleDesc tupdesc, const char *scope,
 			  Oid dbid, const char *client_addr, uint64 queryid,
-			  bool has_queryid, ChReadout *r)
+			  bool has_queryid, const char *query_name, ChReadout *r)
 {
-	Datum		values[8];
-	bool		nulls[8] = {0};
+	Datum		values[9];
+	bool		nulls[9] = {0};
 	Datum		le[lengthof(prom_le)];
 	Datum		bucket[lengthof(prom_le)];
 
@@ -410,6 +550,10 @@ put_histogram(Tuplestorestate *store, TupleDesc tupdesc, const char *scope,
 												sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[6] = Float8GetDatum((double) r->sk.sum_ns / 1e9);
 	values[7] = Int64GetDatum((int64) r->sk.count);
+	if (query_name && query_name[0] != '\0')
+		values[8] = CStringGetTextDatum(query_name);
+	else
+		nulls[8] = true;
 	tuplestore_putvalues(store, tupdesc, values, nulls);
 }
 
@@ -430,6 +574,17 @@ top_order(const void *a, const void *b)
 	return 0;
 }
 
+static int
+group_order(const void *a, const void *b)
+{
+	const ChNameGroup *x = *(ChNameGroup *const *) a;
+	const ChNameGroup *y = *(ChNameGroup *const *) b;
+
+	if (x->total->sk.sum_ns != y->total->sk.sum_ns)
+		return x->total->sk.sum_ns > y->total->sk.sum_ns ? -1 : 1;
+	return strcmp(x->key.name, y->key.name);
+}
+
 Datum
 coder_health_latency_buckets(PG_FUNCTION_ARGS)
 {
@@ -443,7 +598,7 @@ coder_health_latency_buckets(PG_FUNCTION_ARGS)
 	long		cap;
 
 	ch_require_loaded();
-	store = ch_srf_begin(fcinfo, &tupdesc, 8);
+	store = ch_srf_begin(fcinfo, &tupdesc, 9);
 	r = palloc(sizeof(ChReadout));
 
 	LWLockAcquire(ch_shared->lock, LW_SHARED);
@@ -459,7 +614,7 @@ coder_health_latency_buckets(PG_FUNCTION_ARGS)
 					  scope->kind == CH_SCOPE_DATABASE ? "database" : "client",
 					  scope->dbid,
 					  scope->kind == CH_SCOPE_CLIENT ? scope->client_addr : NULL,
-					  0, false, r);
+					  0, false, NULL, r);
 	}
 
 	cap = Max(ch_statements_tracked(), 1);
@@ -482,7 +637,26 @@ coder_health_latency_buckets(PG_FUNCTION_ARGS)
 		ch_readout_reset(r);
 		ch_read_sketch(&top[k].entry->total, r);
 		put_histogram(store, tupdesc, "statement", top[k].entry->key.dbid, NULL,
-					  top[k].entry->key.queryid, true, r);
+					  top[k].entry->key.queryid, true, top[k].entry->name, r);
+	}
+
+	/* per sqlc name, the top export_top_queries by total time */
+	if (ch_export_top_queries > 0)
+	{
+		HTAB	   *groups = group_by_name(false);
+		long		ngroups = hash_get_num_entries(groups);
+		ChNameGroup **byname = palloc(sizeof(ChNameGroup *) * Max(ngroups, 1));
+		HASH_SEQ_STATUS gs;
+		ChNameGroup *g;
+		long		m = 0;
+
+		hash_seq_init(&gs, groups);
+		while ((g = hash_seq_search(&gs)) != NULL)
+			byname[m++] = g;
+		qsort(byname, m, sizeof(ChNameGroup *), group_order);
+		for (long k = 0; k < m && k < ch_export_top_queries; k++)
+			put_histogram(store, tupdesc, "query", byname[k]->key.dbid, NULL, 0,
+						  false, byname[k]->key.name, byname[k]->total);
 	}
 	LWLockRelease(ch_shared->lock);
 	return (Datum) 0;

@@ -90,6 +90,8 @@ slot_init(ChBackendSlot *slot)
 	pg_atomic_init_u64(&slot->tail, 0);
 	pg_atomic_init_flag(&slot->folding);
 	pg_atomic_init_u64(&slot->dropped, 0);
+	pg_atomic_init_u64(&slot->note_head, 0);
+	pg_atomic_init_u64(&slot->note_tail, 0);
 	slot->dbid = InvalidOid;
 	slot->client_addr[0] = '\0';
 	slot->db_scope = -1;
@@ -568,6 +570,7 @@ create_entry(const ChStmtKey *key, bool wait)
 	{
 		TimestampTz now = GetCurrentTimestamp();
 
+		entry->name[0] = '\0';
 		entry->first_seen = now;
 		pg_atomic_init_u64(&entry->last_seen, (uint64) now);
 		sketch_init(&entry->total);
@@ -600,6 +603,38 @@ apply_scopes(ChBackendSlot *slot, uint64 step, TimestampTz now)
 }
 
 /*
+ * Give entries the sqlc names their backend found.  Shared lock held; every
+ * sample posted before the notes has been folded, so the entries exist
+ * unless the table was full (then the note is dropped).  Two backends may
+ * name one entry at once: they write the same bytes.
+ */
+static void
+apply_names(ChBackendSlot *slot)
+{
+	uint64		head = pg_atomic_read_u64(&slot->note_head);
+	uint64		tail = pg_atomic_read_u64(&slot->note_tail);
+	ChStmtKey	key;
+
+	pg_read_barrier();
+	memset(&key, 0, sizeof(key));
+	key.dbid = slot->dbid;
+	for (; tail < head; tail++)
+	{
+		const ChNameNote *note = &slot->notes[tail % CH_NAME_NOTES];
+		ChStmtEntry *entry;
+
+		key.queryid = note->queryid;
+		key.userid = note->userid;
+		key.toplevel = note->toplevel;
+		entry = hash_search(ch_statements, &key, HASH_FIND, NULL);
+		if (entry != NULL && entry->name[0] == '\0')
+			strlcpy(entry->name, note->name, QUERY_NAME_LEN);
+	}
+	pg_memory_barrier();
+	pg_atomic_write_u64(&slot->note_tail, tail);
+}
+
+/*
  * Fold the samples waiting in a backend's ring into the shared sketches.
  *
  * wait = false (a backend folding its own ring): only ever try locks; on a
@@ -623,10 +658,16 @@ ch_fold_slot(ChBackendSlot *slot, bool wait)
 	tail = pg_atomic_read_u64(&slot->tail);
 	head = pg_atomic_read_u64(&slot->head);
 	pg_read_barrier();
-	if (head == tail || !resolve_scopes(slot, wait))
+	if (head == tail &&
+		pg_atomic_read_u64(&slot->note_head) == pg_atomic_read_u64(&slot->note_tail))
 	{
 		pg_atomic_clear_flag(&slot->folding);
-		return head == tail;
+		return true;
+	}
+	if (!resolve_scopes(slot, wait))
+	{
+		pg_atomic_clear_flag(&slot->folding);
+		return false;
 	}
 	if (!acquire(LW_SHARED, wait))
 	{
@@ -702,6 +743,9 @@ ch_fold_slot(ChBackendSlot *slot, bool wait)
 			delta_apply(&stmt_delta, &entry->total,
 						&entry->window[step % CH_STMT_WINDOWS]);
 		apply_scopes(slot, step, now);
+		/* names only once their statements' samples are all in */
+		if (tail == head)
+			apply_names(slot);
 		LWLockRelease(ch_shared->lock);
 	}
 	else
@@ -805,7 +849,8 @@ fold_all_slots(void)
 	{
 		ChBackendSlot *slot = &ch_slots[i];
 
-		if (pg_atomic_read_u64(&slot->head) != pg_atomic_read_u64(&slot->tail))
+		if (pg_atomic_read_u64(&slot->head) != pg_atomic_read_u64(&slot->tail) ||
+			pg_atomic_read_u64(&slot->note_head) != pg_atomic_read_u64(&slot->note_tail))
 			(void) ch_fold_slot(slot, true);
 	}
 }

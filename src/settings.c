@@ -25,6 +25,8 @@ int			ch_max_statements = 5000;
 int			ch_max_clients = 256;
 int			ch_window_step_s = 60;
 int			ch_export_top_statements = 50;
+int			ch_export_top_queries = 100;
+bool		ch_query_names = true;
 
 static const struct config_enum_entry track_options[] = {
 	{"none", CH_TRACK_NONE, false},
@@ -51,6 +53,8 @@ ch_define_settings(void)
 void
 ch_define_latency_settings(void)
 {
+	ch_define_query_name_settings();
+
 	DefineCustomEnumVariable("coder_health.track",
 							 "Which statements get latency statistics.",
 							 "top: statements sent by clients; all: also statements "
@@ -109,6 +113,28 @@ ch_define_latency_settings(void)
 							"Keeps Prometheus label cardinality bounded.",
 							&ch_export_top_statements,
 							50, 0, 1000,
+							PGC_SUSET, 0,
+							NULL, NULL, NULL);
+}
+
+/* sqlc query names (part of module latency). */
+void
+ch_define_query_name_settings(void)
+{
+	DefineCustomBoolVariable("coder_health.query_names",
+							 "Whether statements get the name sqlc gives them (\"-- name: X :one\").",
+							 "The name is read from a statement's own text once per session "
+							 "and statement, never per execution.",
+							 &ch_query_names,
+							 true,
+							 PGC_SIGHUP, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("coder_health.export_top_queries",
+							"How many query names (by total time) coder_health.latency_buckets exports.",
+							"Keeps Prometheus label cardinality bounded.",
+							&ch_export_top_queries,
+							100, 0, 1000,
 							PGC_SUSET, 0,
 							NULL, NULL, NULL);
 }

@@ -91,6 +91,7 @@ run_lint() {
   cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
     --inline-suppr --suppress=missingIncludeSystem --suppress=missingInclude \
     -I "$ROOT/src" "$ROOT/src/sketch.c" "$ROOT/test/unit/test_sketch.c" \
+    "$ROOT/src/query_name.c" "$ROOT/test/unit/test_query_name.c" \
     "$ROOT"/workload/*.c >"$log" 2>&1 || rc=$?
   # PostgreSQL-dependent files: check them with the server headers
   cppcheck --quiet --error-exitcode=1 --enable=warning,portability \

@@ -4,6 +4,7 @@
 
 CREATE FUNCTION coder_health.statement_latency_internal(
     OUT dbid oid, OUT userid oid, OUT queryid bigint, OUT toplevel boolean,
+    OUT query_name text,
     OUT calls bigint, OUT errors bigint, OUT total_ms float8, OUT mean_ms float8,
     OUT min_ms float8, OUT p50_ms float8, OUT p90_ms float8, OUT p95_ms float8,
     OUT p99_ms float8, OUT p999_ms float8, OUT max_ms float8,
@@ -49,6 +50,7 @@ CREATE VIEW coder_health.statement_latency AS
 SELECT l.dbid, d.datname, l.userid, r.rolname,
        CASE WHEN v.visible THEN l.queryid END AS queryid,
        l.toplevel,
+       l.query_name,
        CASE WHEN v.visible THEN t.query END AS query,
        l.calls, l.errors, l.total_ms, l.mean_ms, l.min_ms,
        l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.p999_ms, l.max_ms,
@@ -112,19 +114,42 @@ COMMENT ON FUNCTION coder_health.latency_chart(bigint) IS
 
 CREATE FUNCTION coder_health.latency_buckets_internal(
     OUT scope text, OUT dbid oid, OUT client_addr text, OUT queryid bigint,
-    OUT le float8[], OUT bucket bigint[], OUT sum float8, OUT count bigint)
+    OUT le float8[], OUT bucket bigint[], OUT sum float8, OUT count bigint,
+    OUT query_name text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'coder_health_latency_buckets'
 LANGUAGE C STRICT VOLATILE;
 
 CREATE VIEW coder_health.latency_buckets AS
 SELECT b.scope, d.datname, b.client_addr, b.queryid::text AS queryid,
-       b.le, b.bucket, b.sum, b.count
+       b.query_name, b.le, b.bucket, b.sum, b.count
 FROM coder_health.latency_buckets_internal() b
 LEFT JOIN pg_catalog.pg_database d ON d.oid = b.dbid;
 
 COMMENT ON VIEW coder_health.latency_buckets IS
-  'Cumulative latency histograms (le in seconds, 100 us .. 60 s) per database, client and top statements, in postgres_exporter HISTOGRAM shape';
+  'Cumulative latency histograms (le in seconds, 100 us .. 60 s) per database, client, top statements and top sqlc query names, in postgres_exporter HISTOGRAM shape';
+
+CREATE FUNCTION coder_health.query_latency_internal(
+    OUT dbid oid, OUT query_name text,
+    OUT calls bigint, OUT errors bigint, OUT total_ms float8, OUT mean_ms float8,
+    OUT min_ms float8, OUT p50_ms float8, OUT p90_ms float8, OUT p95_ms float8,
+    OUT p99_ms float8, OUT p999_ms float8, OUT max_ms float8,
+    OUT recent_calls bigint, OUT recent_errors bigint,
+    OUT recent_p50_ms float8, OUT recent_p99_ms float8, OUT queryids integer)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'coder_health_query_latency'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW coder_health.query_latency AS
+SELECT d.datname, q.query_name, q.calls, q.errors, q.total_ms, q.mean_ms,
+       q.min_ms, q.p50_ms, q.p90_ms, q.p95_ms, q.p99_ms, q.p999_ms, q.max_ms,
+       q.recent_calls, q.recent_errors, q.recent_p50_ms, q.recent_p99_ms,
+       q.queryids
+FROM coder_health.query_latency_internal() q
+LEFT JOIN pg_catalog.pg_database d ON d.oid = q.dbid;
+
+COMMENT ON VIEW coder_health.query_latency IS
+  'Latency per sqlc query name ("-- name: X :one"), all statements with that name merged: compare with coderd_db_query_latencies_seconds{query=...}';
 
 CREATE FUNCTION coder_health.flush()
 RETURNS void
@@ -151,9 +176,10 @@ GRANT EXECUTE ON FUNCTION
     coder_health.statement_quantile(bigint, float8, boolean),
     coder_health.latency_chart(bigint),
     coder_health.latency_buckets_internal(),
+    coder_health.query_latency_internal(),
     coder_health.flush()
   TO pg_monitor;
 GRANT SELECT ON coder_health.statement_latency, coder_health.latency,
-    coder_health.latency_buckets
+    coder_health.latency_buckets, coder_health.query_latency
   TO pg_monitor;
 -- reset() and reset_statement() stay superuser-only (grantable).
