@@ -10,18 +10,20 @@ END $$;
 
 SELECT coder_health.reset();
 -- 20 executions of 10 ms and 2 of 100 ms, each a top-level statement
+-- (upper bounds are loose: a loaded machine sleeps longer; they only need
+-- to tell 10 ms from 100 ms)
 SELECT 'SELECT pg_sleep(0.01)' FROM generate_series(1, 20) \gexec
 SELECT 'SELECT pg_sleep(0.1)' FROM generate_series(1, 2) \gexec
 SELECT coder_health.flush();
 
 SELECT calls, errors, toplevel,
-       min_ms >= 10 AND min_ms < 12 AS min_ok,
-       p50_ms >= 9.9 AND p50_ms < 12 AS p50_ok,
-       p90_ms >= 9.9 AND p90_ms < 12 AS p90_ok,
-       p95_ms >= 99 AND p95_ms < 103 AS p95_ok,
-       p99_ms >= 99 AND p99_ms < 103 AS p99_ok,
-       max_ms >= 100 AND max_ms < 103 AS max_ok,
-       total_ms BETWEEN 400 AND 430 AS total_ok,
+       min_ms >= 10 AND min_ms < 50 AS min_ok,
+       p50_ms >= 9.9 AND p50_ms < 50 AS p50_ok,
+       p90_ms >= 9.9 AND p90_ms < 50 AS p90_ok,
+       p95_ms >= 99 AND p95_ms < 150 AS p95_ok,
+       p99_ms >= 99 AND p99_ms < 150 AS p99_ok,
+       max_ms >= 100 AND max_ms < 150 AS max_ok,
+       total_ms BETWEEN 400 AND 700 AS total_ok,
        abs(mean_ms - total_ms / calls) < 0.01 AS mean_ok,
        recent_calls, recent_p99_ms >= 99 AS recent_p99_ok,
        first_seen <= last_seen AS seen_ok,
@@ -43,7 +45,7 @@ SELECT coder_health.statement_quantile(qid('SELECT pg_sleep(0.01)'), 0.5)
 SELECT coder_health.reset();
 SELECT pg_sleep(0.05) \; SELECT 1 AS x, pg_sleep(0.02);
 SELECT coder_health.flush();
-SELECT max_ms >= 20 AND max_ms < 30 AS second_statement_timed_alone
+SELECT max_ms >= 20 AND max_ms < 45 AS second_statement_timed_alone
 FROM coder_health.statement_latency
 WHERE queryid = qid('SELECT 1 AS x, pg_sleep(0.02)');
 

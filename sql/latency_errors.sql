@@ -37,7 +37,7 @@ SELECT coder_health.flush();
 
 SELECT calls, errors, max_ms >= 100 AND max_ms < 400 AS time_to_timeout
 FROM coder_health.statement_latency WHERE queryid = qid('SELECT pg_sleep(2)');
-SELECT calls, errors, max_ms < 50 AS fast_failure
+SELECT calls, errors, max_ms < 45 AS fast_failure
 FROM coder_health.statement_latency WHERE queryid = qid('SELECT 1 / z AS boom FROM zeros');
 SELECT calls, errors
 FROM coder_health.statement_latency WHERE queryid = qid('SELECT 1 AS fine');

@@ -82,6 +82,7 @@ extern int	ch_window_step_s;
 extern int	ch_export_top_statements;
 extern int	ch_export_top_queries;
 extern bool ch_query_names;
+extern int	ch_save_interval_s;
 extern void ch_define_settings(void);
 extern void ch_define_latency_settings(void);
 extern void ch_define_query_name_settings(void);

@@ -170,6 +170,21 @@ typedef struct ChLatencyShared
 	int			nslots;
 } ChLatencyShared;
 
+/* An entry as saved on disk (everything but the rolling windows). */
+typedef struct ChSavedEntry
+{
+	ChStmtKey	key;
+	char		name[QUERY_NAME_LEN];
+	TimestampTz first_seen;
+	TimestampTz last_seen;
+	uint64		calls;
+	uint64		errors;
+	uint64		sum_ns;
+	uint64		min_ns;
+	uint64		max_ns;
+	uint32		nbuckets;		/* (uint16 index, uint64 count) pairs follow */
+} ChSavedEntry;
+
 /* latency_store.c */
 extern ChLatencyShared *ch_latency;
 extern ChBackendSlot *ch_slots;
@@ -194,6 +209,14 @@ extern void ch_read_windows(const ChSketch *windows, int nwindows, int steps,
 extern long ch_statements_tracked(void);
 extern HTAB *ch_statement_table(void);
 extern void ch_latency_reset(bool all, uint64 queryid);
+extern bool ch_restore_entry(const ChSavedEntry *saved, const uint16 *buckets,
+							 const uint64 *counts, int nbuckets);
+
+/* latency_persist.c */
+extern void ch_persist_load(void);
+extern void ch_persist_save(const char *why);
+extern void ch_persist_maybe_save(TimestampTz now);
+extern void ch_persist_register_shutdown(void);
 
 /* latency_hooks.c */
 extern void ch_latency_install_hooks(void);

@@ -163,6 +163,13 @@ ch_latency_shmem_init(void)
 	for (int i = 0; i < npool; i++)
 		ch_pool_next[i] = (i + 1 < npool) ? i + 2 : 0;
 	ch_latency->pool_free_head = npool > 0 ? 1 : 0;
+
+	/* in the postmaster (or single-user): statistics from the last save */
+	if (!IsUnderPostmaster)
+	{
+		ch_persist_load();
+		ch_persist_register_shutdown();
+	}
 }
 
 /* Bytes that hold data now: tracked statements, used scopes, used chunks. */
@@ -870,6 +877,8 @@ ch_latency_collect(TimestampTz now)
 		rotate_windows(now);
 	evict_if_needed();
 	LWLockRelease(ch_shared->lock);
+
+	ch_persist_maybe_save(now);
 }
 
 /*
@@ -936,3 +945,44 @@ const ChModule ch_latency_module = {
 	.collect = ch_latency_collect,
 	.used_bytes = ch_latency_used_bytes,
 };
+
+/*
+ * Recreate an entry from a saved file (latency_persist.c), at startup before
+ * anyone else runs.  False when the table or the chunk pool is full.
+ */
+bool
+ch_restore_entry(const ChSavedEntry *saved, const uint16 *buckets,
+				 const uint64 *counts, int nbuckets)
+{
+	ChStmtEntry *entry;
+	bool		found;
+
+	if (hash_get_num_entries(ch_statements) >= ch_max_statements)
+		return false;
+	entry = hash_search(ch_statements, &saved->key, HASH_ENTER_NULL, &found);
+	if (entry == NULL)
+		return false;
+	if (!found)
+	{
+		sketch_init(&entry->total);
+		for (int w = 0; w < CH_STMT_WINDOWS; w++)
+			sketch_init(&entry->window[w]);
+	}
+	strlcpy(entry->name, saved->name, QUERY_NAME_LEN);
+	entry->first_seen = saved->first_seen;
+	pg_atomic_write_u64(&entry->last_seen, (uint64) saved->last_seen);
+	pg_atomic_write_u64(&entry->total.calls, saved->calls);
+	pg_atomic_write_u64(&entry->total.errors, saved->errors);
+	pg_atomic_write_u64(&entry->total.sum_ns, saved->sum_ns);
+	pg_atomic_write_u64(&entry->total.min_ns, saved->min_ns);
+	pg_atomic_write_u64(&entry->total.max_ns, saved->max_ns);
+	for (int i = 0; i < nbuckets; i++)
+	{
+		pg_atomic_uint64 *data = sketch_chunk(&entry->total, buckets[i] / SKETCH_CHUNK);
+
+		if (data == NULL)
+			return false;
+		pg_atomic_write_u64(&data[buckets[i] % SKETCH_CHUNK], counts[i]);
+	}
+	return true;
+}

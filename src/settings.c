@@ -26,6 +26,7 @@ int			ch_max_clients = 256;
 int			ch_window_step_s = 60;
 int			ch_export_top_statements = 50;
 int			ch_export_top_queries = 100;
+int			ch_save_interval_s = 300;
 bool		ch_query_names = true;
 
 static const struct config_enum_entry track_options[] = {
@@ -54,6 +55,15 @@ void
 ch_define_latency_settings(void)
 {
 	ch_define_query_name_settings();
+
+	DefineCustomIntVariable("coder_health.save_interval",
+							"How often the collector saves statement statistics to pg_stat/coder_health.stat.",
+							"They are always saved at a clean shutdown; this bounds what a crash "
+							"loses.  0 saves only at shutdown.",
+							&ch_save_interval_s,
+							300, 0, 86400,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
 
 	DefineCustomEnumVariable("coder_health.track",
 							 "Which statements get latency statistics.",

