@@ -71,8 +71,8 @@ BEGIN
     -- relay_address is a URL such as http://10.1.2.3:8080 or http://[fd00::1]:8080
     RETURN QUERY EXECUTE pg_catalog.format($q$
         SELECT r.id::text, r.hostname::text,
-               pg_catalog.lower(pg_catalog.btrim(pg_catalog.substring(r.relay_address::text
-                   FROM '^(?:[A-Za-z][A-Za-z0-9+.-]*://)?(\[[^]]*\]|[^/:]+)'), '[]')),
+               pg_catalog.lower(pg_catalog.btrim(pg_catalog.substring(r.relay_address::text,
+                   '^(?:[A-Za-z][A-Za-z0-9+.-]*://)?(\[[^]]*\]|[^/:]+)'), '[]')),
                r.region_id::integer, r.version::text,
                pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() - r.updated_at::timestamptz)::float8,
                r.database_latency::float8 / 1000.0,
