@@ -117,4 +117,31 @@ compat_max_backends(void)
 #define compat_enable_query_id() ((void) 0)
 #endif
 
+
+/*
+ * The backend status snapshot (pg_stat_activity's source): the local copy
+ * of entry idx (1-based, idx <= pgstat_fetch_stat_numbackends()), and
+ * forgetting the snapshot so the next read is fresh.  16 renamed the
+ * by-index accessor; 15 split the activity snapshot from the stats one.
+ * (Only 15 was built and tested here.)
+ */
+#if PG_VERSION_NUM >= 160000
+#define compat_local_beentry(idx) pgstat_get_local_beentry_by_index(idx)
+#else
+#define compat_local_beentry(idx) pgstat_fetch_stat_local_beentry(idx)
+#endif
+#if PG_VERSION_NUM >= 150000
+#define compat_clear_backend_snapshot() pgstat_clear_backend_activity_snapshot()
+#else
+#define compat_clear_backend_snapshot() pgstat_clear_snapshot()
+#endif
+
+
+/* The pg_read_all_stats role's OID macro was renamed in 14. */
+#if PG_VERSION_NUM >= 140000
+#define COMPAT_ROLE_READ_ALL_STATS ROLE_PG_READ_ALL_STATS
+#else
+#define COMPAT_ROLE_READ_ALL_STATS DEFAULT_ROLE_READ_ALL_STATS
+#endif
+
 #endif							/* CODER_HEALTH_COMPAT_H */
