@@ -1,6 +1,6 @@
 -- The SQL interface exists with the documented shape.
 BEGIN;
-SELECT plan(16);
+SELECT plan(18);
 
 SELECT has_schema('coder_health');
 SELECT has_view('coder_health', 'status', 'view status');
@@ -15,7 +15,7 @@ SELECT has_function('coder_health', 'reset_statement', ARRAY['bigint']);
 SELECT has_function('coder_health', 'flush', ARRAY[]::text[]);
 
 SELECT columns_are('coder_health', 'statement_latency', ARRAY[
-  'dbid', 'datname', 'userid', 'rolname', 'queryid', 'toplevel', 'query',
+  'dbid', 'datname', 'userid', 'rolname', 'queryid', 'toplevel', 'query_name', 'query',
   'calls', 'errors', 'total_ms', 'mean_ms', 'min_ms', 'p50_ms', 'p90_ms',
   'p95_ms', 'p99_ms', 'p999_ms', 'max_ms', 'recent_calls', 'recent_errors',
   'recent_p50_ms', 'recent_p95_ms', 'recent_p99_ms', 'recent_max_ms',
@@ -25,7 +25,12 @@ SELECT columns_are('coder_health', 'latency', ARRAY[
   'calls_per_s', 'p50_ms', 'p90_ms', 'p95_ms', 'p99_ms', 'p999_ms', 'max_ms',
   'span_s']);
 SELECT columns_are('coder_health', 'latency_buckets', ARRAY[
-  'scope', 'datname', 'client_addr', 'queryid', 'le', 'bucket', 'sum', 'count']);
+  'scope', 'datname', 'client_addr', 'queryid', 'query_name', 'le', 'bucket', 'sum', 'count']);
+SELECT has_view('coder_health', 'query_latency', 'view query_latency');
+SELECT columns_are('coder_health', 'query_latency', ARRAY[
+  'datname', 'query_name', 'calls', 'errors', 'total_ms', 'mean_ms', 'min_ms',
+  'p50_ms', 'p90_ms', 'p95_ms', 'p99_ms', 'p999_ms', 'max_ms', 'recent_calls',
+  'recent_errors', 'recent_p50_ms', 'recent_p99_ms', 'queryids']);
 
 -- every setting is documented in the settings view with a description
 SELECT is((SELECT count(*) FROM coder_health.settings WHERE description IS NULL OR description = ''),
