@@ -20,8 +20,8 @@
 # Output also goes to bench/results/latest.txt.
 #
 # Environment:
-#   BENCH_SECONDS           seconds per pgbench run in throughput (default 4)
-#   BENCH_ROUNDS            interleaved rounds in throughput (default 5)
+#   BENCH_SECONDS           seconds per pgbench run in throughput (default 3)
+#   BENCH_ROUNDS            interleaved rounds in throughput (default 7)
 #   BENCH_WORKSPACES        workspaces seeded for the Coder scripts (1000)
 #   BENCH_MIX_MODE          pgbench -M for the Coder scripts (prepared)
 #   BENCH_ACCURACY_SECONDS  length of the accuracy workload (default 30)
@@ -67,8 +67,8 @@ source "$ROOT/scripts/lib.sh"
 BINDIR="$(ch_bindir)"
 PKGLIBDIR="$("$(ch_pg_config)" --pkglibdir)"
 export PATH="$BINDIR:$PATH"
-BENCH_SECONDS="${BENCH_SECONDS:-4}"
-BENCH_ROUNDS="${BENCH_ROUNDS:-5}"
+BENCH_SECONDS="${BENCH_SECONDS:-3}"
+BENCH_ROUNDS="${BENCH_ROUNDS:-7}"
 BENCH_WORKSPACES="${BENCH_WORKSPACES:-1000}"
 BENCH_MIX_MODE="${BENCH_MIX_MODE:-prepared}"
 BENCH_ACCURACY_SECONDS="${BENCH_ACCURACY_SECONDS:-30}"
@@ -281,31 +281,34 @@ EOF
 # 2. throughput
 # ---------------------------------------------------------------------------
 sec_throughput() {
-  section "throughput (pgbench, interleaved rounds: $BENCH_ROUNDS x ${BENCH_SECONDS}s per run)"
-  local dir="$WORK/tput" port
+  local configs=(none ch)
+  have_pgss && configs=(none pgss ch both)
+  local ncfg=${#configs[@]}
+  section "throughput (pgbench; ${BENCH_ROUNDS} rounds x ${BENCH_SECONDS}s per run; $ncfg clusters up, runs interleaved)"
+  # One cluster is set up, then copied once per configuration; all copies
+  # stay up (idle but for the one measured), so that the configurations can
+  # take turns every few seconds and bursts of machine noise hit them alike.
+  local base="$WORK/tput_base" port
   port="$(new_port)"
-  CH_NO_PRELOAD=1 ch_init_cluster "$dir" "$port" \
+  CH_NO_PRELOAD=1 ch_init_cluster "$base" "$port" \
     "include_if_exists = 'bench_preload.conf'" \
     "synchronous_commit = off" \
     "max_connections = 100"
-  : >"$dir/bench_preload.conf"
-  chown postgres:postgres "$dir/bench_preload.conf"
-  start_server "$dir"
-  pgb "$dir" -i -q -s 1 postgres >/dev/null 2>&1
+  start_server "$base"
+  pgb "$base" -i -q -s 1 postgres >/dev/null 2>&1
 
-  local mix=()
-  local f
+  local mix=() f
   for f in "$ROOT"/workload/pgbench/*.sql; do
     [ -f "$f" ] && mix+=(-f "$f")
   done
   local workloads=(select-simple select-prepared)
   if [ ${#mix[@]} -gt 0 ]; then
-    echo "Coder-shaped scripts: ${mix[*]//-f /}" | sed "s|$ROOT/||g"
-    q "$dir" "CREATE DATABASE coder" >/dev/null
-    DB=coder q "$dir" "SET client_min_messages = warning" >/dev/null
-    if ch_psql "$dir" -d coder -q -f "$ROOT/workload/schema.sql" >"$WORK/schema.log" 2>&1 &&
-       DB=coder q "$dir" "SELECT seed($BENCH_WORKSPACES)" >/dev/null &&
-       DB=coder q "$dir" "ANALYZE" >/dev/null; then
+    echo "Coder-shaped scripts (equal weights, -M $BENCH_MIX_MODE -s $BENCH_WORKSPACES):"
+    for f in "$ROOT"/workload/pgbench/*.sql; do echo "    ${f#"$ROOT"/}"; done
+    q "$base" "CREATE DATABASE coder" >/dev/null
+    if ch_psql "$base" -d coder -q -f "$ROOT/workload/schema.sql" >"$WORK/schema.log" 2>&1 &&
+       DB=coder q "$base" "SELECT seed($BENCH_WORKSPACES)" >/dev/null 2>>"$WORK/schema.log" &&
+       DB=coder q "$base" "ANALYZE" >/dev/null; then
       workloads+=(coder-mix)
     else
       echo "  could not load workload/schema.sql; Coder mix skipped:"
@@ -314,65 +317,97 @@ sec_throughput() {
   else
     echo "no workload/pgbench/*.sql: Coder-shaped mix skipped"
   fi
-  stop_server "$dir"
+  q "$base" "CHECKPOINT" >/dev/null
+  stop_server "$base"
 
-  local configs=(none ch)
-  have_pgss && configs=(none pgss ch both)
-  local ncfg=${#configs[@]} raw="$WORK/tput.tsv" r k cfg spl wl c out tps t0
-  local mix_failed=0
+  local cfg spl dir
+  for cfg in "${configs[@]}"; do
+    case "$cfg" in
+      none) spl="" ;;
+      pgss) spl="pg_stat_statements" ;;
+      ch) spl="coder_health" ;;
+      both) spl="pg_stat_statements,coder_health" ;;
+    esac
+    dir="$WORK/tput_$cfg"
+    cp -a "$base" "$dir"
+    rm -f "$dir/server.log" "$dir/postmaster.pid"
+    port="$(new_port)"
+    {
+      echo "port = $port"
+      echo "unix_socket_directories = '$dir'"
+    } >>"$dir/postgresql.conf"
+    echo "shared_preload_libraries = '$spl'" >"$dir/bench_preload.conf"
+    chown postgres:postgres "$dir/bench_preload.conf"
+    start_server "$dir"
+    if [ "$(q "$dir" "SHOW shared_preload_libraries")" != "$spl" ]; then
+      echo "configuration $cfg did not take effect" >&2
+      return 1
+    fi
+  done
+  rm -rf "$base"
+
+  # pgbench arguments of a workload
+  wl_args() {
+    case "$1" in
+      select-simple) echo "-S -M simple postgres" ;;
+      select-prepared) echo "-S -M prepared postgres" ;;
+      coder-mix) echo "-M $BENCH_MIX_MODE -s $BENCH_WORKSPACES ${mix[*]} coder" ;;
+    esac
+  }
+  local wl c out tps r k block t0 mix_failed=0
+  local -a args
+  printf '  warm-up:'
+  for cfg in "${configs[@]}"; do
+    for wl in "${workloads[@]}"; do
+      read -ra args <<<"$(wl_args "$wl")"
+      pgb "$WORK/tput_$cfg" -n -c 2 -j 2 -T 1 "${args[@]}" >/dev/null 2>&1 || true
+    done
+    printf ' %s' "$cfg"
+  done
+  echo
+
+  local raw="$WORK/tput.tsv"
   : >"$raw"
   t0=$(now_s)
   for r in $(seq 1 "$BENCH_ROUNDS"); do
-    printf '  round %d/%d:' "$r" "$BENCH_ROUNDS"
-    for k in $(seq 0 $((ncfg - 1))); do
-      # rotate the order each round: no configuration always runs first
-      cfg="${configs[$(((k + r - 1) % ncfg))]}"
-      case "$cfg" in
-        none) spl="" ;;
-        pgss) spl="pg_stat_statements" ;;
-        ch) spl="coder_health" ;;
-        both) spl="pg_stat_statements,coder_health" ;;
-      esac
-      echo "shared_preload_libraries = '$spl'" >"$dir/bench_preload.conf"
-      start_server "$dir"
-      if [ "$(q "$dir" "SHOW shared_preload_libraries")" != "$spl" ]; then
-        echo " configuration $cfg did not take effect" >&2
-        return 1
-      fi
-      pgb "$dir" -n -S -T 2 -c 2 -j 2 postgres >/dev/null 2>&1 || true   # warm up
-      printf ' %s' "$cfg"
-      for wl in "${workloads[@]}"; do
-        for c in 2 32; do
-          case "$wl" in
-            select-simple) set -- -S -M simple postgres ;;
-            select-prepared) set -- -S -M prepared postgres ;;
-            coder-mix) set -- -M "$BENCH_MIX_MODE" -s "$BENCH_WORKSPACES" "${mix[@]}" coder ;;
-          esac
+    block=0
+    for wl in "${workloads[@]}"; do
+      read -ra args <<<"$(wl_args "$wl")"
+      for c in 2 32; do
+        for k in $(seq 0 $((ncfg - 1))); do
+          # rotate the order: over the rounds each configuration runs in
+          # each position
+          cfg="${configs[$(((k + r + block) % ncfg))]}"
           tps=nan
-          if out="$(pgb "$dir" -n -c "$c" -j 2 -T "$BENCH_SECONDS" "$@" 2>&1)"; then
+          if out="$(pgb "$WORK/tput_$cfg" -n -c "$c" -j 2 -T "$BENCH_SECONDS" "${args[@]}" 2>&1)"; then
             tps="$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' <<<"$out" | head -1)"
             [ -n "$tps" ] || tps=nan
           elif [ "$wl" = coder-mix ] && [ "$mix_failed" = 0 ]; then
             mix_failed=1
-            echo
             echo "  pgbench failed on the Coder scripts (reported as failed):"
             grep -iE 'error|abort' <<<"$out" | head -5 | sed 's/^/    /'
           fi
           printf '%s\t%s\t%s\t%s\t%s\n' "$r" "$cfg" "$wl" "$c" "$tps" >>"$raw"
         done
+        block=$((block + 1))
       done
-      stop_server "$dir"
     done
-    printf '  (%ds)\n' $(($(now_s) - t0))
+    printf '  round %d/%d done (%ds)\n' "$r" "$BENCH_ROUNDS" $(($(now_s) - t0))
   done
+  for cfg in "${configs[@]}"; do stop_server "$WORK/tput_$cfg"; done
   echo
   "${REPORT[@]}" throughput "$raw" --summary "$WORK/sum.throughput"
-  echo
-  echo "  notes: scale 1 (all in shared_buffers), synchronous_commit = off, pgbench -j 2"
-  echo "  on the same 2-core machine as the server; each configuration is a restart of"
-  echo "  the same cluster with another shared_preload_libraries (none = nothing)."
+  cat <<'EOF'
+
+  notes: scale 1 (all in shared_buffers), synchronous_commit = off, pgbench -j 2
+  on the same 2-core machine as the servers.  Each configuration is its own copy
+  of one cluster, differing only in shared_preload_libraries (none = nothing,
+  compute_query_id = auto); the idle clusters' background processes (and
+  coder_health's collector, once a second) run during every measurement.
+  Spread is the machine's noise: ratios within it are not significant.
+EOF
   set_summary throughput "$(cat "$WORK/sum.throughput")"
-  rm -rf "$dir"
+  for cfg in "${configs[@]}"; do rm -rf "$WORK/tput_$cfg"; done
 }
 
 # ---------------------------------------------------------------------------

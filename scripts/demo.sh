@@ -58,16 +58,38 @@ ch_psql "$DATA" -q -d coder \
 echo "PostgreSQL $("$(ch_bindir)/postgres" --version | awk '{print $3}') on port $PORT, data in $DATA"
 
 step "running the Coder-shaped workload: $SERVERS Coder Servers for ${SECONDS_TO_RUN}s"
+WORKLOAD_LOG="$DEMO_DIR/workload.log"
 "$ROOT/workload/run.sh" --servers "$SERVERS" --duration "$SECONDS_TO_RUN" \
-  --host 127.0.0.1 --port "$PORT" --dbname coder --user postgres --init
-# the collector folds idle sessions' samples within a second
-sleep 1.5
+  --host 127.0.0.1 --port "$PORT" --dbname coder --user postgres --init \
+  >"$WORKLOAD_LOG" 2>&1 &
+WORKLOAD_PID=$!
+# look at the live state a few seconds before the simulated servers stop
+sleep $(( SECONDS_TO_RUN > 8 ? SECONDS_TO_RUN - 4 : 4 ))
 
 show() {
   local title="$1" sql="$2"
   step "$title"
   ch_psql "$DATA" -d coder -P pager=off -P footer=off -c "$sql"
 }
+
+show "LIVE: Coder Servers: connections, state, network round trip (flags: far > 10 ms, stale heartbeat, missing, unknown)" "
+SELECT coder_server, client_addr, connections AS conns, active, idle,
+       idle_in_transaction AS idle_in_xact, waiting_on_lock AS lock_wait, listening,
+       round(rtt_ms::numeric, 3) AS rtt_ms, peak_connections_15min AS peak_15min,
+       round(p99_ms::numeric, 3) AS p99_ms, far, stale, missing, unknown
+FROM coder_health.coder_servers
+ORDER BY coder_server"
+
+show "LIVE: connection headroom" "
+SELECT max_connections, client_backends, headroom, coder_servers,
+       headroom_at_full_pools
+FROM coder_health.connections"
+
+wait "$WORKLOAD_PID" || true
+step "workload finished"
+cat "$WORKLOAD_LOG"
+# the collector folds idle sessions' samples within a second
+sleep 1.5
 
 show "coder_health itself" "
 SELECT extension_version AS version, collector_pid,
