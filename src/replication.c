@@ -292,6 +292,7 @@ void
 ch_repl_read_standby(ChStandbyRow *row)
 {
 	WalRcvState state;
+	bool		connected;
 	XLogRecPtr	latest_end;
 	TimestampTz last_receipt;
 
@@ -299,6 +300,7 @@ ch_repl_read_standby(ChStandbyRow *row)
 	SpinLockAcquire(&WalRcv->mutex);
 	row->receiver_pid = (int) WalRcv->pid;
 	state = WalRcv->walRcvState;
+	connected = WalRcv->ready_to_display;
 	row->received = WalRcv->flushedUpto;
 	latest_end = WalRcv->latestWalEnd;
 	last_receipt = WalRcv->lastMsgReceiptTime;
@@ -311,9 +313,19 @@ ch_repl_read_standby(ChStandbyRow *row)
 	row->latest_xact_time = GetLatestXTime();
 	row->replay_paused = compat_replay_pause_requested();
 
-	/* a receiver that exited leaves its last state behind */
-	row->receiver_status = row->receiver_pid == 0 ? "stopped" : receiver_state_name(state);
-	row->streaming = row->receiver_pid != 0 && state == WALRCV_STREAMING;
+	/*
+	 * A receiver that exited leaves its last state behind.  One that is
+	 * still connecting already says "streaming" (WalReceiverMain sets it
+	 * before it connects); ready_to_display is set once it has connected.
+	 */
+	row->streaming = row->receiver_pid != 0 && state == WALRCV_STREAMING &&
+		connected;
+	if (row->receiver_pid == 0)
+		row->receiver_status = "stopped";
+	else if (state == WALRCV_STREAMING && !connected)
+		row->receiver_status = "connecting";
+	else
+		row->receiver_status = receiver_state_name(state);
 
 	row->has_receive_lag = !XLogRecPtrIsInvalid(latest_end) &&
 		!XLogRecPtrIsInvalid(row->received);
@@ -546,9 +558,18 @@ ch_repl_standby_delay(const ChStandbyRow *row, TimestampTz now)
 
 	if (!row->streaming)
 	{
-		TimestampTz heard = Max(repl->last_streaming_at, row->last_msg_time);
+		/*
+		 * The last cycle the collector saw the receiver streaming.  Not
+		 * WalRcv's lastMsgReceiptTime: every new receiver process resets
+		 * it to its start time, connected or not.
+		 */
+		TimestampTz heard = repl->last_streaming_at;
 
-		/* never streamed since the server started: fall back */
+		/*
+		 * Not seen streaming since the server started: the data is no
+		 * newer than the last transaction replayed, or, with none
+		 * replayed since startup, than the start itself.
+		 */
 		if (heard == 0)
 			heard = row->latest_xact_time;
 		if (heard == 0)
