@@ -147,6 +147,8 @@ section() {
   hr
   printf '== %s\n' "$*"
   hr
+  # other work on the machine is noise for the timed sections
+  printf 'load average now: %s (%s cores)\n' "$(cut -d' ' -f1-3 /proc/loadavg)" "$(nproc)"
 }
 now_s() { date +%s; }
 
@@ -283,7 +285,8 @@ EOF
 sec_throughput() {
   local configs=(none ch)
   have_pgss && configs=(none pgss ch both)
-  local ncfg=${#configs[@]}
+  local ncfg=${#configs[@]} load0
+  load0="$(cut -d' ' -f1 /proc/loadavg)"
   section "throughput (pgbench; ${BENCH_ROUNDS} rounds x ${BENCH_SECONDS}s per run; $ncfg clusters up, runs interleaved)"
   # One cluster is set up, then copied once per configuration; all copies
   # stay up (idle but for the one measured), so that the configurations can
@@ -395,7 +398,7 @@ sec_throughput() {
     printf '  round %d/%d done (%ds)\n' "$r" "$BENCH_ROUNDS" $(($(now_s) - t0))
   done
   for cfg in "${configs[@]}"; do stop_server "$WORK/tput_$cfg"; done
-  echo
+  printf 'load average at the end: %s\n\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
   "${REPORT[@]}" throughput "$raw" --summary "$WORK/sum.throughput"
   cat <<'EOF'
 
@@ -406,7 +409,8 @@ sec_throughput() {
   coder_health's collector, once a second) run during every measurement.
   Spread is the machine's noise: ratios within it are not significant.
 EOF
-  set_summary throughput "$(cat "$WORK/sum.throughput")"
+  set_summary throughput "$(cat "$WORK/sum.throughput")
+    (1-min load average at start / end: $load0 / $(cut -d' ' -f1 /proc/loadavg) on $(nproc) cores)"
   for cfg in "${configs[@]}"; do rm -rf "$WORK/tput_$cfg"; done
 }
 
@@ -560,7 +564,7 @@ sec_readers() {
   IFS=$'\t' read -r reserved used tracked maxst ev < <(status_row "$dir")
   printf '  statements_tracked %d (max_statements %d, evictions %d)\n' "$tracked" "$maxst" "$ev"
 
-  printf '\n  %-34s %8s %8s %14s\n' "view (median of 5)" "rows" "server" "psql, all rows"
+  printf '\n  %-42s %6s %9s %14s\n' "view (median of 5)" "rows" "server" "psql, all rows"
   local view rows server client line=""
   for view in coder_health.statement_latency "coder_health.statement_latency_internal()" \
               coder_health.latency coder_health.latency_buckets; do
@@ -572,10 +576,13 @@ sec_readers() {
     client="$(printf '\\timing on\n\\o /dev/null\n%s\n' \
         "$(for _ in 1 2 3 4 5; do echo "SELECT * FROM $view;"; done)" |
         ch_psql "$dir" -q | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | "${REPORT[@]}" median)"
-    printf '  %-34s %8d %6.1f ms %11.1f ms\n' "$view" "$rows" "$server" "$client"
+    printf '  %-42s %6d %6.1f ms %11.1f ms\n' "$view" "$rows" "$server" "$client"
     case "$view" in
-      coder_health.statement_latency) line="readers: statement_latency $server ms (psql $client ms) with $tracked statements" ;;
-      coder_health.latency) line="$line, latency $server ms (target < 50 ms)" ;;
+      coder_health.statement_latency)
+        line="$(printf 'readers: statement_latency %.1f ms (psql round trip %.1f ms) with %d statements' \
+          "$server" "$client" "$tracked")" ;;
+      coder_health.latency)
+        line="$(printf '%s, latency %.1f ms (target < 50 ms)' "$line" "$server")" ;;
     esac
   done
   echo
@@ -595,7 +602,7 @@ if [ -z "$PY" ]; then
   exit 1
 fi
 if [ "$(id -u)" = 0 ]; then
-  make -s -C "$ROOT" install >/dev/null
+  make -s -C "$ROOT" install >/dev/null || { echo "make install failed" >&2; exit 1; }
 elif [ ! -f "$PKGLIBDIR/coder_health.so" ]; then
   echo "coder_health is not installed (run make install as root)" >&2
   exit 1

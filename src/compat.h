@@ -144,4 +144,64 @@ compat_max_backends(void)
 #define COMPAT_ROLE_READ_ALL_STATS DEFAULT_ROLE_READ_ALL_STATS
 #endif
 
+/* ------------------------------------------------------------------------
+ * Replication (replication.c): WAL positions, recovery state and the
+ * fields of WalSnd / WalRcvData / ReplicationSlot that moved between
+ * versions.  The struct fields read by name (WalSnd pid, state, sentPtr,
+ * write, flush, apply, writeLag, flushLag, applyLag, replyTime, mutex;
+ * WalRcvData pid, walRcvState, flushedUpto, lastMsgReceiptTime,
+ * latestWalEnd, sender_host, sender_port, slotname, mutex) keep their names
+ * from 13 to 18, so they need no macro.
+ * ------------------------------------------------------------------------
+ */
+#include "access/xlog.h"
+#if PG_VERSION_NUM >= 150000
+#include "access/xlogrecovery.h"
+#endif
+#include "catalog/pg_authid.h"
+
+/* GetFlushRecPtr gained an insert-timeline out parameter in 15. */
+#if PG_VERSION_NUM >= 150000
+#define compat_get_flush_rec_ptr() GetFlushRecPtr(NULL)
+#else
+#define compat_get_flush_rec_ptr() GetFlushRecPtr()
+#endif
+
+/*
+ * Whether replay is paused or a pause was requested (what
+ * pg_is_wal_replay_paused() reports).  14 split the state into "requested"
+ * and "paused"; 13 has a bool.
+ */
+#if PG_VERSION_NUM >= 140000
+#define compat_replay_pause_requested() \
+	(GetRecoveryPauseState() != RECOVERY_NOT_PAUSED)
+#else
+#define compat_replay_pause_requested() RecoveryIsPaused()
+#endif
+
+
+/*
+ * Whether a slot has been invalidated (its WAL removed).  16 replaced
+ * data.invalidated_at (13-15: restart_lsn invalid and invalidated_at set)
+ * with an invalidation cause.  Takes a ReplicationSlotPersistentData *.
+ */
+#if PG_VERSION_NUM >= 160000
+#define compat_slot_invalidated(data) ((data)->invalidated != RS_INVAL_NONE)
+#else
+#define compat_slot_invalidated(data) \
+	(XLogRecPtrIsInvalid((data)->restart_lsn) && \
+	 !XLogRecPtrIsInvalid((data)->invalidated_at))
+#endif
+
+/*
+ * When a slot last became inactive: PostgreSQL records it from 17 on
+ * (ReplicationSlot.inactive_since); before, 0 and coder_health's collector
+ * tracks it from what it sees.  Read it under the slot's mutex.
+ */
+#if PG_VERSION_NUM >= 170000
+#define compat_slot_inactive_since(slot) ((slot)->inactive_since)
+#else
+#define compat_slot_inactive_since(slot) ((TimestampTz) 0)
+#endif
+
 #endif							/* CODER_HEALTH_COMPAT_H */

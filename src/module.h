@@ -39,5 +39,6 @@ extern const int ch_nmodules;
 /* the features */
 extern const ChModule ch_latency_module;
 extern const ChModule ch_clients_module;
+extern const ChModule ch_replication_module;
 
 #endif							/* CODER_HEALTH_MODULE_H */

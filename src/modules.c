@@ -12,6 +12,7 @@
 const ChModule *const ch_modules[] = {
 	&ch_latency_module,
 	&ch_clients_module,
+	&ch_replication_module,
 };
 
 const int	ch_nmodules = lengthof(ch_modules);

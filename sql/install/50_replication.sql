@@ -1,0 +1,86 @@
+-- ---------------------------------------------------------------------------
+-- Replication lag (primary and standby) and replication slots
+-- ---------------------------------------------------------------------------
+
+CREATE FUNCTION coder_health.replication_internal(
+    OUT role text, OUT pid integer, OUT slot_name text, OUT state text,
+    OUT sent_lag_bytes bigint, OUT write_lag_bytes bigint,
+    OUT flush_lag_bytes bigint, OUT replay_lag_bytes bigint,
+    OUT write_lag_s float8, OUT flush_lag_s float8, OUT replay_lag_s float8,
+    OUT reply_age_s float8,
+    OUT receiver_status text, OUT sender_host text, OUT sender_port integer,
+    OUT receive_lag_bytes bigint, OUT replay_delay_s float8,
+    OUT last_msg_age_s float8, OUT replay_paused boolean,
+    OUT peak_replay_lag_bytes_15min bigint, OUT peak_replay_lag_s_15min float8)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'coder_health_replication'
+LANGUAGE C STRICT VOLATILE;
+
+COMMENT ON FUNCTION coder_health.replication_internal() IS
+  'Raw replication lag rows; use the view coder_health.replication';
+
+-- Who the standby is (application_name, client address, sync state) comes
+-- from pg_stat_replication, with its own visibility rules.
+CREATE VIEW coder_health.replication AS
+SELECT r.role,
+       r.pid,
+       a.application_name,
+       a.client_addr,
+       r.slot_name,
+       r.state,
+       a.sync_state,
+       r.sent_lag_bytes,
+       r.write_lag_bytes,
+       r.flush_lag_bytes,
+       r.replay_lag_bytes,
+       r.write_lag_s,
+       r.flush_lag_s,
+       r.replay_lag_s,
+       r.reply_age_s,
+       r.receiver_status,
+       r.sender_host,
+       r.sender_port,
+       r.receive_lag_bytes,
+       r.replay_delay_s,
+       r.last_msg_age_s,
+       r.replay_paused,
+       r.peak_replay_lag_bytes_15min,
+       r.peak_replay_lag_s_15min
+FROM coder_health.replication_internal() r
+LEFT JOIN pg_catalog.pg_stat_replication a
+       ON r.role = 'primary' AND a.pid = r.pid;
+
+COMMENT ON VIEW coder_health.replication IS
+  'Replication lag: one row per WAL sender (role primary) and, on a standby, one row for its own receiver and replay (role standby); lag 0 when caught up, peaks over 15 minutes';
+
+CREATE FUNCTION coder_health.replication_slots_internal(
+    OUT slot_name text, OUT slot_type text, OUT datoid oid,
+    OUT active boolean, OUT active_pid integer,
+    OUT retained_wal_bytes bigint, OUT wal_status text,
+    OUT safe_wal_bytes bigint, OUT inactive_s float8)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'coder_health_replication_slots'
+LANGUAGE C STRICT VOLATILE;
+
+COMMENT ON FUNCTION coder_health.replication_slots_internal() IS
+  'Raw replication slot rows; use the view coder_health.replication_slots';
+
+CREATE VIEW coder_health.replication_slots AS
+SELECT s.slot_name,
+       s.slot_type,
+       d.datname AS database,
+       s.active,
+       s.active_pid,
+       s.retained_wal_bytes,
+       s.wal_status,
+       s.safe_wal_bytes,
+       s.inactive_s
+FROM coder_health.replication_slots_internal() s
+LEFT JOIN pg_catalog.pg_database d ON d.oid = s.datoid;
+
+COMMENT ON VIEW coder_health.replication_slots IS
+  'Replication slots: WAL each one holds back, how much more may be written before it is lost, and how long it has been inactive';
+
+GRANT EXECUTE ON FUNCTION coder_health.replication_internal(),
+                          coder_health.replication_slots_internal() TO pg_monitor;
+GRANT SELECT ON coder_health.replication, coder_health.replication_slots TO pg_monitor;

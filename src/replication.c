@@ -1,0 +1,863 @@
+/*-------------------------------------------------------------------------
+ *
+ * replication.c
+ *	  Replication lag, sampled by the collector: WAL senders on a primary,
+ *	  the WAL receiver and replay on a standby, and replication slots.
+ *
+ * PostgreSQL's own numbers are wrong in the ways everyone trips on: the
+ * primary's write/flush/replay_lag turn NULL when idle and stop growing
+ * while a standby's replay is stuck (they are measured only when a standby
+ * confirms a position), and now() - pg_last_xact_replay_timestamp() grows
+ * forever on an idle primary.  So coder_health keeps its own LSN -> time
+ * track: every collector cycle it records when this server's end of WAL
+ * passed which position (a primary's flush position, a standby's received
+ * position).  "How long ago was the oldest WAL that X has not yet replayed
+ * written?" is then a lookup, which is 0 when X has everything, grows while
+ * X is stuck, and is a lower bound (by at most one interval) otherwise.  It
+ * is combined with PostgreSQL's measured lag, the larger wins.
+ *
+ * The collector has no database connection: it reads WalSndCtl, WalRcv and
+ * ReplicationSlotCtl under their spinlocks and ReplicationSlotControlLock,
+ * exactly as pg_stat_get_wal_senders, pg_stat_get_wal_receiver and
+ * pg_get_replication_slots do, into local copies, and only then takes our
+ * own lock to update the track, the per-minute peaks and the slots'
+ * inactivity.  The SQL functions (replication_sql.c) read the same way, so
+ * what they show is live, and add the peaks.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xlog.h"
+#include "access/xlog_internal.h"
+#include "miscadmin.h"
+#include "replication/slot.h"
+#include "replication/walreceiver.h"
+#include "replication/walsender.h"
+#include "replication/walsender_private.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+#include "compat.h"
+#include "coder_health.h"
+#include "module.h"
+#include "replication.h"
+
+/*
+ * The LSN -> time track: 4096 entries, at most one per 200 ms and only when
+ * the end of WAL moved, so it covers at least 13 minutes of continuous
+ * writing; a standby stuck for longer shows a lag of at least that.
+ */
+#define CH_REPL_TRACK_SIZE 4096
+#define CH_REPL_TRACK_MIN_SPACING_MS 200
+
+/* Peaks of standbys that went away are kept this long after last seen. */
+#define CH_REPL_PEAK_KEEP_US ((int64) (CH_REPL_PEAK_MINUTES + 1) * USECS_PER_MINUTE)
+
+typedef struct ChSenderPeak
+{
+	bool		in_use;
+	char		key[NAMEDATALEN];	/* slot name, or "pid N" without a slot */
+	TimestampTz last_seen;
+	ChPeakBuckets peaks;
+} ChSenderPeak;
+
+typedef struct ChSlotSeen
+{
+	bool		in_use;
+	char		name[NAMEDATALEN];
+	bool		active;
+	TimestampTz inactive_since; /* when we saw it go inactive; 0 if active */
+} ChSlotSeen;
+
+typedef struct ChReplShared
+{
+	TimestampTz initialized_at; /* server (re)start: no WAL sender ran yet */
+	bool		slots_seen_once;
+
+	/* the LSN -> time track, a ring in LSN order */
+	int			track_next;
+	int			track_count;
+	XLogRecPtr	track_lsn[CH_REPL_TRACK_SIZE];
+	TimestampTz track_time[CH_REPL_TRACK_SIZE];
+
+	/* as a standby */
+	TimestampTz last_streaming_at;	/* last cycle the receiver streamed */
+	ChPeakBuckets standby_peaks;
+
+	int			max_senders;
+	int			max_slots;
+	/* then ChSenderPeak[max_senders], ChSlotSeen[max_slots] */
+} ChReplShared;
+
+static ChReplShared *repl = NULL;
+
+#define repl_senders() \
+	((ChSenderPeak *) ((char *) repl + MAXALIGN(sizeof(ChReplShared))))
+#define repl_slots() \
+	((ChSlotSeen *) ((char *) repl_senders() + \
+					 MAXALIGN(sizeof(ChSenderPeak) * repl->max_senders)))
+
+/* local buffers of the collector */
+static ChSenderRow *collector_senders = NULL;
+static ChSlotRow *collector_slots = NULL;
+
+/* ------------------------------------------------------------------------
+ * Sizes
+ * ------------------------------------------------------------------------
+ */
+
+/* Peaks for every WAL sender plus some that went away recently. */
+int
+ch_repl_max_senders(void)
+{
+	return max_wal_senders + 8;
+}
+
+int
+ch_repl_max_slots(void)
+{
+	return Max(max_replication_slots, 1);
+}
+
+static Size
+ch_repl_shmem_size(void)
+{
+	Size		size = MAXALIGN(sizeof(ChReplShared));
+
+	size = add_size(size, MAXALIGN(mul_size(sizeof(ChSenderPeak), ch_repl_max_senders())));
+	size = add_size(size, MAXALIGN(mul_size(sizeof(ChSlotSeen), ch_repl_max_slots())));
+	return size;
+}
+
+static void
+peaks_init(ChPeakBuckets *p)
+{
+	for (int i = 0; i < CH_REPL_PEAK_BUCKETS; i++)
+	{
+		p->minute[i] = -1;
+		p->max_bytes[i] = -1;
+		p->max_s[i] = -1;
+	}
+}
+
+static void
+ch_repl_shmem_init(void)
+{
+	bool		found;
+
+	repl = ShmemInitStruct("coder_health replication", ch_repl_shmem_size(), &found);
+	if (!found)
+	{
+		memset(repl, 0, ch_repl_shmem_size());
+		repl->initialized_at = GetCurrentTimestamp();
+		repl->max_senders = ch_repl_max_senders();
+		repl->max_slots = ch_repl_max_slots();
+		peaks_init(&repl->standby_peaks);
+	}
+}
+
+static Size
+ch_repl_used_bytes(void)
+{
+	/* fixed tables, always in use */
+	return repl ? ch_repl_shmem_size() : 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Reading PostgreSQL's state (no lock of ours is held)
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * This server's end of WAL, the position WAL senders send up to: the flush
+ * position on a primary; on a standby (cascading), what it has received or
+ * replayed, whichever is further.
+ */
+XLogRecPtr
+ch_repl_wal_end(bool in_recovery)
+{
+	if (in_recovery)
+	{
+		XLogRecPtr	received = GetWalRcvFlushRecPtr(NULL, NULL);
+		XLogRecPtr	replayed = GetXLogReplayRecPtr(NULL);
+
+		return Max(received, replayed);
+	}
+	return compat_get_flush_rec_ptr();
+}
+
+const char *
+ch_repl_sender_state_name(int state)
+{
+	switch ((WalSndState) state)
+	{
+		case WALSNDSTATE_STARTUP:
+			return "startup";
+		case WALSNDSTATE_BACKUP:
+			return "backup";
+		case WALSNDSTATE_CATCHUP:
+			return "catchup";
+		case WALSNDSTATE_STREAMING:
+			return "streaming";
+		case WALSNDSTATE_STOPPING:
+			return "stopping";
+	}
+	return "unknown";
+}
+
+static const char *
+receiver_state_name(WalRcvState state)
+{
+	switch (state)
+	{
+		case WALRCV_STOPPED:
+			return "stopped";
+		case WALRCV_STARTING:
+			return "starting";
+		case WALRCV_STREAMING:
+			return "streaming";
+		case WALRCV_WAITING:
+			return "waiting";
+		case WALRCV_RESTARTING:
+			return "restarting";
+		case WALRCV_STOPPING:
+			return "stopping";
+	}
+	return "unknown";
+}
+
+/* Bytes from pos to end, never negative (they are read at different times). */
+static inline int64
+bytes_behind(XLogRecPtr end, XLogRecPtr pos)
+{
+	return end > pos ? (int64) (end - pos) : 0;
+}
+
+/*
+ * Every active WAL sender, read under its spinlock as
+ * pg_stat_get_wal_senders does.  Seconds are filled in later
+ * (ch_repl_sender_seconds), under our lock.
+ */
+int
+ch_repl_read_senders(ChSenderRow *rows, int max_rows, XLogRecPtr end)
+{
+	int			n = 0;
+
+	for (int i = 0; i < max_wal_senders && n < max_rows; i++)
+	{
+		WalSnd	   *walsnd = &WalSndCtl->walsnds[i];
+		ChSenderRow *row = &rows[n];
+
+		memset(row, 0, sizeof(*row));
+		SpinLockAcquire(&walsnd->mutex);
+		if (walsnd->pid == 0)
+		{
+			SpinLockRelease(&walsnd->mutex);
+			continue;
+		}
+		row->pid = (int) walsnd->pid;
+		row->state = (int) walsnd->state;
+		row->ptr[CH_LAG_SENT] = walsnd->sentPtr;
+		row->ptr[CH_LAG_WRITE] = walsnd->write;
+		row->ptr[CH_LAG_FLUSH] = walsnd->flush;
+		row->ptr[CH_LAG_REPLAY] = walsnd->apply;
+		row->core_lag_us[0] = (int64) walsnd->writeLag;
+		row->core_lag_us[1] = (int64) walsnd->flushLag;
+		row->core_lag_us[2] = (int64) walsnd->applyLag;
+		row->reply_time = walsnd->replyTime;
+		SpinLockRelease(&walsnd->mutex);
+
+		row->walsnd_index = i;
+		row->end = end;
+		for (int k = 0; k < 4; k++)
+		{
+			row->has_bytes[k] = !XLogRecPtrIsInvalid(row->ptr[k]);
+			if (row->has_bytes[k])
+				row->lag_bytes[k] = bytes_behind(end, row->ptr[k]);
+		}
+		n++;
+	}
+	return n;
+}
+
+/*
+ * This server as a standby: its WAL receiver, read under WalRcv's spinlock
+ * as pg_stat_get_wal_receiver does, and replay.
+ */
+void
+ch_repl_read_standby(ChStandbyRow *row)
+{
+	WalRcvState state;
+	bool		connected;
+	XLogRecPtr	latest_end;
+	TimestampTz last_receipt;
+
+	memset(row, 0, sizeof(*row));
+	SpinLockAcquire(&WalRcv->mutex);
+	row->receiver_pid = (int) WalRcv->pid;
+	state = WalRcv->walRcvState;
+	connected = WalRcv->ready_to_display;
+	row->received = WalRcv->flushedUpto;
+	latest_end = WalRcv->latestWalEnd;
+	last_receipt = WalRcv->lastMsgReceiptTime;
+	strlcpy(row->sender_host, (char *) WalRcv->sender_host, sizeof(row->sender_host));
+	row->sender_port = WalRcv->sender_port;
+	strlcpy(row->slot_name, (char *) WalRcv->slotname, sizeof(row->slot_name));
+	SpinLockRelease(&WalRcv->mutex);
+
+	row->replayed = GetXLogReplayRecPtr(NULL);
+	row->latest_xact_time = GetLatestXTime();
+	row->replay_paused = compat_replay_pause_requested();
+
+	/*
+	 * A receiver that exited leaves its last state behind.  One that is
+	 * still connecting already says "streaming" (WalReceiverMain sets it
+	 * before it connects); ready_to_display is set once it has connected.
+	 */
+	row->streaming = row->receiver_pid != 0 && state == WALRCV_STREAMING &&
+		connected;
+	if (row->receiver_pid == 0)
+		row->receiver_status = "stopped";
+	else if (state == WALRCV_STREAMING && !connected)
+		row->receiver_status = "connecting";
+	else
+		row->receiver_status = receiver_state_name(state);
+
+	row->has_receive_lag = !XLogRecPtrIsInvalid(latest_end) &&
+		!XLogRecPtrIsInvalid(row->received);
+	if (row->has_receive_lag)
+		row->receive_lag_bytes = bytes_behind(latest_end, row->received);
+	row->has_replay_lag = !XLogRecPtrIsInvalid(row->received);
+	if (row->has_replay_lag)
+		row->replay_lag_bytes = bytes_behind(row->received, row->replayed);
+	row->has_last_msg = last_receipt != 0;
+	row->last_msg_time = last_receipt;
+}
+
+/*
+ * Every replication slot, read as pg_get_replication_slots does: in_use
+ * under ReplicationSlotControlLock, the rest under the slot's spinlock.
+ */
+int
+ch_repl_read_slots(ChSlotRow *rows, int max_rows, bool in_recovery)
+{
+	XLogRecPtr	currlsn;
+	int			n = 0;
+
+	currlsn = in_recovery ? GetXLogReplayRecPtr(NULL) : GetXLogWriteRecPtr();
+
+	LWLockAcquire(ReplicationSlotControlLock, LW_SHARED);
+	for (int i = 0; i < max_replication_slots && n < max_rows; i++)
+	{
+		ReplicationSlot *slot = &ReplicationSlotCtl->replication_slots[i];
+		ChSlotRow  *row = &rows[n];
+		ReplicationSlotPersistentData data;
+		int			active_pid;
+		WALAvailability walstate;
+
+		if (!slot->in_use)
+			continue;
+
+		SpinLockAcquire(&slot->mutex);
+		data = slot->data;
+		active_pid = (int) slot->active_pid;
+		row->core_inactive_since = compat_slot_inactive_since(slot);
+		SpinLockRelease(&slot->mutex);
+
+		strlcpy(row->name, NameStr(data.name), sizeof(row->name));
+		row->logical = data.database != InvalidOid;
+		row->database = data.database;
+		row->active = active_pid != 0;
+		row->active_pid = active_pid;
+		row->has_retained = !XLogRecPtrIsInvalid(data.restart_lsn);
+		if (row->has_retained)
+			row->retained_wal_bytes = bytes_behind(currlsn, data.restart_lsn);
+
+		if (compat_slot_invalidated(&data))
+			walstate = WALAVAIL_REMOVED;
+		else
+			walstate = GetWALAvailability(data.restart_lsn);
+		switch (walstate)
+		{
+			case WALAVAIL_INVALID_LSN:
+				row->wal_status = NULL;
+				break;
+			case WALAVAIL_RESERVED:
+				row->wal_status = "reserved";
+				break;
+			case WALAVAIL_EXTENDED:
+				row->wal_status = "extended";
+				break;
+			case WALAVAIL_UNRESERVED:
+				row->wal_status = "unreserved";
+				break;
+			case WALAVAIL_REMOVED:
+				/* a live sender may just have moved on: not lost yet */
+				row->wal_status = active_pid != 0 &&
+					!XLogRecPtrIsInvalid(data.restart_lsn) ? "unreserved" : "lost";
+				break;
+		}
+
+		/* WAL that may still be written before this slot loses its WAL */
+		row->has_safe = walstate != WALAVAIL_REMOVED &&
+			walstate != WALAVAIL_INVALID_LSN && max_slot_wal_keep_size_mb >= 0;
+		if (row->has_safe)
+		{
+			XLogSegNo	target_seg;
+			XLogSegNo	fail_seg;
+			uint64		slot_keep_segs;
+			uint64		keep_segs;
+			XLogRecPtr	fail_lsn;
+
+			XLByteToSeg(data.restart_lsn, target_seg, wal_segment_size);
+			slot_keep_segs = XLogMBVarToSegs(max_slot_wal_keep_size_mb, wal_segment_size);
+			keep_segs = XLogMBVarToSegs(wal_keep_size_mb, wal_segment_size);
+			fail_seg = target_seg + Max(slot_keep_segs, keep_segs) + 1;
+			XLogSegNoOffsetToRecPtr(fail_seg, 0, wal_segment_size, fail_lsn);
+			row->safe_wal_bytes = (int64) (fail_lsn - currlsn);
+		}
+		n++;
+	}
+	LWLockRelease(ReplicationSlotControlLock);
+	return n;
+}
+
+/* Which slot each WAL sender streams from (the slot's active_pid). */
+void
+ch_repl_match_slots(ChSenderRow *senders, int nsenders,
+					const ChSlotRow *slots, int nslots)
+{
+	for (int i = 0; i < nsenders; i++)
+	{
+		senders[i].slot_name[0] = '\0';
+		for (int j = 0; j < nslots; j++)
+			if (slots[j].active_pid == senders[i].pid)
+			{
+				strlcpy(senders[i].slot_name, slots[j].name, NAMEDATALEN);
+				break;
+			}
+	}
+}
+
+/* ------------------------------------------------------------------------
+ * The LSN -> time track (CH_LOCK_REPLICATION held)
+ * ------------------------------------------------------------------------
+ */
+
+static inline int
+track_index(int k)
+{
+	/* k-th oldest entry */
+	return (repl->track_next - repl->track_count + k + CH_REPL_TRACK_SIZE) %
+		CH_REPL_TRACK_SIZE;
+}
+
+/* The end of WAL was at end at time now (lock held exclusively). */
+static void
+track_record(XLogRecPtr end, TimestampTz now)
+{
+	if (XLogRecPtrIsInvalid(end))
+		return;
+	if (repl->track_count > 0)
+	{
+		int			last = track_index(repl->track_count - 1);
+
+		if (end <= repl->track_lsn[last])
+			return;
+		if (now - repl->track_time[last] < CH_REPL_TRACK_MIN_SPACING_MS * 1000L)
+			return;
+	}
+	repl->track_lsn[repl->track_next] = end;
+	repl->track_time[repl->track_next] = now;
+	repl->track_next = (repl->track_next + 1) % CH_REPL_TRACK_SIZE;
+	if (repl->track_count < CH_REPL_TRACK_SIZE)
+		repl->track_count++;
+}
+
+/*
+ * Seconds since WAL past pos first existed here, as a lower bound: the time
+ * of the first entry beyond pos.  0 when the track knows nothing beyond pos
+ * (written since the last cycle), -1 when the track is empty.
+ */
+static double
+track_seconds_behind(XLogRecPtr pos, TimestampTz now)
+{
+	int			lo = 0;
+	int			hi;
+
+	if (repl->track_count == 0)
+		return -1;
+	hi = repl->track_count;
+	/* first k with track_lsn > pos; entries are in LSN order */
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (repl->track_lsn[track_index(mid)] > pos)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	if (lo == repl->track_count)
+		return 0;
+	return Max(now - repl->track_time[track_index(lo)], 0) / 1000000.0;
+}
+
+/*
+ * Lag seconds of a WAL sender's write, flush and replay positions: 0 when
+ * the standby has all WAL this server has; otherwise the larger of what
+ * PostgreSQL measured and how long ago the oldest WAL the standby lacks
+ * was written; unknown only when the standby reported no position or
+ * neither source has anything yet.
+ */
+void
+ch_repl_sender_seconds(ChSenderRow *row, TimestampTz now)
+{
+	for (int k = 0; k < 3; k++)
+	{
+		XLogRecPtr	pos = row->ptr[CH_LAG_WRITE + k];
+		double		core;
+		double		track;
+
+		row->has_s[k] = false;
+		if (XLogRecPtrIsInvalid(pos))
+			continue;
+		if (pos >= row->end)
+		{
+			row->has_s[k] = true;
+			row->lag_s[k] = 0;
+			continue;
+		}
+		core = row->core_lag_us[k] >= 0 ? row->core_lag_us[k] / 1000000.0 : -1;
+		track = track_seconds_behind(pos, now);
+		if (core < 0 && track < 0)
+			continue;
+		row->has_s[k] = true;
+		row->lag_s[k] = Max(core, track);
+	}
+}
+
+/*
+ * How far behind the primary this standby's data is, in seconds: 0 while
+ * the receiver streams and everything received is replayed; while replay
+ * lags, how long ago the oldest WAL not yet replayed arrived; and while the
+ * receiver is not streaming, at least the time since we last heard from
+ * the primary (it may have written anything since).
+ */
+double
+ch_repl_standby_delay(const ChStandbyRow *row, TimestampTz now)
+{
+	double		delay = 0;
+
+	if (!XLogRecPtrIsInvalid(row->received) && row->replayed < row->received)
+		delay = Max(track_seconds_behind(row->replayed, now), 0);
+
+	if (!row->streaming)
+	{
+		/*
+		 * The last cycle the collector saw the receiver streaming.  Not
+		 * WalRcv's lastMsgReceiptTime: every new receiver process resets
+		 * it to its start time, connected or not.
+		 */
+		TimestampTz heard = repl->last_streaming_at;
+
+		/*
+		 * Not seen streaming since the server started: the data is no
+		 * newer than the last transaction replayed, or, with none
+		 * replayed since startup, than the start itself.
+		 */
+		if (heard == 0)
+			heard = row->latest_xact_time;
+		if (heard == 0)
+			heard = repl->initialized_at;
+		delay = Max(delay, Max(now - heard, 0) / 1000000.0);
+	}
+	return delay;
+}
+
+/* ------------------------------------------------------------------------
+ * Per-minute peaks (CH_LOCK_REPLICATION held)
+ * ------------------------------------------------------------------------
+ */
+
+static void
+peaks_add(ChPeakBuckets *p, TimestampTz now, bool has_bytes, int64 bytes,
+		  bool has_s, double s)
+{
+	int64		minute = now / USECS_PER_MINUTE;
+	int			b = (int) (minute % CH_REPL_PEAK_BUCKETS);
+
+	if (p->minute[b] != minute)
+	{
+		p->minute[b] = minute;
+		p->max_bytes[b] = -1;
+		p->max_s[b] = -1;
+	}
+	if (has_bytes && bytes > p->max_bytes[b])
+		p->max_bytes[b] = bytes;
+	if (has_s && s > p->max_s[b])
+		p->max_s[b] = s;
+}
+
+/* Maxima over the current and the 15 previous minutes; -1 where none. */
+static void
+peaks_read(const ChPeakBuckets *p, TimestampTz now, int64 *bytes, double *s)
+{
+	int64		minute = now / USECS_PER_MINUTE;
+
+	*bytes = -1;
+	*s = -1;
+	for (int i = 0; i < CH_REPL_PEAK_BUCKETS; i++)
+	{
+		if (p->minute[i] < 0 || p->minute[i] <= minute - CH_REPL_PEAK_BUCKETS ||
+			p->minute[i] > minute)
+			continue;
+		*bytes = Max(*bytes, p->max_bytes[i]);
+		*s = Max(*s, p->max_s[i]);
+	}
+}
+
+/* A sender's peaks follow its slot across reconnects; without one, its pid. */
+static void
+sender_key(const ChSenderRow *row, char *key)
+{
+	if (row->slot_name[0] != '\0')
+		strlcpy(key, row->slot_name, NAMEDATALEN);
+	else
+		snprintf(key, NAMEDATALEN, "pid %d", row->pid);
+}
+
+static ChSenderPeak *
+sender_peak_find(const ChSenderRow *row, bool create, TimestampTz now)
+{
+	ChSenderPeak *peaks = repl_senders();
+	ChSenderPeak *free_entry = NULL;
+	ChSenderPeak *oldest = NULL;
+	char		key[NAMEDATALEN];
+
+	sender_key(row, key);
+	for (int i = 0; i < repl->max_senders; i++)
+	{
+		ChSenderPeak *e = &peaks[i];
+
+		if (!e->in_use)
+		{
+			if (!free_entry)
+				free_entry = e;
+			continue;
+		}
+		if (strcmp(e->key, key) == 0)
+			return e;
+		if (!oldest || e->last_seen < oldest->last_seen)
+			oldest = e;
+	}
+	if (!create)
+		return NULL;
+	/* full: the one not seen for longest gives way */
+	if (!free_entry)
+		free_entry = oldest;
+	if (!free_entry)
+		return NULL;
+	memset(free_entry, 0, sizeof(*free_entry));
+	free_entry->in_use = true;
+	strlcpy(free_entry->key, key, NAMEDATALEN);
+	free_entry->last_seen = now;
+	peaks_init(&free_entry->peaks);
+	return free_entry;
+}
+
+/* A sender's 15-minute peaks including its current lag; false if none. */
+bool
+ch_repl_sender_peak(const ChSenderRow *row, TimestampTz now,
+					int64 *bytes, double *seconds)
+{
+	ChSenderPeak *e = sender_peak_find(row, false, now);
+
+	*bytes = -1;
+	*seconds = -1;
+	if (e)
+		peaks_read(&e->peaks, now, bytes, seconds);
+	if (row->has_bytes[CH_LAG_REPLAY])
+		*bytes = Max(*bytes, row->lag_bytes[CH_LAG_REPLAY]);
+	if (row->has_s[2])
+		*seconds = Max(*seconds, row->lag_s[2]);
+	return *bytes >= 0 || *seconds >= 0;
+}
+
+bool
+ch_repl_standby_peak(TimestampTz now, int64 *bytes, double *seconds)
+{
+	peaks_read(&repl->standby_peaks, now, bytes, seconds);
+	return *bytes >= 0 || *seconds >= 0;
+}
+
+/* ------------------------------------------------------------------------
+ * Slot inactivity (CH_LOCK_REPLICATION held)
+ * ------------------------------------------------------------------------
+ */
+
+/*
+ * Since when the slot has been inactive: PostgreSQL's own record on 17+,
+ * otherwise what the collector saw.  False when not known (active, or not
+ * yet seen by the collector).
+ */
+bool
+ch_repl_slot_inactive_since(const ChSlotRow *row, TimestampTz *since)
+{
+	ChSlotSeen *seen = repl_slots();
+
+	if (row->active)
+		return false;
+	if (row->core_inactive_since != 0)
+	{
+		*since = row->core_inactive_since;
+		return true;
+	}
+	for (int i = 0; i < repl->max_slots; i++)
+		if (seen[i].in_use && strcmp(seen[i].name, row->name) == 0)
+		{
+			if (seen[i].active || seen[i].inactive_since == 0)
+				return false;
+			*since = seen[i].inactive_since;
+			return true;
+		}
+	return false;
+}
+
+/*
+ * Follow active -> inactive transitions.  A slot the collector sees for the
+ * first time inactive has been inactive since the server started if this is
+ * the first look after startup (no WAL sender ran before), or since it was
+ * created (within the last interval) otherwise.
+ */
+static void
+slots_update(const ChSlotRow *rows, int nrows, TimestampTz now)
+{
+	ChSlotSeen *seen = repl_slots();
+
+	/* forget dropped slots */
+	for (int i = 0; i < repl->max_slots; i++)
+	{
+		bool		exists = false;
+
+		if (!seen[i].in_use)
+			continue;
+		for (int j = 0; j < nrows && !exists; j++)
+			exists = strcmp(seen[i].name, rows[j].name) == 0;
+		if (!exists)
+			seen[i].in_use = false;
+	}
+
+	for (int j = 0; j < nrows; j++)
+	{
+		ChSlotSeen *e = NULL;
+		ChSlotSeen *free_entry = NULL;
+
+		for (int i = 0; i < repl->max_slots; i++)
+		{
+			if (seen[i].in_use && strcmp(seen[i].name, rows[j].name) == 0)
+			{
+				e = &seen[i];
+				break;
+			}
+			if (!seen[i].in_use && !free_entry)
+				free_entry = &seen[i];
+		}
+		if (!e)
+		{
+			if (!free_entry)
+				continue;
+			e = free_entry;
+			e->in_use = true;
+			strlcpy(e->name, rows[j].name, NAMEDATALEN);
+			e->active = rows[j].active;
+			e->inactive_since = rows[j].active ? 0 :
+				(repl->slots_seen_once ? now : repl->initialized_at);
+			continue;
+		}
+		if (e->active && !rows[j].active)
+			e->inactive_since = now;
+		else if (rows[j].active)
+			e->inactive_since = 0;
+		e->active = rows[j].active;
+	}
+	repl->slots_seen_once = true;
+}
+
+/* ------------------------------------------------------------------------
+ * The collector's cycle
+ * ------------------------------------------------------------------------
+ */
+static void
+ch_repl_collect(TimestampTz now)
+{
+	bool		in_recovery = RecoveryInProgress();
+	XLogRecPtr	end;
+	int			nsenders;
+	int			nslots;
+	ChStandbyRow standby;
+	ChSenderPeak *peaks;
+
+	if (collector_senders == NULL)
+	{
+		collector_senders = MemoryContextAlloc(TopMemoryContext,
+											   sizeof(ChSenderRow) * Max(max_wal_senders, 1));
+		collector_slots = MemoryContextAlloc(TopMemoryContext,
+											 sizeof(ChSlotRow) * ch_repl_max_slots());
+	}
+
+	/* PostgreSQL's state first, under its locks; ours after */
+	end = ch_repl_wal_end(in_recovery);
+	nsenders = ch_repl_read_senders(collector_senders, max_wal_senders, end);
+	nslots = ch_repl_read_slots(collector_slots, max_replication_slots, in_recovery);
+	ch_repl_match_slots(collector_senders, nsenders, collector_slots, nslots);
+	if (in_recovery)
+		ch_repl_read_standby(&standby);
+
+	LWLockAcquire(ch_shared->locks[CH_LOCK_REPLICATION], LW_EXCLUSIVE);
+	track_record(end, now);
+
+	for (int i = 0; i < nsenders; i++)
+	{
+		ChSenderRow *row = &collector_senders[i];
+		ChSenderPeak *e;
+
+		ch_repl_sender_seconds(row, now);
+		e = sender_peak_find(row, true, now);
+		if (e)
+		{
+			e->last_seen = now;
+			peaks_add(&e->peaks, now, row->has_bytes[CH_LAG_REPLAY],
+					  row->lag_bytes[CH_LAG_REPLAY], row->has_s[2], row->lag_s[2]);
+		}
+	}
+	/* peaks of senders gone for longer than the window are of no use */
+	peaks = repl_senders();
+	for (int i = 0; i < repl->max_senders; i++)
+		if (peaks[i].in_use && now - peaks[i].last_seen > CH_REPL_PEAK_KEEP_US)
+			peaks[i].in_use = false;
+
+	slots_update(collector_slots, nslots, now);
+
+	if (in_recovery)
+	{
+		if (standby.streaming)
+			repl->last_streaming_at = now;
+		peaks_add(&repl->standby_peaks, now, standby.has_replay_lag,
+				  standby.replay_lag_bytes, true,
+				  ch_repl_standby_delay(&standby, now));
+	}
+	LWLockRelease(ch_shared->locks[CH_LOCK_REPLICATION]);
+}
+
+const ChModule ch_replication_module = {
+	.name = "replication",
+	.shmem_size = ch_repl_shmem_size,
+	.shmem_init = ch_repl_shmem_init,
+	.collect = ch_repl_collect,
+	.used_bytes = ch_repl_used_bytes,
+};
