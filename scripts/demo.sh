@@ -15,10 +15,14 @@ source "$ROOT/scripts/lib.sh"
 
 DEMO_DIR="${DEMO_DIR:-/tmp/coder_health_demo}"
 DATA="$DEMO_DIR/data"
+STANDBY="$DEMO_DIR/standby"
 SECONDS_TO_RUN="${DEMO_SECONDS:-20}"
 SERVERS="${DEMO_SERVERS:-3}"
 
 stop_demo() {
+  if [ -d "$STANDBY" ]; then
+    ch_stop "$STANDBY"
+  fi
   if [ -d "$DATA" ]; then
     ch_stop "$DATA"
   fi
@@ -57,6 +61,19 @@ ch_psql "$DATA" -q -d coder \
   -c "CREATE EXTENSION coder_health"
 echo "PostgreSQL $("$(ch_bindir)/postgres" --version | awk '{print $3}') on port $PORT, data in $DATA"
 
+step "adding a streaming standby (pg_basebackup -R with a replication slot)"
+STANDBY_PORT="$(ch_free_port $((PORT + 1)))"
+ch_as_pg "$(ch_bindir)/pg_basebackup" -h "$DATA" -p "$PORT" -U postgres \
+  -D "$STANDBY" -R -C -S demo_standby -X stream --checkpoint=fast \
+  >"$DEMO_DIR/basebackup.log" 2>&1 || { cat "$DEMO_DIR/basebackup.log"; exit 1; }
+cat >> "$STANDBY/postgresql.conf" <<CONF
+port = $STANDBY_PORT
+unix_socket_directories = '$STANDBY'
+hot_standby_feedback = on
+CONF
+ch_start "$STANDBY"
+echo "standby on port $STANDBY_PORT, data in $STANDBY"
+
 step "running the Coder-shaped workload: $SERVERS Coder Servers for ${SECONDS_TO_RUN}s"
 WORKLOAD_LOG="$DEMO_DIR/workload.log"
 "$ROOT/workload/run.sh" --servers "$SERVERS" --duration "$SECONDS_TO_RUN" \
@@ -84,6 +101,20 @@ show "LIVE: connection headroom" "
 SELECT max_connections, client_backends, headroom, coder_servers,
        headroom_at_full_pools
 FROM coder_health.connections"
+
+show "LIVE: replication, seen from the primary" "
+SELECT role, application_name, state, sync_state, replay_lag_bytes,
+       round(replay_lag_s::numeric, 3) AS replay_lag_s, round(reply_age_s::numeric, 1) AS reply_age_s,
+       peak_replay_lag_bytes_15min AS peak_lag_bytes_15min,
+       round(peak_replay_lag_s_15min::numeric, 3) AS peak_lag_s_15min
+FROM coder_health.replication"
+
+step "LIVE: replication, seen from the standby"
+"$(ch_bindir)/psql" -X -h "$STANDBY" -p "$STANDBY_PORT" -U postgres -d coder -P pager=off -P footer=off -c "
+SELECT role, receiver_status, receive_lag_bytes, replay_lag_bytes,
+       round(replay_delay_s::numeric, 3) AS replay_delay_s,
+       round(last_msg_age_s::numeric, 1) AS last_msg_age_s, replay_paused
+FROM coder_health.replication"
 
 wait "$WORKLOAD_PID" || true
 step "workload finished"
@@ -128,6 +159,7 @@ cat <<EOF
 
 The demo server is still running.
   connect:  psql -h $DATA -p $PORT -U postgres coder
+  standby:  psql -h $STANDBY -p $STANDBY_PORT -U postgres coder
   try:      SELECT * FROM coder_health.statement_latency ORDER BY p99_ms DESC LIMIT 10;
             SELECT * FROM coder_health.latency;
   more load: $ROOT/workload/run.sh --servers 3 --duration 60 --host 127.0.0.1 --port $PORT --dbname coder
