@@ -38,5 +38,6 @@ extern const int ch_nmodules;
 
 /* the features */
 extern const ChModule ch_latency_module;
+extern const ChModule ch_notify_module;
 
 #endif							/* CODER_HEALTH_MODULE_H */

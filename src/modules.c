@@ -11,6 +11,7 @@
 
 const ChModule *const ch_modules[] = {
 	&ch_latency_module,
+	&ch_notify_module,
 };
 
 const int	ch_nmodules = lengthof(ch_modules);
