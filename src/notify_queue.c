@@ -96,10 +96,9 @@ check_mirror(void)
 	if (pg_atomic_exchange_u64(&ch_notify->mismatch_warned_size,
 							   (uint64) expected) != (uint64) expected)
 		ereport(WARNING,
-				(errmsg("coder_health cannot read the LISTEN/NOTIFY queue of this PostgreSQL version: %s",
-						why),
-				 errdetail("coder_health's mirror of \"%s\" for PostgreSQL %s expects %zu bytes.",
-						   CH_ASYNC_CONTROL_NAME, PG_VERSION, expected),
+				(errmsg("coder_health cannot read the LISTEN/NOTIFY queue of this PostgreSQL version"),
+				 errdetail("%s; coder_health's mirror of \"%s\" for PostgreSQL %s expects %zu bytes.",
+						   why, CH_ASYNC_CONTROL_NAME, PG_VERSION, expected),
 				 errhint("Per-listener backlog is not shown (coder_health.notify_queue.supported = false); "
 						 "queue usage comes from pg_notification_queue_usage().")));
 }

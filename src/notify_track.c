@@ -32,6 +32,7 @@
 #include "access/xact.h"
 #include "catalog/dependency.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_language.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "common/hashfn.h"
@@ -51,6 +52,7 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/syscache.h"
+#include "utils/hsearch.h"
 
 #include "compat.h"
 #include "coder_health.h"
@@ -794,6 +796,9 @@ static planner_hook_type prev_planner = NULL;
 static Oid	wrapper_oid = InvalidOid;
 static bool wrapper_known = false;
 
+/* The verdicts of sql_function_notifies() need looking at again. */
+static bool notifying_cache_stale = false;
+
 /* Last role that was allowed to call pg_notify (EXECUTE can be revoked). */
 static Oid	acl_ok_role = InvalidOid;
 
@@ -802,6 +807,7 @@ proc_changed(Datum arg, int cacheid, uint32 hashvalue)
 {
 	wrapper_known = false;
 	acl_ok_role = InvalidOid;
+	notifying_cache_stale = true;
 }
 
 static Oid
@@ -859,6 +865,99 @@ swap_walker(Node *node, SwapContext *cxt)
 	if (IsA(node, Query))
 		return query_tree_walker((Query *) node, swap_walker, (void *) cxt, 0);
 	return expression_tree_walker(node, swap_walker, (void *) cxt);
+}
+
+/*
+ * SQL-language functions whose body mentions pg_notify must not be inlined:
+ * an inlined body is planned inside the caller's planning, after the swap
+ * above, and would call pg_notify directly.  The planner does not inline a
+ * function for which needs_fmgr_hook says yes; fmgr then runs it through
+ * fmgr_security_definer, which with no fmgr_hook set just calls it.  Its
+ * own statements are then planned (and swapped) like any other.
+ */
+static needs_fmgr_hook_type prev_needs_fmgr_hook = NULL;
+static HTAB *notifying_sql_functions = NULL;	/* oid -> verdict */
+
+typedef struct NotifyingEntry
+{
+	Oid			fn;
+	bool		notifies;
+} NotifyingEntry;
+
+static bool
+text_mentions_pg_notify(const char *src)
+{
+	static const char needle[] = "pg_notify";
+
+	for (const char *p = src; *p; p++)
+	{
+		int			k = 0;
+
+		while (needle[k] && pg_tolower((unsigned char) p[k]) == needle[k])
+			k++;
+		if (needle[k] == '\0')
+			return true;
+	}
+	return false;
+}
+
+static bool
+sql_function_notifies(Oid fn)
+{
+	HeapTuple	tup;
+	bool		notifies = false;
+	NotifyingEntry *e;
+	bool		found;
+
+	if (notifying_sql_functions == NULL || notifying_cache_stale)
+	{
+		HASHCTL		info;
+
+		if (notifying_sql_functions != NULL)
+			hash_destroy(notifying_sql_functions);
+		memset(&info, 0, sizeof(info));
+		info.keysize = sizeof(Oid);
+		info.entrysize = sizeof(NotifyingEntry);
+		info.hcxt = TopMemoryContext;
+		notifying_sql_functions = hash_create("coder_health notifying functions",
+											  64, &info,
+											  HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		notifying_cache_stale = false;
+	}
+	e = hash_search(notifying_sql_functions, &fn, HASH_FIND, NULL);
+	if (e != NULL)
+		return e->notifies;
+
+	tup = SearchSysCache1(PROCOID, ObjectIdGetDatum(fn));
+	if (HeapTupleIsValid(tup))
+	{
+		Form_pg_proc proc = (Form_pg_proc) GETSTRUCT(tup);
+
+		if (proc->prolang == SQLlanguageId)
+		{
+			bool		isnull;
+			Datum		src = SysCacheGetAttr(PROCOID, tup, Anum_pg_proc_prosrc,
+											  &isnull);
+
+			if (!isnull)
+				notifies = text_mentions_pg_notify(TextDatumGetCString(src));
+		}
+		ReleaseSysCache(tup);
+	}
+	e = hash_search(notifying_sql_functions, &fn, HASH_ENTER_NULL, &found);
+	if (e != NULL)
+		e->notifies = notifies;
+	return notifies;
+}
+
+static bool
+ch_needs_fmgr_hook(Oid fn)
+{
+	if (prev_needs_fmgr_hook && prev_needs_fmgr_hook(fn))
+		return true;
+	if (!tracking() || !IsTransactionState())
+		return false;
+	return sql_function_notifies(fn);
 }
 
 static PlannedStmt *
@@ -984,6 +1083,8 @@ ch_notify_install_hooks(void)
 	ProcessUtility_hook = ch_notify_ProcessUtility;
 	prev_planner = planner_hook;
 	planner_hook = ch_notify_planner;
+	prev_needs_fmgr_hook = needs_fmgr_hook;
+	needs_fmgr_hook = ch_needs_fmgr_hook;
 	RegisterXactCallback(ch_notify_xact_callback, NULL);
 	RegisterSubXactCallback(ch_notify_subxact_callback, NULL);
 	CacheRegisterSyscacheCallback(PROCOID, proc_changed, (Datum) 0);
