@@ -96,7 +96,7 @@ is($got_owner, 2, 'listener received 2 on workspace_owner:<uuid>');
 is($got_peer, 4, 'listener received 4 on tailnet_peer_update');
 is( $node->safe_psql(
 		'postgres',
-		"SELECT string_agg(channel_family || '=' || notifications || '/' || listeners, ',' ORDER BY channel_family COLLATE "C") "
+		"SELECT string_agg(channel_family || '=' || notifications || '/' || listeners, ',' ORDER BY channel_family COLLATE \"C\") "
 		  . "FROM coder_health.notify_channels WHERE channel_family IN ('workspace_owner:*', 'tailnet_peer_update')"
 	),
 	'tailnet_peer_update=4/1,workspace_owner:*=2/1',
