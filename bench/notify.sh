@@ -55,9 +55,9 @@ SQL
 chmod a+r "$WORK/notify.sql"
 
 pgbench_tps() {
-  local dir="$1" port
+  local dir="$1" port opts="${2:-}"
   port=$(sed -n "s/^port = \([0-9]*\)/\1/p" "$dir/postgresql.conf" | tail -1)
-  ch_as_pg "$BINDIR/pgbench" -n -h "$dir" -p "$port" -U postgres -M extended \
+  ch_as_pg env PGOPTIONS="$opts" "$BINDIR/pgbench" -n -h "$dir" -p "$port" -U postgres -M extended \
     -c "$CLIENTS" -j "$CLIENTS" -T "$SECONDS_PER_ROUND" -f "$WORK/notify.sql" postgres 2>/dev/null |
     sed -n 's/^tps = \([0-9.]*\).*/\1/p'
 }
@@ -66,7 +66,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 
 throughput() {
   echo "== pg_notify throughput: $ROUNDS interleaved rounds of ${SECONDS_PER_ROUND}s, $CLIENTS clients"
-  local with=() without=() r t
+  local with=() without=() off=() r t
   # warm both
   SECONDS_PER_ROUND=2 pgbench_tps "$WORK/with" >/dev/null
   SECONDS_PER_ROUND=2 pgbench_tps "$WORK/without" >/dev/null
@@ -74,17 +74,24 @@ throughput() {
     if [ $((r % 2)) -eq 1 ]; then
       t=$(pgbench_tps "$WORK/with"); with+=("$t")
       t=$(pgbench_tps "$WORK/without"); without+=("$t")
+      t=$(pgbench_tps "$WORK/with" "-c coder_health.track_notify=off"); off+=("$t")
     else
+      t=$(pgbench_tps "$WORK/with" "-c coder_health.track_notify=off"); off+=("$t")
       t=$(pgbench_tps "$WORK/without"); without+=("$t")
       t=$(pgbench_tps "$WORK/with"); with+=("$t")
     fi
-    printf 'round %d: with %s/s  without %s/s\n' "$r" "${with[-1]}" "${without[-1]}"
+    printf 'round %d: with %s/s  without %s/s  with, track_notify off %s/s\n' \
+      "$r" "${with[-1]}" "${without[-1]}" "${off[-1]}"
   done
-  local mw mo
+  local mw mo mf
   mw=$(printf '%s\n' "${with[@]}" | median)
   mo=$(printf '%s\n' "${without[@]}" | median)
+  mf=$(printf '%s\n' "${off[@]}" | median)
   printf 'median notifications/s: with coder_health %.0f, without %.0f, ratio %.3f (goal >= 0.97)\n' \
     "$mw" "$mo" "$(echo "$mw / $mo" | bc -l)"
+  printf 'LISTEN/NOTIFY tracking alone: with %.0f vs track_notify off %.0f, ratio %.3f\n' \
+    "$mw" "$mf" "$(echo "$mw / $mf" | bc -l)"
+  printf 'load average during the run: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
   ch_psql "$WORK/with" -c "SELECT notifications, notifications_per_s, commit_p50_ms, commit_p99_ms FROM coder_health.notify_queue"
 }
 

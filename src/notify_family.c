@@ -239,6 +239,11 @@ ch_hll_estimate(ChFamily *f)
 	double		sum = 0.0;
 	int			zeros = 0;
 	double		e;
+	static double inverse_power[64];
+
+	if (inverse_power[0] == 0.0)
+		for (int r = 0; r < 64; r++)
+			inverse_power[r] = ldexp(1.0, -r);
 
 	for (int w = 0; w < CH_HLL_WORDS; w++)
 	{
@@ -248,7 +253,7 @@ ch_hll_estimate(ChFamily *f)
 		{
 			uint32		r = (v >> (k * 8)) & 0xFF;
 
-			sum += ldexp(1.0, -(int) r);
+			sum += inverse_power[Min(r, 63)];
 			if (r == 0)
 				zeros++;
 		}
