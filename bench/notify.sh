@@ -7,6 +7,9 @@
 #               protocol, Coder-shaped channels workspace_owner:<id>), on a
 #               server with coder_health and one without, in interleaved
 #               rounds; prints the median of each and their ratio
+#   instructions  instructions per notifying transaction (callgrind on
+#               postgres --single; exact, unlike wall-clock rates on a shared
+#               machine): none / coder_health / coder_health, track_notify off
 #   readers     time to read notify_queue, notify_listeners and
 #               notify_channels with 100 LISTEN connections and 1,000
 #               channel families (pgbench -t, average latency)
@@ -121,11 +124,48 @@ readers() {
   done
 }
 
+instructions() {
+  echo "== instructions per notifying transaction (callgrind, postgres --single)"
+  if ! command -v valgrind >/dev/null 2>&1; then echo "skipped: no valgrind"; return 0; fi
+  local dir="$WORK/with" n cfg spl opts total
+  ch_stop "$dir"
+  for n in 2000 6000; do
+    awk -v n="$n" 'BEGIN { for (i = 1; i <= n; i++)
+      printf "SELECT pg_notify(\x27workspace_owner:%d\x27, \x27{\"kind\":\"workspace_update\"}\x27);\n", i }' \
+      >"$WORK/instr.$n.sql"
+  done
+  declare -A ir
+  for cfg in none ch ch_off; do
+    opts=()
+    case "$cfg" in
+      none) spl="" ;;
+      ch) spl="coder_health" ;;
+      ch_off) spl="coder_health"; opts=(-c coder_health.track_notify=off) ;;
+    esac
+    for n in 2000 6000; do
+      ch_as_pg valgrind --tool=callgrind --callgrind-out-file="$WORK/cg.$cfg.$n" \
+        "$BINDIR/postgres" --single -D "$dir" -c shared_preload_libraries="$spl" \
+        ${opts[@]+"${opts[@]}"} postgres <"$WORK/instr.$n.sql" >/dev/null 2>&1 || true
+      total="$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$WORK/cg.$cfg.$n" | head -1)"
+      ir[$cfg.$n]="${total:-0}"
+    done
+    printf '  %-7s %s instructions per notifying transaction\n' "$cfg" \
+      "$(( (ir[$cfg.6000] - ir[$cfg.2000]) / 4000 ))"
+  done
+  local none=$(( (ir[none.6000] - ir[none.2000]) / 4000 ))
+  local ch=$(( (ir[ch.6000] - ir[ch.2000]) / 4000 ))
+  local off=$(( (ir[ch_off.6000] - ir[ch_off.2000]) / 4000 ))
+  printf '  instruction ratio none/coder_health %.3f; none/track_notify off %.3f\n' \
+    "$(echo "$none / $ch" | bc -l)" "$(echo "$none / $off" | bc -l)"
+  ch_start "$dir"
+}
+
 for s in "${SECTIONS[@]}"; do
   case "$s" in
     throughput) throughput ;;
     readers) readers ;;
-    all) throughput; readers ;;
+    instructions) instructions ;;
+    all) throughput; instructions; readers ;;
     *) echo "unknown section $s"; exit 2 ;;
   esac
 done

@@ -248,7 +248,7 @@ typedef struct PendingNotify
 	uint64		channel_hash;
 	int32		payload_len;
 	int32		level;			/* subtransaction nest level */
-	char		channel[NAMEDATALEN];
+	uint32		family;			/* entry in the family table */
 } PendingNotify;
 
 typedef enum
@@ -316,6 +316,10 @@ grow(void **array, int *max, Size elem)
 	return true;
 }
 
+/* The channel of the previous record and its family. */
+static char last_channel[NAMEDATALEN];
+static uint32 last_family = CH_FAMILY_OTHER;
+
 /* A notification PostgreSQL accepted into this transaction. */
 static void
 record_notification(const char *channel, const char *payload, int payload_len)
@@ -331,8 +335,23 @@ record_notification(const char *channel, const char *payload, int payload_len)
 	}
 	chlen = strnlen(channel, NAMEDATALEN - 1);
 	r = &pending[npending++];
-	memcpy(r->channel, channel, chlen);
-	r->channel[chlen] = '\0';
+
+	/*
+	 * The family is found now, not at commit: the commit callback runs while
+	 * PostgreSQL holds its cluster-wide notify lock, so it only adds.
+	 */
+	if (npending > 1 && strncmp(last_channel, channel, NAMEDATALEN) == 0)
+		r->family = last_family;
+	else
+	{
+		char		name[CH_FAMILY_NAME_LEN];
+
+		ch_channel_family(channel, name);
+		r->family = ch_family_lookup(name);
+		memcpy(last_channel, channel, chlen);
+		last_channel[chlen] = '\0';
+		last_family = r->family;
+	}
 	r->channel_hash = hash_bytes_extended((const unsigned char *) channel, chlen, 0);
 	r->dedup_hash = hash_bytes_extended((const unsigned char *) payload,
 										payload_len, r->channel_hash);
@@ -431,8 +450,6 @@ publish_notifications(void)
 	FamilyDelta deltas[MAX_DELTAS];
 	int			ndeltas = 0;
 	TimestampTz now = GetCurrentTransactionStopTimestamp();
-	const char *last_channel = NULL;
-	uint32		last_family = CH_FAMILY_OTHER;
 
 	/* async.c delivers one of each (channel, payload) per transaction */
 	if (npending > 1)
@@ -441,22 +458,11 @@ publish_notifications(void)
 	for (int i = 0; i < npending; i++)
 	{
 		PendingNotify *r = &pending[i];
-		uint32		family;
+		uint32		family = r->family;
 		int			k;
 
 		if (i > 0 && r->dedup_hash == pending[i - 1].dedup_hash)
 			continue;
-		if (last_channel != NULL && strcmp(last_channel, r->channel) == 0)
-			family = last_family;
-		else
-		{
-			char		name[CH_FAMILY_NAME_LEN];
-
-			ch_channel_family(r->channel, name);
-			family = ch_family_lookup(name);
-			last_channel = r->channel;
-			last_family = family;
-		}
 		ch_hll_add(&ch_families[family], r->channel_hash);
 
 		for (k = 0; k < ndeltas; k++)
@@ -966,9 +972,13 @@ ch_notify_planner(Query *parse, const char *query_string, int cursorOptions,
 {
 	/*
 	 * The planner may scribble on its input (plancache hands it a copy), so
-	 * changing the FuncExpr in place is what the planner itself does.
+	 * changing the FuncExpr in place is what the planner itself does.  Only
+	 * statements whose text mentions pg_notify are walked (SQL, PL/pgSQL
+	 * expressions, prepared statements and SQL function bodies all come with
+	 * their own text), so other statements pay one string scan.
 	 */
-	if (tracking() && parse->commandType != CMD_UTILITY)
+	if (tracking() && parse->commandType != CMD_UTILITY &&
+		(query_string == NULL || text_mentions_pg_notify(query_string)))
 	{
 		SwapContext cxt = {InvalidOid, false};
 
