@@ -21,6 +21,11 @@
 #include "executor/executor.h"
 #include "utils/guc.h"
 #include "access/twophase.h"
+#include "access/slru.h"
+#include "catalog/pg_proc.h"
+#include "commands/async.h"
+#include "storage/shmem.h"
+#include "utils/acl.h"
 #if PG_VERSION_NUM >= 160000
 #include "nodes/queryjumble.h"
 #elif PG_VERSION_NUM >= 140000
@@ -202,6 +207,93 @@ compat_max_backends(void)
 #define compat_slot_inactive_since(slot) ((slot)->inactive_since)
 #else
 #define compat_slot_inactive_since(slot) ((TimestampTz) 0)
+#endif
+
+/*
+ * LISTEN/NOTIFY: mirrors of async.c's private "Async Queue Control" layout.
+ * notify_queue.c never trusts them blindly: it asks ShmemInitStruct for the
+ * struct with the size the mirror implies, and PostgreSQL refuses with an
+ * ERROR when the registered size differs (then the reader degrades).
+ *
+ * 13..16: 32-bit page numbers that wrap at QUEUE_MAX_PAGE + 1, BackendId
+ * (1-based, backend[0] unused), at most half the page space in use (8 GB).
+ * 17..18: 64-bit page numbers, ProcNumber (0-based, MaxBackends entries),
+ * the limit is the max_notify_queue_pages setting.  Verified against the
+ * 15 source; 13, 14, 16 by reading their async.c (same layout); 17 and 18
+ * from their source as far as available: the size check guards the rest.
+ */
+#if PG_VERSION_NUM >= 170000
+typedef int64 ch_async_page;
+#define CH_ASYNC_INVALID_LISTENER (-1)	/* INVALID_PROC_NUMBER */
+#define CH_ASYNC_FIRST_INDEX 0
+#define compat_async_backend_entries() (MaxBackends)
+#define compat_notify_max_pages() ((int64) max_notify_queue_pages)
+#define CH_ASYNC_PAGE_WRAP 0			/* pages never wrap */
+#else
+typedef int ch_async_page;
+#define CH_ASYNC_INVALID_LISTENER (-1)	/* InvalidBackendId */
+#define CH_ASYNC_FIRST_INDEX 1
+#define compat_async_backend_entries() (MaxBackends + 1)
+/* (QUEUE_MAX_PAGE + 1) / 2 with QUEUE_MAX_PAGE = SLRU_PAGES_PER_SEGMENT * 0x10000 - 1 */
+#define compat_notify_max_pages() ((int64) SLRU_PAGES_PER_SEGMENT * 0x10000 / 2)
+#define CH_ASYNC_PAGE_WRAP ((int64) SLRU_PAGES_PER_SEGMENT * 0x10000)
+#endif
+
+typedef struct ChAsyncQueuePosition
+{
+	ch_async_page page;
+	int			offset;
+} ChAsyncQueuePosition;
+
+typedef struct ChAsyncBackendStatus
+{
+	int32		pid;
+	Oid			dboid;
+	int			nextListener;	/* BackendId / ProcNumber */
+	ChAsyncQueuePosition pos;
+} ChAsyncBackendStatus;
+
+typedef struct ChAsyncQueueControl
+{
+	ChAsyncQueuePosition head;
+	ChAsyncQueuePosition tail;
+	ch_async_page stopPage;
+	int			firstListener;
+	TimestampTz lastQueueFillWarn;
+	ChAsyncBackendStatus backend[FLEXIBLE_ARRAY_MEMBER];
+} ChAsyncQueueControl;
+
+/* String-keyed dynahash: explicit from 14, the default before. */
+#if PG_VERSION_NUM >= 140000
+#define CH_HASH_STRINGS HASH_STRINGS
+#else
+#define CH_HASH_STRINGS 0
+#endif
+
+/* An instr_time duration in nanoseconds (INSTR_TIME_GET_NANOSEC is 16+). */
+#if PG_VERSION_NUM >= 160000
+#define compat_instr_time_ns(t) ((uint64) INSTR_TIME_GET_NANOSEC(t))
+#else
+#define compat_instr_time_ns(t) ((uint64) (INSTR_TIME_GET_DOUBLE(t) * 1e9))
+#endif
+
+#define CH_ASYNC_CONTROL_NAME "Async Queue Control"
+
+/* Bytes PostgreSQL registered for the struct, if the mirror is right. */
+#define compat_async_control_size() \
+	add_size(offsetof(ChAsyncQueueControl, backend), \
+			 mul_size(compat_async_backend_entries(), sizeof(ChAsyncBackendStatus)))
+
+/* pg_notify() as a planner sees it (F_PG_NOTIFY in every version). */
+#define CH_PG_NOTIFY_OID 3036
+
+/* Name of a function's SQL-callable C symbol changed nothing; ACL check did. */
+#if PG_VERSION_NUM >= 160000
+#define compat_proc_aclcheck(funcid, roleid) \
+	object_aclcheck(ProcedureRelationId, (funcid), (roleid), ACL_EXECUTE)
+#else
+#define compat_proc_aclcheck(funcid, roleid) \
+	pg_proc_aclcheck((funcid), (roleid), ACL_EXECUTE)
 #endif
 
 #endif							/* CODER_HEALTH_COMPAT_H */

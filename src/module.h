@@ -40,5 +40,6 @@ extern const int ch_nmodules;
 extern const ChModule ch_latency_module;
 extern const ChModule ch_clients_module;
 extern const ChModule ch_replication_module;
+extern const ChModule ch_notify_module;
 
 #endif							/* CODER_HEALTH_MODULE_H */

@@ -13,6 +13,7 @@ const ChModule *const ch_modules[] = {
 	&ch_latency_module,
 	&ch_clients_module,
 	&ch_replication_module,
+	&ch_notify_module,
 };
 
 const int	ch_nmodules = lengthof(ch_modules);
