@@ -39,5 +39,24 @@ SELECT max(max_ms) FILTER (WHERE NOT toplevel) >= 10 AS nested_sleep_timed,
        max(max_ms) FILTER (WHERE toplevel) >= 10 AS outer_covers_it,
        sum(errors) FILTER (WHERE toplevel) AS top_level_errors
 FROM coder_health.statement_latency;
+-- An error caught by an exception block (it leaves ExecutorRun early) must
+-- not leave later client statements looking nested: they are still timed.
+SELECT coder_health.reset();
+SELECT nested_failure();
+SELECT nested_failure();
+SELECT pg_sleep(0.02) AS after_caught_errors;
+SELECT coder_health.flush();
+SELECT count(*) AS top_level_sleep_seen
+FROM coder_health.statement_latency WHERE toplevel AND max_ms >= 20;
+
+-- With track_utility off, statements inside DO are nested all the same
+SET coder_health.track_utility = off;
+SELECT coder_health.reset();
+DO $$ BEGIN PERFORM pg_sleep(0.05); END $$;
+SELECT coder_health.flush();
+RESET coder_health.track_utility;
+SELECT count(*) AS top_level_entries_from_do
+FROM coder_health.statement_latency WHERE toplevel AND max_ms >= 50;
+
 DROP FUNCTION nested_work(), nested_failure();
 DROP TABLE nested_log, zeros;

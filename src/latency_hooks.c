@@ -71,8 +71,23 @@ static ChFrame deferred;
 static bool have_deferred = false;
 static bool deferred_is_rollback = false;
 
-/* Inside ExecutorRun/Finish/ProcessUtility: statements now are nested. */
-static int	running_depth = 0;
+/*
+ * Statements started now are nested when we are inside ExecutorRun/Finish
+ * or ProcessUtility.  Utility depth is kept with PG_TRY (utility statements
+ * are rare and costly anyway).  Executor depth is not, to keep PG_TRY off
+ * every statement: an error that leaves ExecutorRun early is restored where
+ * it lands, by the abort callback (0), by a subtransaction abort (the depth
+ * saved when that subtransaction started: PL/pgSQL exception blocks), and,
+ * as a safety net, by a commit outside any utility statement (only CALL and
+ * DO can commit mid-statement, and they are utility statements).
+ */
+static int	utility_depth = 0;
+static int	executor_depth = 0;
+
+#define CH_DEPTH_LEVELS 64
+static int	executor_depth_at_level[CH_DEPTH_LEVELS];
+
+#define running_depth() (utility_depth + executor_depth)
 
 /* End of the previous top-level statement of this backend: in a
  * multi-statement query string, the next one starts there. */
@@ -285,7 +300,7 @@ push_frame(QueryDesc *query, uint64 queryid, const char *text,
 		   int location, int len)
 {
 	ChFrame    *f;
-	bool		toplevel = (running_depth == 0);
+	bool		toplevel = (running_depth() == 0);
 
 	if (queryid == UINT64CONST(0) || nframes >= CH_MAX_FRAMES ||
 		!tracking(toplevel))
@@ -401,19 +416,12 @@ ch_ExecutorRun(CH_EXECUTOR_RUN_ARGS)
 {
 	ChFrame    *f;
 
-	running_depth++;
-	PG_TRY();
-	{
-		if (prev_ExecutorRun)
-			prev_ExecutorRun(CH_EXECUTOR_RUN_PASS);
-		else
-			standard_ExecutorRun(CH_EXECUTOR_RUN_PASS);
-	}
-	PG_FINALLY();
-	{
-		running_depth--;
-	}
-	PG_END_TRY();
+	executor_depth++;
+	if (prev_ExecutorRun)
+		prev_ExecutorRun(CH_EXECUTOR_RUN_PASS);
+	else
+		standard_ExecutorRun(CH_EXECUTOR_RUN_PASS);
+	executor_depth--;
 
 	if (nframes > 0 && (f = find_frame(queryDesc)) != NULL && f->select_like)
 		f->end = GetCurrentTimestamp();
@@ -424,19 +432,12 @@ ch_ExecutorFinish(QueryDesc *queryDesc)
 {
 	ChFrame    *f;
 
-	running_depth++;
-	PG_TRY();
-	{
-		if (prev_ExecutorFinish)
-			prev_ExecutorFinish(queryDesc);
-		else
-			standard_ExecutorFinish(queryDesc);
-	}
-	PG_FINALLY();
-	{
-		running_depth--;
-	}
-	PG_END_TRY();
+	executor_depth++;
+	if (prev_ExecutorFinish)
+		prev_ExecutorFinish(queryDesc);
+	else
+		standard_ExecutorFinish(queryDesc);
+	executor_depth--;
 
 	/* writes end after Finish (AFTER triggers: foreign key checks) unless
 	 * the commit follows and will be timed instead */
@@ -493,24 +494,15 @@ ch_ProcessUtility(CH_PROCESS_UTILITY_ARGS)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	ChFrame    *f = NULL;
-	int			pushed_at = -1;
+	volatile int pushed_at = -1;
 
 	/*
 	 * EXECUTE runs its prepared statement through the executor, which times
 	 * it (as a top-level statement); PREPARE and DEALLOCATE do no work worth
 	 * a sample.  Same rule as pg_stat_statements, so counts compare.
 	 */
-	if (ch_track_utility &&
-		!IsA(parsetree, ExecuteStmt) && !IsA(parsetree, PrepareStmt) &&
-		!IsA(parsetree, DeallocateStmt))
-	{
-		f = push_frame(NULL, pstmt->queryId, queryString,
-					   pstmt->stmt_location, pstmt->stmt_len);
-		if (f)
-			pushed_at = (int) (f - frames);
-	}
-
-	if (f == NULL)
+	if (IsA(parsetree, ExecuteStmt) || IsA(parsetree, PrepareStmt) ||
+		IsA(parsetree, DeallocateStmt))
 	{
 		if (prev_ProcessUtility)
 			prev_ProcessUtility(CH_PROCESS_UTILITY_PASS);
@@ -519,7 +511,16 @@ ch_ProcessUtility(CH_PROCESS_UTILITY_ARGS)
 		return;
 	}
 
-	running_depth++;
+	if (ch_track_utility)
+	{
+		f = push_frame(NULL, pstmt->queryId, queryString,
+					   pstmt->stmt_location, pstmt->stmt_len);
+		if (f)
+			pushed_at = (int) (f - frames);
+	}
+
+	/* statements inside (DO, CALL, CREATE TABLE AS ...) are nested either way */
+	utility_depth++;
 	PG_TRY();
 	{
 		if (prev_ProcessUtility)
@@ -529,9 +530,12 @@ ch_ProcessUtility(CH_PROCESS_UTILITY_ARGS)
 	}
 	PG_FINALLY();
 	{
-		running_depth--;
+		utility_depth--;
 	}
 	PG_END_TRY();
+
+	if (pushed_at < 0)
+		return;
 
 	/*
 	 * Find our frame again: statements run inside the utility may have come
@@ -593,6 +597,10 @@ ch_xact_callback(XactEvent event, void *arg)
 	bool		error = error_reported;
 
 	error_reported = false;
+	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+		((event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT) &&
+		 utility_depth == 0))
+		executor_depth = 0;
 	if (!have_deferred && nframes == 0 &&
 		!(error && (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)))
 		return;
@@ -645,9 +653,20 @@ ch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 	bool		error = error_reported;
 
+	if (event == SUBXACT_EVENT_START_SUB)
+	{
+		level = GetCurrentTransactionNestLevel();
+		if (level < CH_DEPTH_LEVELS)
+			executor_depth_at_level[level] = executor_depth;
+		return;
+	}
 	if (event != SUBXACT_EVENT_ABORT_SUB)
 		return;
 	error_reported = false;
+	/* an error that left ExecutorRun early: back to the depth at START */
+	level = GetCurrentTransactionNestLevel();
+	if (level < CH_DEPTH_LEVELS)
+		executor_depth = executor_depth_at_level[level];
 	/* statements started inside the aborted subtransaction failed */
 	level = GetCurrentTransactionNestLevel();
 	for (first = 0; first < nframes; first++)

@@ -907,6 +907,29 @@ text_mentions_pg_notify(const char *src)
 	return false;
 }
 
+/*
+ * Statements known not to call pg_notify, by query id: a direct-mapped
+ * cache, so the text scan above runs once per statement shape rather than
+ * at every planning (a query id fixes the parse tree, so a tree without a
+ * pg_notify call has none whatever the text).  Query id 0 is never cached.
+ */
+#define CH_NO_NOTIFY_CACHE 256
+static uint64 no_notify_cache[CH_NO_NOTIFY_CACHE];
+
+static inline bool
+known_without_pg_notify(uint64 queryid)
+{
+	return queryid != UINT64CONST(0) &&
+		no_notify_cache[queryid % CH_NO_NOTIFY_CACHE] == queryid;
+}
+
+static inline void
+remember_without_pg_notify(uint64 queryid)
+{
+	if (queryid != UINT64CONST(0))
+		no_notify_cache[queryid % CH_NO_NOTIFY_CACHE] = queryid;
+}
+
 static bool
 sql_function_notifies(Oid fn)
 {
@@ -978,11 +1001,16 @@ ch_notify_planner(Query *parse, const char *query_string, int cursorOptions,
 	 * their own text), so other statements pay one string scan.
 	 */
 	if (tracking() && parse->commandType != CMD_UTILITY &&
-		(query_string == NULL || text_mentions_pg_notify(query_string)))
+		!known_without_pg_notify(parse->queryId))
 	{
-		SwapContext cxt = {InvalidOid, false};
+		if (query_string == NULL || text_mentions_pg_notify(query_string))
+		{
+			SwapContext cxt = {InvalidOid, false};
 
-		(void) query_tree_walker(parse, swap_walker, (void *) &cxt, 0);
+			(void) query_tree_walker(parse, swap_walker, (void *) &cxt, 0);
+		}
+		else
+			remember_without_pg_notify(parse->queryId);
 	}
 	if (prev_planner)
 		return prev_planner(parse, query_string, cursorOptions, boundParams);
