@@ -199,10 +199,15 @@ typedef struct ChReadout
 {
 	uint64		calls;
 	uint64		errors;
+	int			lo;				/* buckets outside [lo, hi] are zero */
+	int			hi;
 	sketch_t	sk;
 } ChReadout;
 
+extern ChReadout *ch_readout_alloc(void);
 extern void ch_readout_reset(ChReadout *r);
+extern void ch_readout_quantiles(const ChReadout *r, const double *qs, int nq,
+								 double *out);
 extern void ch_read_sketch(const ChSketch *src, ChReadout *dst);
 extern void ch_read_windows(const ChSketch *windows, int nwindows, int steps,
 							ChReadout *dst, TimestampTz *since);

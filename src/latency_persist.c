@@ -109,7 +109,7 @@ ch_persist_save(const char *why)
 	INIT_CRC32C(w.crc);
 	w.failed = false;
 
-	r = palloc(sizeof(ChReadout));
+	r = ch_readout_alloc();
 	idx = palloc(sizeof(uint16) * SKETCH_NBUCKETS);
 	cnt = palloc(sizeof(uint64) * SKETCH_NBUCKETS);
 
@@ -140,7 +140,7 @@ ch_persist_save(const char *why)
 		}
 		ch_readout_reset(r);
 		ch_read_sketch(&entry->total, r);
-		for (int b = 0; b < SKETCH_NBUCKETS; b++)
+		for (int b = Max(r->lo, 0); b <= r->hi; b++)
 		{
 			if (r->sk.bucket[b] == 0)
 				continue;

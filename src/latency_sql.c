@@ -86,8 +86,8 @@ coder_health_statement_latency(PG_FUNCTION_ARGS)
 
 	ch_require_loaded();
 	store = ch_srf_begin(fcinfo, &tupdesc, SL_COLS);
-	total = palloc(sizeof(ChReadout));
-	recent = palloc(sizeof(ChReadout));
+	total = ch_readout_alloc();
+	recent = ch_readout_alloc();
 
 	LWLockAcquire(ch_shared->lock, LW_SHARED);
 	hash_seq_init(&hs, ch_statement_table());
@@ -119,14 +119,14 @@ coder_health_statement_latency(PG_FUNCTION_ARGS)
 		put_ms(values, nulls, i++, total->sk.count ?
 			   (double) total->sk.sum_ns / total->sk.count : NAN);
 		put_extremes(values, nulls, i++, &total->sk, true);
-		sketch_quantiles(&total->sk, report_qs, lengthof(report_qs), q);
+		ch_readout_quantiles(total, report_qs, lengthof(report_qs), q);
 		for (int k = 0; k < lengthof(report_qs); k++)
 			put_ms(values, nulls, i++, q[k]);
 		put_extremes(values, nulls, i++, &total->sk, false);
 
 		values[i++] = Int64GetDatum((int64) recent->calls);
 		values[i++] = Int64GetDatum((int64) recent->errors);
-		sketch_quantiles(&recent->sk, report_qs, lengthof(report_qs), q);
+		ch_readout_quantiles(recent, report_qs, lengthof(report_qs), q);
 		put_ms(values, nulls, i++, q[0]);	/* p50 */
 		put_ms(values, nulls, i++, q[2]);	/* p95 */
 		put_ms(values, nulls, i++, q[3]);	/* p99 */
@@ -168,7 +168,7 @@ coder_health_latency(PG_FUNCTION_ARGS)
 
 	ch_require_loaded();
 	store = ch_srf_begin(fcinfo, &tupdesc, L_COLS);
-	r = palloc(sizeof(ChReadout));
+	r = ch_readout_alloc();
 
 	LWLockAcquire(ch_shared->lock, LW_SHARED);
 	for (int s = 0; s < ch_latency->max_scopes; s++)
@@ -209,7 +209,7 @@ coder_health_latency(PG_FUNCTION_ARGS)
 			values[i++] = Int64GetDatum((int64) r->calls);
 			values[i++] = Int64GetDatum((int64) r->errors);
 			values[i++] = Float8GetDatum(span_s > 0 ? r->calls / span_s : 0.0);
-			sketch_quantiles(&r->sk, report_qs, lengthof(report_qs), q);
+			ch_readout_quantiles(r, report_qs, lengthof(report_qs), q);
 			for (int k = 0; k < lengthof(report_qs); k++)
 				put_ms(values, nulls, i++, q[k]);
 			put_extremes(values, nulls, i++, &r->sk, false);
@@ -269,7 +269,7 @@ coder_health_statement_quantile(PG_FUNCTION_ARGS)
 				 errmsg("quantile %g is out of range", q),
 				 errhint("Pass a fraction between 0 and 1, for example 0.99 for p99.")));
 
-	r = palloc(sizeof(ChReadout));
+	r = ch_readout_alloc();
 	if (!read_queryid(queryid, recent, r))
 		PG_RETURN_NULL();
 	v = sketch_quantile(&r->sk, q);
@@ -314,7 +314,7 @@ coder_health_latency_chart(PG_FUNCTION_ARGS)
 
 	ch_require_loaded();
 	store = ch_srf_begin(fcinfo, &tupdesc, C_COLS);
-	r = palloc(sizeof(ChReadout));
+	r = ch_readout_alloc();
 	if (!read_queryid(queryid, false, r) || r->sk.count == 0)
 		return (Datum) 0;
 
@@ -426,12 +426,12 @@ group_by_name(bool with_recent)
 		g = hash_search(groups, &key, HASH_ENTER, &found);
 		if (!found)
 		{
-			g->total = palloc(sizeof(ChReadout));
+			g->total = ch_readout_alloc();
 			ch_readout_reset(g->total);
 			g->recent = NULL;
 			if (with_recent)
 			{
-				g->recent = palloc(sizeof(ChReadout));
+				g->recent = ch_readout_alloc();
 				ch_readout_reset(g->recent);
 			}
 			g->nqueryids = 0;
@@ -492,13 +492,13 @@ coder_health_query_latency(PG_FUNCTION_ARGS)
 		values[i++] = Float8GetDatum(ns_to_ms((double) tot->sum_ns));
 		put_ms(values, nulls, i++, tot->count ? (double) tot->sum_ns / tot->count : NAN);
 		put_extremes(values, nulls, i++, tot, true);
-		sketch_quantiles(tot, report_qs, lengthof(report_qs), q);
+		ch_readout_quantiles(g->total, report_qs, lengthof(report_qs), q);
 		for (int k = 0; k < lengthof(report_qs); k++)
 			put_ms(values, nulls, i++, q[k]);
 		put_extremes(values, nulls, i++, tot, false);
 		values[i++] = Int64GetDatum((int64) g->recent->calls);
 		values[i++] = Int64GetDatum((int64) g->recent->errors);
-		sketch_quantiles(&g->recent->sk, report_qs, lengthof(report_qs), q);
+		ch_readout_quantiles(g->recent, report_qs, lengthof(report_qs), q);
 		put_ms(values, nulls, i++, q[0]);
 		put_ms(values, nulls, i++, q[3]);
 		values[i++] = Int32GetDatum(g->nqueryids);
@@ -599,7 +599,7 @@ coder_health_latency_buckets(PG_FUNCTION_ARGS)
 
 	ch_require_loaded();
 	store = ch_srf_begin(fcinfo, &tupdesc, 9);
-	r = palloc(sizeof(ChReadout));
+	r = ch_readout_alloc();
 
 	LWLockAcquire(ch_shared->lock, LW_SHARED);
 	for (int s = 0; s < ch_latency->max_scopes; s++)

@@ -18,6 +18,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "miscadmin.h"
 #include "storage/lwlock.h"
 #include "storage/shmem.h"
@@ -295,12 +297,44 @@ sketch_clear(ChSketch *sk)
 
 /* Copy a shared sketch into a local one.  Shared (or exclusive) lock held,
  * so no chunk can be freed under us. */
+/* A readout to merge sketches into; palloc'd, empty. */
+ChReadout *
+ch_readout_alloc(void)
+{
+	ChReadout  *r = palloc0(sizeof(ChReadout));
+
+	r->lo = SKETCH_NBUCKETS;
+	r->hi = -1;
+	ch_readout_reset(r);
+	return r;
+}
+
+/* Empty a readout: only the buckets it used need clearing. */
 void
 ch_readout_reset(ChReadout *r)
 {
+	if (r->lo <= r->hi)
+		memset(&r->sk.bucket[r->lo], 0, sizeof(uint64) * (r->hi - r->lo + 1));
+	r->lo = SKETCH_NBUCKETS;
+	r->hi = -1;
 	r->calls = 0;
 	r->errors = 0;
-	sketch_reset(&r->sk);
+	r->sk.count = 0;
+	r->sk.sum_ns = 0;
+	r->sk.min_ns = PG_UINT64_MAX;
+	r->sk.max_ns = 0;
+}
+
+void
+ch_readout_quantiles(const ChReadout *r, const double *qs, int nq, double *out)
+{
+	if (r->lo > r->hi)
+	{
+		for (int k = 0; k < nq; k++)
+			out[k] = NAN;
+		return;
+	}
+	sketch_quantiles_range(&r->sk, r->lo, r->hi, qs, nq, out);
 }
 
 void
@@ -319,6 +353,8 @@ ch_read_sketch(const ChSketch *src, ChReadout *out)
 		if (ref == 0)
 			continue;
 		data = chunk_data(ref);
+		out->lo = Min(out->lo, c * SKETCH_CHUNK);
+		out->hi = Max(out->hi, c * SKETCH_CHUNK + SKETCH_CHUNK - 1);
 		for (int i = 0; i < SKETCH_CHUNK; i++)
 		{
 			uint64		n = pg_atomic_read_u64(&data[i]);

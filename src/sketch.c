@@ -768,13 +768,22 @@ sketch_clamp(const sketch_t *s, double value)
 }
 
 void
-sketch_quantiles(const sketch_t *s, const double *qs, int nq, double *out)
+sketch_quantiles_range(const sketch_t *s, int lo, int hi, const double *qs,
+					   int nq, double *out)
 {
-	uint64_t	total = sketch_total(s);
+	uint64_t	total = 0;
 	uint64_t	seen = 0;
-	int			i = 0;
+	int			i;
 	int			k;
 
+	if (lo < 0)
+		lo = 0;
+	if (hi > SKETCH_NBUCKETS - 1)
+		hi = SKETCH_NBUCKETS - 1;
+	for (i = lo; i <= hi; i++)
+		total += s->bucket[i];
+
+	i = lo;
 	for (k = 0; k < nq; k++)
 	{
 		uint64_t	rank;
@@ -786,10 +795,16 @@ sketch_quantiles(const sketch_t *s, const double *qs, int nq, double *out)
 		}
 		rank = sketch_rank(qs[k], total);
 		/* qs ascend, so the walk only ever moves forward */
-		while (i < SKETCH_NBUCKETS - 1 && seen + s->bucket[i] < rank)
+		while (i < hi && seen + s->bucket[i] < rank)
 			seen += s->bucket[i++];
 		out[k] = sketch_clamp(s, sketch_value(i));
 	}
+}
+
+void
+sketch_quantiles(const sketch_t *s, const double *qs, int nq, double *out)
+{
+	sketch_quantiles_range(s, 0, SKETCH_NBUCKETS - 1, qs, nq, out);
 }
 
 uint64_t

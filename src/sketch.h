@@ -110,6 +110,11 @@ extern double sketch_quantile(const sketch_t *s, double q);
 extern void sketch_quantiles(const sketch_t *s, const double *qs, int nq,
 							 double *out);
 
+/* The same when every bucket outside [lo, hi] is known to be empty: a
+ * statement's durations span a few dozen of the 1472 buckets. */
+extern void sketch_quantiles_range(const sketch_t *s, int lo, int hi,
+								   const double *qs, int nq, double *out);
+
 /*
  * Number of samples whose bucket representative is <= bound_ns: the
  * cumulative count of a Prometheus histogram bucket le=bound_ns.  Samples in

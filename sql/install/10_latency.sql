@@ -47,26 +47,27 @@ $$;
 -- Like pg_stat_activity and pg_stat_statements: without pg_read_all_stats a
 -- role sees every statement's numbers but only its own statements' identity.
 CREATE VIEW coder_health.statement_latency AS
+WITH viewer AS MATERIALIZED (
+    SELECT (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user) AS role,
+           pg_catalog.pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS sees_all
+)
 SELECT l.dbid, d.datname, l.userid, r.rolname,
-       CASE WHEN v.visible THEN l.queryid END AS queryid,
+       CASE WHEN v.sees_all OR l.userid = v.role THEN l.queryid END AS queryid,
        l.toplevel,
        l.query_name,
-       CASE WHEN v.visible THEN t.query END AS query,
+       CASE WHEN v.sees_all OR l.userid = v.role THEN t.query END AS query,
        l.calls, l.errors, l.total_ms, l.mean_ms, l.min_ms,
        l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.p999_ms, l.max_ms,
        l.recent_calls, l.recent_errors, l.recent_p50_ms, l.recent_p95_ms,
        l.recent_p99_ms, l.recent_max_ms,
        l.first_seen, l.last_seen
 FROM coder_health.statement_latency_internal() l
+CROSS JOIN viewer v
 LEFT JOIN pg_catalog.pg_database d ON d.oid = l.dbid
 LEFT JOIN pg_catalog.pg_roles r ON r.oid = l.userid
 LEFT JOIN coder_health.statement_texts() t
        ON t.dbid = l.dbid AND t.userid = l.userid AND t.queryid = l.queryid
-      AND t.toplevel = l.toplevel
-CROSS JOIN LATERAL (
-    SELECT l.userid = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)
-           OR pg_catalog.pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS visible
-) v;
+      AND t.toplevel = l.toplevel;
 
 COMMENT ON VIEW coder_health.statement_latency IS
   'Latency percentiles per statement (database, role, queryid, toplevel): since reset and recent (last 5 to 6 minutes)';

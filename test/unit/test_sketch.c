@@ -543,6 +543,23 @@ test_quantiles_one_pass(void)
 			same = false;
 	ok(same, "quantiles: one pass equals sketch_quantile for each q");
 
+	{
+		double		ranged[7];
+		int			lo = 0;
+		int			hi = SKETCH_NBUCKETS - 1;
+
+		while (s->bucket[lo] == 0)
+			lo++;
+		while (s->bucket[hi] == 0)
+			hi--;
+		sketch_quantiles_range(s, lo, hi, qs, 7, ranged);
+		same = true;
+		for (int k = 0; k < 7; k++)
+			if (ranged[k] != out[k])
+				same = false;
+		ok(same, "quantiles: over the non-empty range equals the full scan");
+	}
+
 	sketch_reset(s);
 	sketch_quantiles(s, qs, 7, out);
 	ok(isnan(out[0]) && isnan(out[6]), "quantiles: empty sketch gives NaN");
