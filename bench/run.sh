@@ -164,6 +164,38 @@ stop_started() {
 
 have_pgss() { [ -f "$PKGLIBDIR/pg_stat_statements.so" ]; }
 
+CLK_TCK="$(getconf CLK_TCK 2>/dev/null || echo 100)"
+# cluster_cpu DIR: CPU ticks used so far by a running cluster: the
+# postmaster, its reaped children (cutime/cstime) and its live children
+cluster_cpu() {
+  local pid c line total=0
+  local -a f
+  pid="$(head -1 "$1/postmaster.pid")"
+  for c in $(pgrep -P "$pid" || true); do
+    line="$(cat "/proc/$c/stat" 2>/dev/null)" || continue
+    read -ra f <<<"${line##*) }"
+    total=$((total + f[11] + f[12]))
+  done
+  line="$(cat "/proc/$pid/stat")"
+  read -ra f <<<"${line##*) }"
+  echo $((total + f[11] + f[12] + f[13] + f[14]))
+}
+# children of the postmaster that are client backends
+cluster_backends() {
+  local pid
+  pid="$(head -1 "$1/postmaster.pid")"
+  pgrep -P "$pid" -f '^postgres: .*(\[local\]|[0-9]\([0-9]+\))' 2>/dev/null | wc -l
+}
+# wait (up to 3 s) until the backends of a finished pgbench are gone and reaped
+wait_backends_gone() {
+  local i
+  for i in $(seq 1 60); do
+    [ "$(cluster_backends "$1")" = 0 ] && return 0
+    sleep 0.05
+  done
+  return 0
+}
+
 # SQL for N distinct statements: t1..tN, one row each, created in batches
 # from DO blocks (only the DO is a top-level statement).
 create_tables() {
@@ -246,6 +278,9 @@ sec_instructions() {
           echo "SELECT sum(calls) AS pgss_calls FROM pg_stat_statements WHERE query LIKE 'SELECT abalance%';" ;;
         esac
       } >"$WORK/instr.in"
+      # each run starts from empty statistics: coder_health saves its own at
+      # shutdown (pg_stat/coder_health.stat) and would load the previous run's
+      rm -f "$dir/pg_stat/coder_health.stat" "$dir/pg_stat/pg_stat_statements.stat"
       t0=$(now_s)
       if ! ch_as_pg valgrind --tool=callgrind --collect-atstart=yes \
           --callgrind-out-file="$WORK/callgrind.$cfg.$n.out" \
@@ -357,7 +392,7 @@ sec_throughput() {
       coder-mix) echo "-M $BENCH_MIX_MODE -s $BENCH_WORKSPACES ${mix[*]} coder" ;;
     esac
   }
-  local wl c out tps r k block t0 mix_failed=0
+  local wl c out tps tx cpu cpu0 r k block t0 mix_failed=0
   local -a args
   printf '  warm-up:'
   for cfg in "${configs[@]}"; do
@@ -382,15 +417,22 @@ sec_throughput() {
           # each position
           cfg="${configs[$(((k + r + block) % ncfg))]}"
           tps=nan
+          tx=nan
+          cpu=""
+          cpu0="$(cluster_cpu "$WORK/tput_$cfg")"
           if out="$(pgb "$WORK/tput_$cfg" -n -c "$c" -j 2 -T "$BENCH_SECONDS" "${args[@]}" 2>&1)"; then
+            wait_backends_gone "$WORK/tput_$cfg"
+            cpu=$(($(cluster_cpu "$WORK/tput_$cfg") - cpu0))
             tps="$(sed -n 's/^tps = \([0-9.]*\) (without initial connection time).*/\1/p' <<<"$out" | head -1)"
+            tx="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out" | head -1)"
             [ -n "$tps" ] || tps=nan
+            [ -n "$tx" ] || tx=nan
           elif [ "$wl" = coder-mix ] && [ "$mix_failed" = 0 ]; then
             mix_failed=1
             echo "  pgbench failed on the Coder scripts (reported as failed):"
             grep -iE 'error|abort' <<<"$out" | head -5 | sed 's/^/    /'
           fi
-          printf '%s\t%s\t%s\t%s\t%s\n' "$r" "$cfg" "$wl" "$c" "$tps" >>"$raw"
+          printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$cfg" "$wl" "$c" "$tps" "${cpu:-}" "$tx" >>"$raw"
         done
         block=$((block + 1))
       done
@@ -399,7 +441,7 @@ sec_throughput() {
   done
   for cfg in "${configs[@]}"; do stop_server "$WORK/tput_$cfg"; done
   printf 'load average at the end: %s\n\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
-  "${REPORT[@]}" throughput "$raw" --summary "$WORK/sum.throughput"
+  "${REPORT[@]}" throughput "$raw" --clk-tck "$CLK_TCK" --summary "$WORK/sum.throughput"
   cat <<'EOF'
 
   notes: scale 1 (all in shared_buffers), synchronous_commit = off, pgbench -j 2
@@ -407,7 +449,9 @@ sec_throughput() {
   of one cluster, differing only in shared_preload_libraries (none = nothing,
   compute_query_id = auto); the idle clusters' background processes (and
   coder_health's collector, once a second) run during every measurement.
-  Spread is the machine's noise: ratios within it are not significant.
+  Spread is the machine's noise: ratios within it are not significant.  Server
+  CPU per transaction (all of the cluster's processes, from /proc, collector
+  included) is much less sensitive to other load than tps is.
 EOF
   set_summary throughput "$(cat "$WORK/sum.throughput")
     (1-min load average at start / end: $load0 / $(cut -d' ' -f1 /proc/loadavg) on $(nproc) cores)"
