@@ -8,6 +8,8 @@
 #   make test            install what is missing, build with -Werror, run every
 #                        suite against real servers; ends "N passed, N failed"
 #   make bench           overhead / accuracy benchmarks (ratios, not pass/fail)
+#   make soak            10-minute soak under the Coder workload (SOAK_SECONDS),
+#                        then the regression suite under valgrind memcheck
 
 EXTENSION    = coder_health
 MODULE_big   = coder_health
@@ -43,7 +45,7 @@ include $(PGXS)
 $(DATA_built): $(INSTALL_SQL) coder_health.control
 	cat $(INSTALL_SQL) > $@
 
-.PHONY: demo demo-stop test test-matrix bench format lint workload
+.PHONY: demo demo-stop test test-matrix bench format lint workload soak
 
 demo:
 	bash scripts/demo.sh
@@ -56,6 +58,9 @@ test:
 
 bench:
 	bash bench/run.sh
+
+soak:
+	bash test/soak.sh
 
 workload:
 	$(MAKE) -C workload PG_CONFIG=$(PG_CONFIG)
