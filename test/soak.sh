@@ -14,9 +14,11 @@
 #   * one stalled listener: a session that LISTENs, then sits in an open
 #     transaction, so it reads nothing and the NOTIFY queue backs up behind it.
 #
-# Criteria (after a warm-up of SOAK_WARMUP seconds, default a fifth of the run,
-# at least 15 s; samples every SOAK_SAMPLE seconds, default 10, 5 for short
-# runs):
+# coder_health.window_step is SOAK_WINDOW_STEP (5 s; 2 s for runs up to 3
+# minutes), so the 15-step latency windows fill and rotate within the warm-up.
+# Criteria (after a warm-up of SOAK_WARMUP seconds, default a fifth of the run
+# but at least 16 window steps + 10 s; samples every SOAK_SAMPLE seconds,
+# default 10, 5 for short runs):
 #   errors caused by coder_health: 0 workload errors, 0 failed pgbench
 #       transactions, no WARNING/ERROR/FATAL/PANIC naming coder_health in the
 #       server log, no crashed server process;
@@ -48,7 +50,12 @@ RATE="${SOAK_RATE:-100}"
 STORM_CLIENTS="${SOAK_STORM_CLIENTS:-2}"
 STORM_RATE="${SOAK_STORM_RATE:-2000}"
 if [ "$SECONDS_TOTAL" -le 180 ]; then SAMPLE="${SOAK_SAMPLE:-5}"; else SAMPLE="${SOAK_SAMPLE:-10}"; fi
-WARMUP="${SOAK_WARMUP:-$((SECONDS_TOTAL / 5 > 15 ? SECONDS_TOTAL / 5 : 15))}"
+# The latency windows (up to 15 minutes = 15 steps) take new sketch chunks
+# until they are full; short steps bring them to steady state within the
+# warm-up (and rotate them often, which is what a leak would show in).
+if [ "$SECONDS_TOTAL" -le 180 ]; then WINDOW_STEP="${SOAK_WINDOW_STEP:-2}"; else WINDOW_STEP="${SOAK_WINDOW_STEP:-5}"; fi
+fill=$((16 * WINDOW_STEP + 10))
+WARMUP="${SOAK_WARMUP:-$((SECONDS_TOTAL / 5 > fill ? SECONDS_TOTAL / 5 : fill))}"
 RSS_TOL_KB="${SOAK_RSS_TOLERANCE_KB:-1024}"
 SHMEM_TOL="${SOAK_SHMEM_TOLERANCE_BYTES:-}"
 DIR="${SOAK_DIR:-/tmp/coder_health_soak.$(echo "$ROOT" | md5sum | cut -c1-8)}"
@@ -77,6 +84,7 @@ mkdir -p "$(dirname "$DIR")"
 ch_init_cluster "$DIR/data" "$PORT" \
   "max_connections = 150" \
   "coder_health.save_interval = 30" \
+  "coder_health.window_step = $WINDOW_STEP" \
   "log_line_prefix = '%m [%p] %b '" || { echo "initdb failed"; echo "0 passed, 1 failed"; exit 1; }
 LOG="$DIR/data/server.log"
 ch_start "$DIR/data" || { echo "server did not start"; tail -20 "$LOG"; echo "0 passed, 1 failed"; exit 1; }
@@ -101,7 +109,7 @@ bash "$ROOT/workload/run.sh" --servers 1 --duration 1 --init --workspaces 500 \
 
 overruns0=$(sql "SELECT collector_overruns FROM coder_health.status")
 echo "== soak: ${SECONDS_TOTAL}s, $SERVERS Coder Servers x $((POOL + 1)) connections at $RATE statements/s each," \
-  "NOTIFY storm of $STORM_CLIENTS pgbench clients, 1 stalled listener; warm-up ${WARMUP}s, samples every ${SAMPLE}s"
+  "NOTIFY storm of $STORM_CLIENTS pgbench clients, 1 stalled listener; window_step ${WINDOW_STEP}s, warm-up ${WARMUP}s, samples every ${SAMPLE}s"
 
 # the stalled listener: LISTEN, then an open transaction that reads nothing
 ( printf 'LISTEN soak_stalled;\nBEGIN;\nSELECT txid_current();\nSELECT pg_sleep(%d);\nCOMMIT;\n' \
