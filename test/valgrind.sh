@@ -83,7 +83,7 @@ echo "server under valgrind on port $PORT; running the regression suite (slow)"
 rc=0
 ch_as_pg env PATH="$PATH" "$PGXS_DIR/src/test/regress/pg_regress" \
   --bindir="$BINDIR" --inputdir="$ROOT" --outputdir="$DIR/regress" \
-  --use-existing --host="$DIR/data" --port="$PORT" --user=postgres \
+  --host="$DIR/data" --port="$PORT" --user=postgres \
   --dbname=contrib_regression --schedule="$ROOT/test/regress/schedule" \
   >"$DIR/regress.log" 2>&1 || rc=$?
 grep -E '^(test |     )' "$DIR/regress.log"
