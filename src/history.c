@@ -22,6 +22,7 @@
 #include "access/xlog.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "replication/slot.h"
 #include "replication/walsender.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
@@ -183,11 +184,17 @@ sample_replication(TimestampTz now)
 	XLogRecPtr	end = ch_repl_wal_end(in_recovery);
 	ChSenderRow *senders;
 	int			nsenders;
+	ChSlotRow  *slots;
+	int			nslots;
 	ChStandbyRow standby;
 	double		standby_delay = 0;
 
 	senders = palloc(sizeof(ChSenderRow) * Max(max_wal_senders, 1));
 	nsenders = ch_repl_read_senders(senders, max_wal_senders, end);
+	/* a standby is named by its slot when it has one */
+	slots = palloc(sizeof(ChSlotRow) * ch_repl_max_slots());
+	nslots = ch_repl_read_slots(slots, max_replication_slots, in_recovery);
+	ch_repl_match_slots(senders, nsenders, slots, nslots);
 	if (in_recovery)
 		ch_repl_read_standby(&standby);
 

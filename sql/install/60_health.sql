@@ -383,8 +383,8 @@ BEGIN
     END LOOP;
     RETURN format('%s  %s: last %s, min %s, max %s (%s samples over %s)',
                   chart, sparkline.metric || coalesce('[' || sparkline.key || ']', ''),
-                  round(points[array_length(points, 1)]::numeric, 3),
-                  round(lo::numeric, 3), round(hi::numeric, 3), nsamples,
+                  trim_scale(round(points[array_length(points, 1)]::numeric, 3)),
+                  trim_scale(round(lo::numeric, 3)), trim_scale(round(hi::numeric, 3)), nsamples,
                   date_trunc('second', span));
 END
 $$;
