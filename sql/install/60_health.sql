@@ -62,6 +62,13 @@ WITH th AS MATERIALIZED (
     SELECT l.datname, l.calls, l.errors, l.p99_ms
     FROM coder_health.latency l
     WHERE l.scope = 'database' AND l."window" = '5 min' AND l.calls > 0
+      -- Coder's database is the one the extension is used from; other
+      -- databases only when it had no statements (a few slow maintenance
+      -- statements elsewhere must not speak for Coder)
+      AND (l.datname = pg_catalog.current_database()
+           OR NOT EXISTS (SELECT 1 FROM coder_health.latency c
+                          WHERE c.scope = 'database' AND c."window" = '5 min'
+                            AND c.calls > 0 AND c.datname = pg_catalog.current_database()))
 ), stmt AS MATERIALIZED (
     SELECT d.datname,
            coalesce(s.query_name, 'queryid ' || s.queryid) AS statement,
