@@ -693,17 +693,6 @@ sketch_merge(sketch_t *dst, const sketch_t *src)
 		dst->bucket[i] += src->bucket[i];
 }
 
-static uint64_t
-sketch_total(const sketch_t *s)
-{
-	uint64_t	total = 0;
-	int			i;
-
-	for (i = 0; i < SKETCH_NBUCKETS; i++)
-		total += s->bucket[i];
-	return total;
-}
-
 /* 1-based rank of the lower nearest-rank q-quantile of n samples, n > 0 */
 static uint64_t
 sketch_rank(double q, uint64_t n)
