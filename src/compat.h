@@ -21,6 +21,11 @@
 #include "executor/executor.h"
 #include "utils/guc.h"
 #include "access/twophase.h"
+#include "pgstat.h"
+/* wait event names (PG_WAIT_EXTENSION) moved out of pgstat.h in 14 */
+#if PG_VERSION_NUM >= 140000
+#include "utils/wait_event.h"
+#endif
 #if PG_VERSION_NUM >= 160000
 #include "nodes/queryjumble.h"
 #elif PG_VERSION_NUM >= 140000
@@ -29,6 +34,12 @@
 
 #if PG_VERSION_NUM < 130000
 #error "coder_health needs PostgreSQL 13 or newer"
+#endif
+
+/* the settings MaxBackends is computed from, before 15 */
+#if PG_VERSION_NUM < 150000
+#include "postmaster/autovacuum.h"
+#include "replication/walsender.h"
 #endif
 
 /*
