@@ -45,6 +45,8 @@ ch_shmem_startup_hook(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	ch_shmem_startup();
+	/* every preloaded library has installed its hooks by now */
+	compat_after_preload();
 }
 
 void

@@ -422,22 +422,21 @@ static void
 ch_ProcessUtility(CH_PROCESS_UTILITY_ARGS)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
-	ChFrame    *f = NULL;
-	int			pushed_at = -1;
 
 	/*
 	 * EXECUTE runs its prepared statement through the executor, which times
 	 * it (as a top-level statement); PREPARE and DEALLOCATE do no work worth
 	 * a sample.  Same rule as pg_stat_statements, so counts compare.
 	 */
-	if (ch_track_utility &&
+	const bool	timed = ch_track_utility &&
 		!IsA(parsetree, ExecuteStmt) && !IsA(parsetree, PrepareStmt) &&
-		!IsA(parsetree, DeallocateStmt))
-	{
-		f = push_frame(NULL, pstmt->queryId);
-		if (f)
-			pushed_at = (int) (f - frames);
-	}
+		!IsA(parsetree, DeallocateStmt);
+
+	/* set once, before PG_TRY: nothing here is clobbered by a longjmp */
+	const uint64 queryid = timed ?
+		compat_utility_query_id(pstmt, queryString) : UINT64CONST(0);
+	ChFrame    *f = timed ? push_frame(NULL, queryid) : NULL;
+	const int	pushed_at = f ? (int) (f - frames) : -1;
 
 	if (f == NULL)
 	{
@@ -467,7 +466,7 @@ ch_ProcessUtility(CH_PROCESS_UTILITY_ARGS)
 	 * and gone, and a COMMIT inside a procedure may have cleared the stack.
 	 */
 	if (pushed_at < nframes && frames[pushed_at].query == NULL &&
-		frames[pushed_at].queryid == pstmt->queryId)
+		frames[pushed_at].queryid == queryid)
 	{
 		bool		is_rollback;
 		bool		commit_follows;
