@@ -45,8 +45,6 @@ ch_shmem_startup_hook(void)
 	if (prev_shmem_startup_hook)
 		prev_shmem_startup_hook();
 	ch_shmem_startup();
-	/* every preloaded library has installed its hooks by now */
-	compat_after_preload();
 }
 
 void

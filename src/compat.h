@@ -122,24 +122,20 @@ compat_max_backends(void)
  * asks for them with EnableQueryId(), and utility statements carry theirs in
  * the PlannedStmt.  On 13 only pg_stat_statements computes them, so
  * coder_health falls back to a hash of the statement's text
- * (text_query_id.c): compat_enable_query_id() asks for it in _PG_init,
- * compat_after_preload() installs it once every preloaded library is in
- * (from shmem startup), and compat_utility_query_id() gives a utility
- * statement its id at ProcessUtility.  PostgreSQL 18 made queryId an int64;
- * coder_health keeps it as the same 64 bits in a uint64.
+ * (text_query_id.c): compat_enable_query_id() asks for it in _PG_init, and
+ * compat_utility_query_id() gives a utility statement its id at
+ * ProcessUtility.  PostgreSQL 18 made queryId an int64; coder_health keeps
+ * it as the same 64 bits in a uint64.
  */
 #if PG_VERSION_NUM >= 140000
 #define CH_HAVE_CORE_QUERY_ID 1
 #define compat_enable_query_id() EnableQueryId()
-#define compat_after_preload() ((void) 0)
 #define compat_utility_query_id(pstmt, query_string) ((uint64) (pstmt)->queryId)
 #else
 extern uint64 ch_text_query_id(const char *source, int location, int len);
 extern void ch_text_query_id_request(void);
-extern void ch_text_query_id_install(void);
 
 #define compat_enable_query_id() ch_text_query_id_request()
-#define compat_after_preload() ch_text_query_id_install()
 #define compat_utility_query_id(pstmt, query_string) \
 	((pstmt)->queryId != UINT64CONST(0) ? (pstmt)->queryId : \
 	 ch_text_query_id((query_string), (pstmt)->stmt_location, (pstmt)->stmt_len))

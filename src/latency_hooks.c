@@ -85,6 +85,7 @@ static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static emit_log_hook_type prev_emit_log_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /*
  * An ERROR was sent to the client since the last transaction end.  Errors
@@ -587,6 +588,28 @@ ch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		record_unattributed_error(GetCurrentTimestamp());
 }
 
+/*
+ * The ProcessUtility hook must be the outermost one: pg_stat_statements
+ * (14+) clears a utility statement's query id before it passes the
+ * statement on, so a hook it calls sees none.  It is installed once every
+ * preloaded library has run its _PG_init, from shmem_startup_hook (in the
+ * postmaster at startup, again after a crash restart, and in each backend
+ * under EXEC_BACKEND: once per process).
+ */
+static void
+install_outermost_hooks(void)
+{
+	static bool installed = false;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	if (installed)
+		return;
+	installed = true;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = ch_ProcessUtility;
+}
+
 void
 ch_latency_install_hooks(void)
 {
@@ -600,8 +623,8 @@ ch_latency_install_hooks(void)
 	ExecutorFinish_hook = ch_ExecutorFinish;
 	prev_ExecutorEnd = ExecutorEnd_hook;
 	ExecutorEnd_hook = ch_ExecutorEnd;
-	prev_ProcessUtility = ProcessUtility_hook;
-	ProcessUtility_hook = ch_ProcessUtility;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = install_outermost_hooks;
 
 	prev_emit_log_hook = emit_log_hook;
 	emit_log_hook = ch_emit_log;

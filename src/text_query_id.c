@@ -22,10 +22,11 @@
  *   (normalizing) ids are used, and coder_health's rows match its rows.
  *
  * The post_parse_analyze_hook is installed only after every preloaded
- * library has run its _PG_init (from shmem startup), so it is the outermost
- * one: it lets pg_stat_statements and the like set their ids first and only
- * fills in a zero.  (Installed early, it would run inside pg_stat_statements'
- * hook, which asserts that it finds no id yet.)
+ * library has run its _PG_init (from shmem_startup_hook), so it is the
+ * outermost one: it lets pg_stat_statements and the like set their ids first
+ * and only fills in a zero.  (Installed from _PG_init before
+ * pg_stat_statements', it would run inside that hook, which asserts that it
+ * finds no id yet.)
  *
  * Utility statements carry no query id into their PlannedStmt on 13, so
  * compat_utility_query_id() hashes their text at ProcessUtility instead.
@@ -41,10 +42,10 @@
 #include "common/hashfn.h"
 #include "parser/analyze.h"
 #include "parser/scansup.h"
+#include "storage/ipc.h"
 
-static bool text_query_id_wanted = false;
-static bool text_query_id_installed = false;
 static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
+static shmem_startup_hook_type prev_shmem_startup = NULL;
 
 /*
  * The id of the statement at source[location .. location + len): len <= 0
@@ -90,26 +91,36 @@ text_query_id_post_parse_analyze(ParseState *pstate, Query *query)
 										  query->stmt_len);
 }
 
-/* _PG_init: query ids are wanted (the counterpart of EnableQueryId). */
+/*
+ * After every preloaded library's _PG_init: shmem_startup_hook runs then in
+ * the postmaster, again after a crash restart, and in each backend under
+ * EXEC_BACKEND; the hook is installed once per process.
+ */
+static void
+text_query_id_install(void)
+{
+	static bool installed = false;
+
+	if (prev_shmem_startup)
+		prev_shmem_startup();
+	if (installed)
+		return;
+	installed = true;
+	prev_post_parse_analyze = post_parse_analyze_hook;
+	post_parse_analyze_hook = text_query_id_post_parse_analyze;
+}
+
+/* _PG_init: query ids are wanted (what EnableQueryId is on 14+). */
 void
 ch_text_query_id_request(void)
 {
-	text_query_id_wanted = true;
-}
+	static bool requested = false;
 
-/*
- * Shared memory startup, after every preloaded library's _PG_init.  Runs
- * again after a crash restart (and in each backend under EXEC_BACKEND): the
- * hook is installed once per process.
- */
-void
-ch_text_query_id_install(void)
-{
-	if (!text_query_id_wanted || text_query_id_installed)
+	if (requested)
 		return;
-	text_query_id_installed = true;
-	prev_post_parse_analyze = post_parse_analyze_hook;
-	post_parse_analyze_hook = text_query_id_post_parse_analyze;
+	requested = true;
+	prev_shmem_startup = shmem_startup_hook;
+	shmem_startup_hook = text_query_id_install;
 }
 
 #endif							/* !CH_HAVE_CORE_QUERY_ID */
