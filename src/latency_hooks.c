@@ -362,8 +362,14 @@ finish_frame(ChFrame *f, bool commit_follows, bool is_rollback)
 	note_name(&done);
 	if (done.toplevel && commit_follows)
 	{
+		/*
+		 * Several statements pipelined before one Sync share a transaction:
+		 * the earlier one ended at the latest where this one began.
+		 */
 		if (have_deferred)
-			record(deferred.queryid, deferred.start, deferred.end, true, false);
+			record(deferred.queryid, deferred.start,
+				   deferred.end ? deferred.end : Max(done.start, deferred.start),
+				   true, false);
 		deferred = done;
 		have_deferred = true;
 		deferred_is_rollback = is_rollback;
@@ -377,12 +383,16 @@ finish_frame(ChFrame *f, bool commit_follows, bool is_rollback)
 	maybe_fold(done.end);
 }
 
-/* Whether the transaction commits right after this top-level statement. */
+/*
+ * Whether the transaction commits right after this top-level statement
+ * (autocommit): then the statement ends with the commit, as
+ * log_min_duration_statement counts it (ExecutorEnd, dropping the portal and
+ * the commit included), and the clock is read there instead.
+ */
 static bool
-autocommit_write(void)
+autocommit(void)
 {
-	return !IsTransactionBlock() &&
-		TransactionIdIsValid(GetTopTransactionIdIfAny());
+	return !IsTransactionBlock();
 }
 
 /* ------------------------------------------------------------------------
@@ -424,7 +434,9 @@ ch_ExecutorRun(CH_EXECUTOR_RUN_ARGS)
 		standard_ExecutorRun(CH_EXECUTOR_RUN_PASS);
 	executor_depth--;
 
-	if (nframes > 0 && (f = find_frame(queryDesc)) != NULL && f->select_like)
+	/* a client's SELECT in autocommit ends with its commit: no clock here */
+	if (nframes > 0 && (f = find_frame(queryDesc)) != NULL && f->select_like &&
+		!(f->toplevel && autocommit()))
 		f->end = GetCurrentTimestamp();
 }
 
@@ -443,7 +455,7 @@ ch_ExecutorFinish(QueryDesc *queryDesc)
 	/* writes end after Finish (AFTER triggers: foreign key checks) unless
 	 * the commit follows and will be timed instead */
 	if (nframes > 0 && (f = find_frame(queryDesc)) != NULL && !f->select_like &&
-		!(f->toplevel && autocommit_write()))
+		!(f->toplevel && autocommit()))
 		f->end = GetCurrentTimestamp();
 }
 
@@ -462,7 +474,7 @@ ch_ExecutorEnd(QueryDesc *queryDesc)
 		/* frames may have moved while ExecutorEnd ran nested statements */
 		f = find_frame(queryDesc);
 		if (f != NULL)
-			finish_frame(f, f->toplevel && autocommit_write(), false);
+			finish_frame(f, f->toplevel && autocommit(), false);
 	}
 }
 
@@ -551,8 +563,7 @@ ch_ProcessUtility(CH_PROCESS_UTILITY_ARGS)
 
 		f = &frames[pushed_at];
 		commit_follows = ends_transaction(parsetree, &is_rollback) ||
-			(f->toplevel && !IsTransactionBlock() &&
-			 TransactionIdIsValid(GetTopTransactionIdIfAny()));
+			(f->toplevel && autocommit());
 		finish_frame(f, f->toplevel && commit_follows, is_rollback);
 	}
 }
