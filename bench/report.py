@@ -16,6 +16,10 @@ import statistics
 import sys
 from collections import defaultdict
 
+def cfg_libs(cfg):
+    return {"ch": ["ch"], "both": ["ch", "pgss"], "pgss": ["pgss"]}.get(cfg, [])
+
+
 CONFIG_LABEL = {
     "none": "none",
     "queryid": "none + compute_query_id=on",
@@ -48,11 +52,12 @@ def instructions(args):
             if len(parts) < 5:
                 continue
             cfg, n, total, chc, pgc = parts[:5]
+            chd = parts[5] if len(parts) > 5 else ""
             if cfg not in order:
                 order.append(cfg)
             if total:
                 ir[(cfg, int(n))] = int(total)
-            seen[(cfg, int(n))] = (chc, pgc)
+            seen[(cfg, int(n))] = (chc, pgc, chd)
     sizes = sorted({n for (_, n) in ir})
     if len(sizes) < 2:
         print("not enough runs to compute a slope")
@@ -64,6 +69,7 @@ def instructions(args):
         if (cfg, lo) in ir and (cfg, hi) in ir:
             per[cfg] = (ir[(cfg, hi)] - ir[(cfg, lo)]) / (hi - lo)
     base = per.get("none")
+    problems = []
     print(f"instructions per statement = (Ir({hi}) - Ir({lo})) / {hi - lo}, "
           "valgrind --tool=callgrind on postgres --single")
     print()
@@ -78,12 +84,26 @@ def instructions(args):
         added = "" if base is None else f"{per[cfg] - base:+9.0f}"
         checks = []
         for label, idx in (("coder_health", 0), ("pgss", 1)):
-            vals = [seen.get((cfg, n), ("", ""))[idx] for n in (lo, hi)]
-            if any(vals):
+            vals = [seen.get((cfg, n), ("", "", ""))[idx] for n in (lo, hi)]
+            drops = [seen.get((cfg, n), ("", "", ""))[2] for n in (lo, hi)]
+            if idx == 0 and "ch" in cfg_libs(cfg):
+                checks.append(f"{label} {vals[0] or '?'} / {vals[1] or '?'}"
+                              + (f" (dropped {drops[0] or '?'} / {drops[1] or '?'})"
+                                 if any(d not in ("", "0") for d in drops) else ""))
+                for n, v, d in zip((lo, hi), vals, drops):
+                    if not v or int(v) + 256 < n or d not in ("", "0"):
+                        problems.append(f"{CONFIG_LABEL.get(cfg, cfg)}, {n} statements: coder_health "
+                                        f"recorded {v or 'nothing'}, dropped {d or '?'}")
+            elif any(vals):
                 checks.append(f"{label} {vals[0] or '?'} / {vals[1] or '?'}")
         print(f"  {CONFIG_LABEL.get(cfg, cfg):<28} {ir[(cfg, lo)]:>15,} {ir[(cfg, hi)]:>15,} "
               f"{per[cfg]:>11.0f} {added:>9}  {', '.join(checks)}")
     print()
+    for p in problems:
+        print(f"  WARNING: {p}")
+    if problems:
+        print("  (coder_health did not record every statement: its figure leaves that work out)")
+        print()
     ch = per.get("ch")
     pg = per.get("pgss")
     if base is not None and ch is not None:
@@ -108,6 +128,9 @@ def instructions(args):
                          f"{pg - per['queryid']:.0f} = {fmt_ratio(r2)}")
         if "both" in per and pg is not None:
             print(f"  both together added {per['both'] - base:.0f} instr/stmt")
+        if problems:
+            line += ("\n    WARNING: coder_health did not record every statement "
+                     "(see the section): this figure is too low")
         write_summary(args.summary, line)
     else:
         write_summary(args.summary, "instructions/stmt added: n/a (runs failed)")

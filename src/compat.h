@@ -27,6 +27,10 @@
 #include "storage/shmem.h"
 #include "utils/acl.h"
 #include "pgstat.h"
+/* backend status (PgBackendStatus) moved out of pgstat.h in 14 */
+#if PG_VERSION_NUM >= 140000
+#include "utils/backend_status.h"
+#endif
 /* wait event names (PG_WAIT_EXTENSION) moved out of pgstat.h in 14 */
 #if PG_VERSION_NUM >= 140000
 #include "utils/wait_event.h"
