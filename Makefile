@@ -7,6 +7,8 @@
 #   make demo-stop       stop and remove the demo cluster
 #   make test            install what is missing, build with -Werror, run every
 #                        suite against real servers; ends "N passed, N failed"
+#   make test-matrix     the same suites on PostgreSQL 13, 17 and 18, each in a
+#                        cached Debian root (test/matrix.sh; root only)
 #   make bench           overhead / accuracy benchmarks (ratios, not pass/fail)
 
 EXTENSION    = coder_health
@@ -53,6 +55,9 @@ demo-stop:
 
 test:
 	bash test/run.sh
+
+test-matrix:
+	bash test/matrix.sh
 
 bench:
 	bash bench/run.sh

@@ -40,11 +40,35 @@
  * ------------------------------------------------------------------------
  */
 
+/*
+ * Character classes by table: a channel name is classified on every
+ * notification, and range comparisons per character were most of its cost.
+ */
+#define CH_HEX 0x01
+#define CH_DIGIT 0x02
+
+#define CH_HEXLETTER CH_HEX
+#define CH_DIG (CH_HEX | CH_DIGIT)
+
+static const uint8 char_class[256] = {
+	['0'] = CH_DIG,['1'] = CH_DIG,['2'] = CH_DIG,['3'] = CH_DIG,['4'] = CH_DIG,
+	['5'] = CH_DIG,['6'] = CH_DIG,['7'] = CH_DIG,['8'] = CH_DIG,['9'] = CH_DIG,
+	['a'] = CH_HEXLETTER,['b'] = CH_HEXLETTER,['c'] = CH_HEXLETTER,
+	['d'] = CH_HEXLETTER,['e'] = CH_HEXLETTER,['f'] = CH_HEXLETTER,
+	['A'] = CH_HEXLETTER,['B'] = CH_HEXLETTER,['C'] = CH_HEXLETTER,
+	['D'] = CH_HEXLETTER,['E'] = CH_HEXLETTER,['F'] = CH_HEXLETTER,
+};
+
 static inline bool
 is_hex(char c)
 {
-	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-		(c >= 'A' && c <= 'F');
+	return (char_class[(unsigned char) c] & CH_HEX) != 0;
+}
+
+static inline bool
+is_digit(char c)
+{
+	return (char_class[(unsigned char) c] & CH_DIGIT) != 0;
 }
 
 /* Length of a UUID (8-4-4-4-12 hex digits) starting at s, or 0. */
@@ -94,17 +118,16 @@ ch_channel_family(const char *channel, char *family)
 
 				while (is_hex(p[n]))
 				{
-					if (p[n] >= '0' && p[n] <= '9')
-						digit = true;
+					digit |= is_digit(p[n]);
 					n++;
 				}
 				if (n >= 16 && digit)
 					skip = n;
 			}
 		}
-		if (skip == 0 && *p >= '0' && *p <= '9')
+		if (skip == 0 && is_digit(*p))
 		{
-			while (p[skip] >= '0' && p[skip] <= '9')
+			while (is_digit(p[skip]))
 				skip++;
 		}
 		if (skip > 0)
