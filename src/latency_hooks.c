@@ -267,6 +267,7 @@ note_name(const ChFrame *f)
 	char		name[QUERY_NAME_LEN];
 	const char *text;
 	long		len;
+	int			start;
 
 	if (!ch_query_names || f->text == NULL || my_slot == NULL)
 		return;
@@ -276,8 +277,17 @@ note_name(const ChFrame *f)
 	if (named_cache[slot] == key)
 		return;
 
-	text = f->text + Max(f->text_location, 0);
-	len = f->text_len > 0 ? f->text_len : -1;
+	/*
+	 * The marker is a comment before the statement.  PostgreSQL 18 starts a
+	 * statement's location after its leading comments (17 and older at the
+	 * end of the previous statement), so look back to the previous ';' or
+	 * the start of the string: only whitespace and comments lie between.
+	 */
+	start = Max(f->text_location, 0);
+	while (start > 0 && f->text[start - 1] != ';')
+		start--;
+	text = f->text + start;
+	len = f->text_len > 0 ? f->text_len + (Max(f->text_location, 0) - start) : -1;
 	if (query_name_parse(text, len, name) && !post_name(f->queryid, f->toplevel, name))
 		return;					/* ring full: try again next time */
 	named_cache[slot] = key;
