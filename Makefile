@@ -7,6 +7,8 @@
 #   make demo-stop       stop and remove the demo cluster
 #   make test            install what is missing, build with -Werror, run every
 #                        suite against real servers; ends "N passed, N failed"
+#   make test-matrix     the same suites on PostgreSQL 13, 17 and 18, each in a
+#                        cached Debian root (test/matrix.sh; root only)
 #   make bench           overhead / accuracy benchmarks (ratios, not pass/fail)
 #   make soak            10-minute soak under the Coder workload (SOAK_SECONDS),
 #                        then the regression suite under valgrind memcheck
@@ -55,6 +57,9 @@ demo-stop:
 
 test:
 	bash test/run.sh
+
+test-matrix:
+	bash test/matrix.sh
 
 bench:
 	bash bench/run.sh

@@ -16,6 +16,10 @@ import statistics
 import sys
 from collections import defaultdict
 
+def cfg_libs(cfg):
+    return {"ch": ["ch"], "both": ["ch", "pgss"], "pgss": ["pgss"]}.get(cfg, [])
+
+
 CONFIG_LABEL = {
     "none": "none",
     "queryid": "none + compute_query_id=on",
@@ -48,11 +52,12 @@ def instructions(args):
             if len(parts) < 5:
                 continue
             cfg, n, total, chc, pgc = parts[:5]
+            chd = parts[5] if len(parts) > 5 else ""
             if cfg not in order:
                 order.append(cfg)
             if total:
                 ir[(cfg, int(n))] = int(total)
-            seen[(cfg, int(n))] = (chc, pgc)
+            seen[(cfg, int(n))] = (chc, pgc, chd)
     sizes = sorted({n for (_, n) in ir})
     if len(sizes) < 2:
         print("not enough runs to compute a slope")
@@ -64,6 +69,7 @@ def instructions(args):
         if (cfg, lo) in ir and (cfg, hi) in ir:
             per[cfg] = (ir[(cfg, hi)] - ir[(cfg, lo)]) / (hi - lo)
     base = per.get("none")
+    problems = []
     print(f"instructions per statement = (Ir({hi}) - Ir({lo})) / {hi - lo}, "
           "valgrind --tool=callgrind on postgres --single")
     print()
@@ -78,12 +84,26 @@ def instructions(args):
         added = "" if base is None else f"{per[cfg] - base:+9.0f}"
         checks = []
         for label, idx in (("coder_health", 0), ("pgss", 1)):
-            vals = [seen.get((cfg, n), ("", ""))[idx] for n in (lo, hi)]
-            if any(vals):
+            vals = [seen.get((cfg, n), ("", "", ""))[idx] for n in (lo, hi)]
+            drops = [seen.get((cfg, n), ("", "", ""))[2] for n in (lo, hi)]
+            if idx == 0 and "ch" in cfg_libs(cfg):
+                checks.append(f"{label} {vals[0] or '?'} / {vals[1] or '?'}"
+                              + (f" (dropped {drops[0] or '?'} / {drops[1] or '?'})"
+                                 if any(d not in ("", "0") for d in drops) else ""))
+                for n, v, d in zip((lo, hi), vals, drops):
+                    if not v or int(v) + 256 < n or d not in ("", "0"):
+                        problems.append(f"{CONFIG_LABEL.get(cfg, cfg)}, {n} statements: coder_health "
+                                        f"recorded {v or 'nothing'}, dropped {d or '?'}")
+            elif any(vals):
                 checks.append(f"{label} {vals[0] or '?'} / {vals[1] or '?'}")
         print(f"  {CONFIG_LABEL.get(cfg, cfg):<28} {ir[(cfg, lo)]:>15,} {ir[(cfg, hi)]:>15,} "
               f"{per[cfg]:>11.0f} {added:>9}  {', '.join(checks)}")
     print()
+    for p in problems:
+        print(f"  WARNING: {p}")
+    if problems:
+        print("  (coder_health did not record every statement: its figure leaves that work out)")
+        print()
     ch = per.get("ch")
     pg = per.get("pgss")
     if base is not None and ch is not None:
@@ -108,6 +128,9 @@ def instructions(args):
                          f"{pg - per['queryid']:.0f} = {fmt_ratio(r2)}")
         if "both" in per and pg is not None:
             print(f"  both together added {per['both'] - base:.0f} instr/stmt")
+        if problems:
+            line += ("\n    WARNING: coder_health did not record every statement "
+                     "(see the section): this figure is too low")
         write_summary(args.summary, line)
     else:
         write_summary(args.summary, "instructions/stmt added: n/a (runs failed)")
@@ -116,9 +139,20 @@ def instructions(args):
 # ---------------------------------------------------------------------------
 # throughput: rows "round  config  workload  clients  tps"
 # ---------------------------------------------------------------------------
+def paired_ratios(by_round, wl, c, cfg, invert=False):
+    """Per round: value(config) / value(none) (or the inverse), sorted."""
+    out = []
+    for (w2, c2, _), d in by_round.items():
+        if w2 == wl and c2 == c and cfg in d and d.get("none", 0) > 0 and d[cfg] > 0:
+            out.append(d["none"] / d[cfg] if invert else d[cfg] / d["none"])
+    return sorted(out)
+
+
 def throughput(args):
     data = defaultdict(list)            # (wl, c, cfg) -> [tps]
+    cpu = defaultdict(list)             # (wl, c, cfg) -> [server CPU us per transaction]
     by_round = defaultdict(dict)        # (wl, c, round) -> {cfg: tps}
+    cpu_round = defaultdict(dict)       # (wl, c, round) -> {cfg: us per transaction}
     workloads, clients, configs, rounds = [], [], [], set()
     with open(args.raw) as f:
         for line in f:
@@ -139,51 +173,72 @@ def throughput(args):
                 continue
             data[(wl, c, cfg)].append(t)
             by_round[(wl, c, rnd)][cfg] = t
+            if len(parts) >= 7:
+                try:
+                    ticks, tx = float(parts[5]), float(parts[6])
+                except ValueError:
+                    continue
+                if tx > 0 and ticks > 0:
+                    us = ticks * 1e6 / args.clk_tck / tx
+                    cpu[(wl, c, cfg)].append(us)
+                    cpu_round[(wl, c, rnd)][cfg] = us
     clients.sort()
     order = [c for c in ("none", "pgss", "ch", "both") if c in configs]
     others = [c for c in order if c != "none"]
     label = {"none": "none", "pgss": "pg_stat_stmts", "ch": "coder_health", "both": "both"}
 
-    print(f"median tps over {len(rounds)} rounds (spread = max/min - 1 of that configuration's rounds)")
-    print()
-    head = f"  {'workload':<16} {'clients':>7}" + "".join(f" {label[c] + ' tps':>17} {'spread':>6}" for c in order)
-    print(head)
-    print("  " + "-" * (len(head) - 2))
-    for wl in workloads:
-        for c in clients:
-            row = f"  {wl:<16} {c:>7}"
-            for cfg in order:
-                v = data.get((wl, c, cfg))
-                if v:
-                    row += f" {statistics.median(v):>17.0f} {(max(v) / min(v) - 1) * 100:>5.0f}%"
-                else:
-                    row += f" {'failed':>17} {'':>6}"
-            print(row)
+    def table(title, values, fmt, unit):
+        print(title)
+        print()
+        head = f"  {'workload':<16} {'clients':>7}" + "".join(
+            f" {label[c] + ' ' + unit:>19} {'spread':>6}" for c in order)
+        print(head)
+        print("  " + "-" * (len(head) - 2))
+        for wl in workloads:
+            for c in clients:
+                row = f"  {wl:<16} {c:>7}"
+                for cfg in order:
+                    v = values.get((wl, c, cfg))
+                    if v:
+                        row += f" {fmt(statistics.median(v)):>19} {(max(v) / min(v) - 1) * 100:>5.0f}%"
+                    else:
+                        row += f" {'n/a':>19} {'':>6}"
+                print(row)
+        print()
 
-    print()
-    print("ratio to none: paired = median over rounds of tps(config) / tps(none) in the same")
-    print("round [lowest .. highest round]; medians = median(config) / median(none)")
-    print()
-    head = f"  {'workload':<16} {'clients':>7}" + "".join(f" | {label[c] + ' paired':>26} {'medians':>7}" for c in others)
-    print(head)
-    print("  " + "-" * (len(head) - 2))
-    paired = {}
-    for wl in workloads:
-        for c in clients:
-            row = f"  {wl:<16} {c:>7}"
-            base = data.get((wl, c, "none"))
-            for cfg in others:
-                v = data.get((wl, c, cfg))
-                pr = sorted(d[cfg] / d["none"] for (w2, c2, _), d in by_round.items()
-                            if w2 == wl and c2 == c and cfg in d and d.get("none", 0) > 0)
-                if not v or not base or not pr:
-                    row += f" | {'n/a':>26} {'':>7}"
-                    continue
-                p = statistics.median(pr)
-                paired[(wl, c, cfg)] = p
-                r = statistics.median(v) / statistics.median(base)
-                row += f" | {p:>6.3f} [{pr[0]:.3f} .. {pr[-1]:.3f}] {r:>7.3f}"
-            print(row)
+    def ratios(title, rounds_data, invert):
+        print(title)
+        print()
+        head = f"  {'workload':<16} {'clients':>7}" + "".join(
+            f" | {label[c] + ' [lowest .. highest]':>34}" for c in others)
+        print(head)
+        print("  " + "-" * (len(head) - 2))
+        res = {}
+        for wl in workloads:
+            for c in clients:
+                row = f"  {wl:<16} {c:>7}"
+                for cfg in others:
+                    pr = paired_ratios(rounds_data, wl, c, cfg, invert)
+                    if not pr:
+                        row += f" | {'n/a':>34}"
+                        continue
+                    res[(wl, c, cfg)] = statistics.median(pr)
+                    row += f" | {res[(wl, c, cfg)]:>14.3f} [{pr[0]:.3f} .. {pr[-1]:.3f}]"
+                print(row)
+        print()
+        return res
+
+    table(f"median tps over {len(rounds)} rounds (spread = max/min - 1 over that configuration's rounds)",
+          data, lambda x: f"{x:.0f}", "tps")
+    paired = ratios("tps ratio to none: median over rounds of tps(config) / tps(none) in the same round",
+                    by_round, False)
+    cpaired = {}
+    if cpu:
+        table("server CPU per transaction in microseconds (median over rounds)",
+              cpu, lambda x: f"{x:.1f}", "us/tx")
+        cpaired = ratios("CPU efficiency vs none: median over rounds of cpu/tx(none) / cpu/tx(config)\n"
+                         "(the throughput ratio a CPU-bound server would see)", cpu_round, True)
+
     lines = []
     for wl in workloads:
         for c in clients:
@@ -194,10 +249,14 @@ def throughput(args):
                 s += f", pgss {paired[(wl, c, 'pgss')]:.3f}"
             if (wl, c, "both") in paired:
                 s += f", both {paired[(wl, c, 'both')]:.3f}"
+            if (wl, c, "ch") in cpaired:
+                s += f"  | CPU: coder_health {cpaired[(wl, c, 'ch')]:.3f}"
+                if (wl, c, "pgss") in cpaired:
+                    s += f", pgss {cpaired[(wl, c, 'pgss')]:.3f}"
             lines.append(s)
     if lines:
-        write_summary(args.summary, "throughput ratio vs none (paired medians; target coder_health >= 0.98):\n" +
-                      "\n".join("    " + s for s in lines))
+        write_summary(args.summary, "throughput ratio vs none (paired medians, tps | server CPU per tx;"
+                      " target coder_health >= 0.98):\n" + "\n".join("    " + s for s in lines))
     else:
         write_summary(args.summary, "throughput ratio vs none: n/a (runs failed)")
 
@@ -386,6 +445,7 @@ def main():
     a.add_argument("--summary")
     a = sub.add_parser("throughput")
     a.add_argument("raw")
+    a.add_argument("--clk-tck", type=float, default=100.0)
     a.add_argument("--summary")
     a = sub.add_parser("accuracy")
     a.add_argument("log")

@@ -210,6 +210,18 @@ create_tables() {
     from=$((to + 1))
   done
 }
+# run_batched DIR FILE: run a file of statements, 250 per connection: a
+# backend folds its samples when it exits, so none can be lost to a full
+# sample ring whatever the fold timing
+run_batched() {
+  local d="$1" file="$2" part
+  rm -f "$WORK"/batch.*
+  split -l 250 -a 4 "$file" "$WORK/batch."
+  for part in "$WORK"/batch.*; do
+    ch_psql "$d" -q -o /dev/null -f "$part"
+  done
+  rm -f "$WORK"/batch.*
+}
 # distinct_statements N K...: for each K (one pass each), N statements
 #   SELECT a, (SELECT count(*) FROM generate_series(1, K)) FROM t<i>;
 # one query id per table; K (normalized away) spreads the durations.
@@ -255,7 +267,7 @@ sec_instructions() {
   local configs=(none queryid ch)
   have_pgss && configs=(none queryid pgss ch both)
   have_pgss || echo "pg_stat_statements is not installed: measuring without it"
-  local raw="$WORK/instr.tsv" cfg spl opts t0 total chc pgc
+  local raw="$WORK/instr.tsv" cfg spl opts t0 total chc pgc chd
   : >"$raw"
   for cfg in "${configs[@]}"; do
     opts=()
@@ -272,7 +284,8 @@ sec_instructions() {
         cat "$WORK/instr.$n.sql"
         # sanity checks, the same in both runs (so the slope ignores them)
         case "$spl" in *coder_health*)
-          echo "SELECT max(calls) AS ch_calls FROM coder_health.statement_latency_internal();" ;;
+          echo "SELECT coalesce(max(calls), 0) AS ch_calls FROM coder_health.statement_latency;"
+          echo "SELECT dropped_samples AS ch_dropped FROM coder_health.status;" ;;
         esac
         case "$spl" in *pg_stat_statements*)
           echo "SELECT sum(calls) AS pgss_calls FROM pg_stat_statements WHERE query LIKE 'SELECT abalance%';" ;;
@@ -296,8 +309,13 @@ sec_instructions() {
       [ -n "$total" ] || total="$(sed -n 's/^totals: *\([0-9]*\).*/\1/p' "$WORK/callgrind.$cfg.$n.out" | head -1)"
       chc="$(sed -n 's/.*ch_calls = "\([0-9]*\)".*/\1/p' "$WORK/instr.$cfg.$n.stdout" | tail -1)"
       pgc="$(sed -n 's/.*pgss_calls = "\([0-9]*\)".*/\1/p' "$WORK/instr.$cfg.$n.stdout" | tail -1)"
+      chd="$(sed -n 's/.*ch_dropped = "\([0-9]*\)".*/\1/p' "$WORK/instr.$cfg.$n.stdout" | tail -1)"
+      case "$spl" in *coder_health*)
+        [ -n "$chc" ] || { echo "  $cfg/$n: coder_health's sanity query failed:";
+                           grep -m3 ERROR "$WORK/instr.$cfg.$n.stdout" | sed 's/^/    /'; } ;;
+      esac
       printf '  %-8s %6d statements: Ir %s (%ds)\n' "$cfg" "$n" "${total:-?}" $(($(now_s) - t0))
-      printf '%s\t%s\t%s\t%s\t%s\n' "$cfg" "$n" "$total" "$chc" "$pgc" >>"$raw"
+      printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$cfg" "$n" "$total" "$chc" "$pgc" "$chd" >>"$raw"
     done
   done
   echo
@@ -308,7 +326,8 @@ sec_instructions() {
   folds its ring every 250 ms or when half full, and valgrind's slowdown makes
   the 250 ms timer fire more often than at native speed, so coder_health's
   figure is slightly pessimistic.  coder_health's calls may lag by up to 255:
-  samples still in the backend's ring are not folded by the reading query.
+  samples still in the backend's ring are not folded by the reading query; any
+  dropped sample means coder_health skipped work, and its figure is too low.
 EOF
   set_summary instructions "$(cat "$WORK/sum.instructions")"
   rm -rf "$dir"
@@ -334,6 +353,7 @@ sec_throughput() {
     "max_connections = 100"
   start_server "$base"
   pgb "$base" -i -q -s 1 postgres >/dev/null 2>&1
+  q "$base" "CREATE EXTENSION coder_health" >/dev/null
 
   local mix=() f
   for f in "$ROOT"/workload/pgbench/*.sql; do
@@ -439,6 +459,16 @@ sec_throughput() {
     done
     printf '  round %d/%d done (%ds)\n' "$r" "$BENCH_ROUNDS" $(($(now_s) - t0))
   done
+  # a sample coder_health dropped is work it did not do
+  local dropped drop_note=""
+  for cfg in ch both; do
+    [ -d "$WORK/tput_$cfg" ] || continue
+    dropped="$(q "$WORK/tput_$cfg" "SELECT dropped_samples FROM coder_health.status" 2>/dev/null || echo "?")"
+    echo "  coder_health dropped samples ($cfg cluster, all runs): $dropped"
+    if [ "$dropped" != 0 ]; then
+      drop_note="${drop_note:+$drop_note, }$cfg $dropped"
+    fi
+  done
   for cfg in "${configs[@]}"; do stop_server "$WORK/tput_$cfg"; done
   printf 'load average at the end: %s\n\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
   "${REPORT[@]}" throughput "$raw" --clk-tck "$CLK_TCK" --summary "$WORK/sum.throughput"
@@ -453,8 +483,12 @@ sec_throughput() {
   CPU per transaction (all of the cluster's processes, from /proc, collector
   included) is much less sensitive to other load than tps is.
 EOF
+  local extra=""
+  if [ -n "$drop_note" ]; then
+    extra=$'\n'"    WARNING: coder_health dropped samples ($drop_note): it skipped work, its ratios are too good"
+  fi
   set_summary throughput "$(cat "$WORK/sum.throughput")
-    (1-min load average at start / end: $load0 / $(cut -d' ' -f1 /proc/loadavg) on $(nproc) cores)"
+    (1-min load average at start / end: $load0 / $(cut -d' ' -f1 /proc/loadavg) on $(nproc) cores)$extra"
   for cfg in "${configs[@]}"; do rm -rf "$WORK/tput_$cfg"; done
 }
 
@@ -514,13 +548,12 @@ EOF
   cat <<'EOF'
 
   notes: quantiles are lower nearest-rank (rank ceil(q*n)), the sketch's own
-  definition.  The log's clock stops after ExecutorEnd, the commit and the
-  CommandComplete message; coder_health's at the end of ExecutorRun for a
-  SELECT and in the commit callback for a write.  So every statement reads some
-  10-20 us lower in coder_health (more when the backend is preempted in
-  between): that offset, not the sketch, dominates the sub-millisecond errors.
-  Query ids whose mean offset is < 0.5% (the pg_sleep ones) show the sketch's
-  own error, which should be within 1%.
+  definition.  Both clocks start at the statement's start timestamp, but the
+  log's stops later (after the rest of the commit and the CommandComplete
+  message), so coder_health reads every statement some microseconds lower
+  (tens when the backend is preempted in between): that offset, not the
+  sketch, dominates the sub-millisecond errors.  Query ids whose mean offset
+  is < 0.5% (the pg_sleep ones) show the sketch's own error: within 1%.
 EOF
   set_summary accuracy "$(cat "$WORK/sum.accuracy")"
   rm -rf "$dir"
@@ -528,7 +561,8 @@ EOF
 
 # status_row DIR: reserved, used, tracked, max_statements (tab-separated)
 status_row() {
-  q "$1" "SELECT shmem_reserved_bytes, shmem_used_bytes, statements_tracked, max_statements, evictions
+  q "$1" "SELECT shmem_reserved_bytes, shmem_used_bytes, statements_tracked, max_statements, evictions,
+                 dropped_samples
           FROM coder_health.status"
 }
 
@@ -544,8 +578,8 @@ sec_memory() {
   ch_init_cluster "$dir" "$port"
   start_server "$dir"
   q "$dir" "CREATE EXTENSION coder_health" >/dev/null
-  local reserved used0 tracked0 maxst ev used1 tracked1 ev1 r2 rest
-  IFS=$'\t' read -r reserved used0 tracked0 maxst ev < <(status_row "$dir")
+  local reserved used0 tracked0 maxst ev dr used1 tracked1 ev1 dr1 r2 rest
+  IFS=$'\t' read -r reserved used0 tracked0 maxst ev dr < <(status_row "$dir")
   printf '  at defaults (max_statements %d): reserved %d bytes (%.1f MiB), used %d bytes with %d statements\n' \
     "$maxst" "$reserved" "$(awk -v b="$reserved" 'BEGIN{print b/1048576}')" "$used0" "$tracked0"
 
@@ -554,18 +588,18 @@ sec_memory() {
   settle
   q "$dir" "SELECT coder_health.reset()" >/dev/null
   settle
-  IFS=$'\t' read -r reserved used0 tracked0 maxst ev < <(status_row "$dir")
+  IFS=$'\t' read -r reserved used0 tracked0 maxst ev dr < <(status_row "$dir")
   # four passes, durations from ~30 us to a few ms
   local t0 k
   t0=$(now_s)
   for k in 1 100 3000 30000; do
     distinct_statements "$n" "$k" >"$WORK/mem.sql"
-    ch_psql "$dir" -q -o /dev/null -f "$WORK/mem.sql"
+    run_batched "$dir" "$WORK/mem.sql"
   done
   settle
-  IFS=$'\t' read -r reserved used1 tracked1 maxst ev1 < <(status_row "$dir")
-  printf '  %d distinct statements x 4 executions (%ds): statements_tracked %d -> %d, used %d -> %d bytes, evictions %d\n' \
-    "$n" $(($(now_s) - t0)) "$tracked0" "$tracked1" "$used0" "$used1" $((ev1 - ev))
+  IFS=$'\t' read -r reserved used1 tracked1 maxst ev1 dr1 < <(status_row "$dir")
+  printf '  %d distinct statements x 4 executions (%ds): statements_tracked %d -> %d, used %d -> %d bytes, evictions %d, dropped samples %d\n' \
+    "$n" $(($(now_s) - t0)) "$tracked0" "$tracked1" "$used0" "$used1" $((ev1 - ev)) $((dr1 - dr))
   local per_used per_res marginal
   per_used=$(( (used1 - used0) / (tracked1 - tracked0 > 0 ? tracked1 - tracked0 : 1) ))
   per_res=$(( reserved / maxst ))
@@ -602,11 +636,15 @@ sec_readers() {
   echo "  creating $n one-row tables and running each statement twice ..."
   create_tables "$dir" "$n"
   distinct_statements "$n" 1 1000 >"$WORK/read.sql"
-  ch_psql "$dir" -q -o /dev/null -f "$WORK/read.sql"
+  run_batched "$dir" "$WORK/read.sql"
   settle
-  local reserved used tracked maxst ev
-  IFS=$'\t' read -r reserved used tracked maxst ev < <(status_row "$dir")
-  printf '  statements_tracked %d (max_statements %d, evictions %d)\n' "$tracked" "$maxst" "$ev"
+  local reserved used tracked maxst ev dr
+  IFS=$'\t' read -r reserved used tracked maxst ev dr < <(status_row "$dir")
+  printf '  statements_tracked %d (max_statements %d, evictions %d, dropped samples %d)\n' \
+    "$tracked" "$maxst" "$ev" "$dr"
+  if [ "$tracked" -lt "$n" ]; then
+    echo "  WARNING: fewer than $n statements tracked"
+  fi
 
   printf '\n  %-42s %6s %9s %14s\n' "view (median of 5)" "rows" "server" "psql, all rows"
   local view rows server client line=""

@@ -53,7 +53,8 @@ install -d -o postgres -g postgres "$DEMO_DIR"
 PORT="$(ch_free_port 55432)"
 ch_init_cluster "$DATA" "$PORT" \
   "shared_preload_libraries = 'pg_stat_statements,coder_health'" \
-  "pg_stat_statements.track_utility = off"
+  "pg_stat_statements.track_utility = off" \
+  "coder_health.history_interval = 2s"
 ch_start "$DATA"
 ch_psql "$DATA" -q -c "CREATE DATABASE coder"
 ch_psql "$DATA" -q -d coder \
@@ -154,6 +155,15 @@ FROM coder_health.latency_chart((SELECT queryid FROM coder_health.statement_late
                                  WHERE datname = 'coder' AND calls >= 20
                                    AND query_name IS NOT NULL
                                  ORDER BY p99_ms DESC LIMIT 1))"
+
+show "health verdict: one row per check (thresholds: coder_health.health_* settings)" "
+SELECT \"check\", status, round(value::numeric, 3) AS value, unit, detail
+FROM coder_health.health"
+
+show "history (sampled every history_interval by the collector)" "
+SELECT coder_health.sparkline('connections') AS connections_all_coder_servers
+UNION ALL
+SELECT coder_health.sparkline('calls_per_s', 'coder')"
 
 cat <<EOF
 

@@ -4,9 +4,21 @@
 # 15); does nothing when everything is present.
 #
 #   scripts/install-deps.sh [build|test|demo|bench]
+#   scripts/install-deps.sh --list [build|test|demo|bench]
+#                       print the package names only (test/matrix.sh puts
+#                       them into its Debian roots; PGMAJOR=NN picks the
+#                       version)
+#
+# The PostgreSQL major version is PGMAJOR if set, else that of $PG_CONFIG
+# (or pg_config on the PATH), else 15.
 set -euo pipefail
 
-PGMAJOR="${PGMAJOR:-$(pg_config --version 2>/dev/null | sed -n 's/^PostgreSQL \([0-9]*\).*/\1/p')}"
+list_only=0
+if [ "${1:-}" = "--list" ]; then
+  list_only=1
+  shift
+fi
+PGMAJOR="${PGMAJOR:-$("${PG_CONFIG:-pg_config}" --version 2>/dev/null | sed -n 's/^PostgreSQL \([0-9]*\).*/\1/p' || true)}"
 PGMAJOR="${PGMAJOR:-15}"
 what="${1:-test}"
 
@@ -14,6 +26,8 @@ pkgs=(make gcc libc6-dev "postgresql-$PGMAJOR" "postgresql-server-dev-$PGMAJOR"
       "postgresql-client-$PGMAJOR" libpq-dev
       # libpq-be.h (the client socket of a backend) includes gssapi.h
       libkrb5-dev)
+# ... and before 14 also openssl/ssl.h
+if [ "$PGMAJOR" -lt 14 ]; then pkgs+=(libssl-dev); fi
 case "$what" in
   test|bench)
     pkgs+=("postgresql-$PGMAJOR-pgtap" libtap-parser-sourcehandler-pgtap-perl
@@ -24,6 +38,11 @@ esac
 case "$what" in
   bench) pkgs+=("postgresql-contrib") ;;
 esac
+
+if [ "$list_only" -eq 1 ]; then
+  echo "${pkgs[*]}"
+  exit 0
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,5 +1,8 @@
 -- Every coder_health setting is visible, typed and range-checked (the core
 -- and latency ones here; each feature's tests check its own).
+-- PostgreSQL's messages differ by version: settings_1.out is 13 and 14 (no
+-- reserved prefix: a misspelt name is a placeholder), settings_2.out 18+
+-- (ranges shown with units).
 SELECT name, unit, default_value, min_val, max_val, context
 FROM coder_health.settings
 WHERE name IN ('coder_health.sample_interval', 'coder_health.track',

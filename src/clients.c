@@ -228,32 +228,20 @@ ch_client_read_slot(int procno, int pid, ChClientReading *out)
 
 #ifdef __linux__
 /*
- * Linux's struct tcp_info grows by appending fields, and glibc's copy stops
- * at tcpi_total_retrans; <linux/tcp.h> cannot be included beside the
- * <netinet/tcp.h> PostgreSQL's headers bring in.  So the fields up to
- * tcpi_min_rtt (Linux 4.10) are mirrored here; getsockopt reports how many
- * bytes the running kernel filled, and the field is used only if it did.
+ * Linux's struct tcp_info grows by appending fields, and each glibc copies
+ * a different prefix of it (bookworm's stops at tcpi_total_retrans, newer
+ * ones go further); <linux/tcp.h> cannot be included beside the
+ * <netinet/tcp.h> PostgreSQL's headers bring in.  The kernel's layout is a
+ * stable ABI, so the fields are read at their offsets from what the kernel
+ * filled in; getsockopt says how many bytes that was.
  */
-typedef struct ch_tcp_info
-{
-	struct tcp_info base;
-	uint64		tcpi_pacing_rate;
-	uint64		tcpi_max_pacing_rate;
-	uint64		tcpi_bytes_acked;
-	uint64		tcpi_bytes_received;
-	uint32		tcpi_segs_out;
-	uint32		tcpi_segs_in;
-	uint32		tcpi_notsent_bytes;
-	uint32		tcpi_min_rtt;
-} ch_tcp_info;
+#define CH_TCPI_RTT_OFFSET 68
+#define CH_TCPI_RTTVAR_OFFSET 72
+#define CH_TCPI_MIN_RTT_OFFSET 148	/* Linux 4.10 */
 
-StaticAssertDecl(offsetof(ch_tcp_info, tcpi_min_rtt) == 148,
-				 "tcpi_min_rtt is at offset 148 in Linux's struct tcp_info");
-#else
-typedef struct ch_tcp_info
-{
-	struct tcp_info base;
-} ch_tcp_info;
+StaticAssertDecl(offsetof(struct tcp_info, tcpi_rtt) == CH_TCPI_RTT_OFFSET &&
+				 offsetof(struct tcp_info, tcpi_rttvar) == CH_TCPI_RTTVAR_OFFSET,
+				 "struct tcp_info has the kernel's layout");
 #endif
 
 /*
@@ -278,26 +266,32 @@ read_rtt(TimestampTz now)
 #ifdef TCP_INFO
 	if (is_tcp && ch_rtt_interval_s > 0)
 	{
-		ch_tcp_info ti;
+		struct tcp_info ti_glibc;	/* only for its size */
+		uint8		ti[Max(sizeof(ti_glibc), 256)];
 		socklen_t	len = sizeof(ti);
 
-		memset(&ti, 0, sizeof(ti));
-		if (getsockopt(MyProcPort->sock, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0 &&
-			len >= offsetof(struct tcp_info, tcpi_rttvar) + sizeof(ti.base.tcpi_rttvar))
+		memset(ti, 0, sizeof(ti));
+		if (getsockopt(MyProcPort->sock, IPPROTO_TCP, TCP_INFO, ti, &len) == 0 &&
+			len >= offsetof(struct tcp_info, tcpi_rttvar) + sizeof(ti_glibc.tcpi_rttvar))
 		{
-			rtt = ti.base.tcpi_rtt;
-			rttvar = ti.base.tcpi_rttvar;
+			memcpy(&rtt, ti + offsetof(struct tcp_info, tcpi_rtt), sizeof(rtt));
+			memcpy(&rttvar, ti + offsetof(struct tcp_info, tcpi_rttvar), sizeof(rttvar));
 #ifdef __linux__
-			/*
-			 * The smoothed RTT of a request/response connection includes the
-			 * client's delayed ACKs whenever it is quiet for a moment (a pool
-			 * connection sending a statement every 50 ms reads ~16 ms on
-			 * loopback).  The windowed minimum is the path itself: how far
-			 * the Coder Server is from PostgreSQL.
-			 */
-			if (len >= offsetof(ch_tcp_info, tcpi_min_rtt) + sizeof(ti.tcpi_min_rtt) &&
-				ti.tcpi_min_rtt > 0 && ti.tcpi_min_rtt != ~0U)
-				rtt = ti.tcpi_min_rtt;
+			{
+				uint32		min_rtt;
+
+				/*
+				 * The smoothed RTT of a request/response connection includes
+				 * the client's delayed ACKs whenever it is quiet for a moment
+				 * (a pool connection sending a statement every 50 ms reads
+				 * ~16 ms on loopback).  The windowed minimum is the path
+				 * itself: how far the Coder Server is from PostgreSQL.
+				 */
+				memcpy(&min_rtt, ti + CH_TCPI_MIN_RTT_OFFSET, sizeof(min_rtt));
+				if (len >= CH_TCPI_MIN_RTT_OFFSET + sizeof(min_rtt) &&
+					min_rtt > 0 && min_rtt != ~0U)
+					rtt = min_rtt;
+			}
 #endif
 		}
 	}

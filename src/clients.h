@@ -24,7 +24,7 @@
 #include "postgres.h"
 
 #include "port/atomics.h"
-#include "utils/backend_status.h"
+#include "compat.h"
 #include "utils/timestamp.h"
 
 #define CH_HOST_ADDR_LEN 48		/* INET6_ADDRSTRLEN + room */

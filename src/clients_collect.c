@@ -17,7 +17,6 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/lwlock.h"
-#include "utils/backend_status.h"
 
 #include "compat.h"
 #include "coder_health.h"

@@ -23,7 +23,6 @@
 #include "storage/latch.h"
 #include "storage/proc.h"
 #include "utils/timestamp.h"
-#include "utils/wait_event.h"
 
 #include "compat.h"
 #include "coder_health.h"

@@ -26,6 +26,15 @@
 #include "commands/async.h"
 #include "storage/shmem.h"
 #include "utils/acl.h"
+#include "pgstat.h"
+/* backend status (PgBackendStatus) moved out of pgstat.h in 14 */
+#if PG_VERSION_NUM >= 140000
+#include "utils/backend_status.h"
+#endif
+/* wait event names (PG_WAIT_EXTENSION) moved out of pgstat.h in 14 */
+#if PG_VERSION_NUM >= 140000
+#include "utils/wait_event.h"
+#endif
 #if PG_VERSION_NUM >= 160000
 #include "nodes/queryjumble.h"
 #elif PG_VERSION_NUM >= 140000
@@ -34,6 +43,12 @@
 
 #if PG_VERSION_NUM < 130000
 #error "coder_health needs PostgreSQL 13 or newer"
+#endif
+
+/* the settings MaxBackends is computed from, before 15 */
+#if PG_VERSION_NUM < 150000
+#include "postmaster/autovacuum.h"
+#include "replication/walsender.h"
 #endif
 
 /*
@@ -112,14 +127,27 @@ compat_max_backends(void)
 #endif
 
 /*
- * Core computes query ids from 14 (compute_query_id); an extension asks for
- * them with EnableQueryId().  On 13 only pg_stat_statements computes them.
+ * Query ids.  Core computes them from 14 on (compute_query_id); an extension
+ * asks for them with EnableQueryId(), and utility statements carry theirs in
+ * the PlannedStmt.  On 13 only pg_stat_statements computes them, so
+ * coder_health falls back to a hash of the statement's text
+ * (text_query_id.c): compat_enable_query_id() asks for it in _PG_init, and
+ * compat_utility_query_id() gives a utility statement its id at
+ * ProcessUtility.  PostgreSQL 18 made queryId an int64; coder_health keeps
+ * it as the same 64 bits in a uint64.
  */
 #if PG_VERSION_NUM >= 140000
 #define CH_HAVE_CORE_QUERY_ID 1
 #define compat_enable_query_id() EnableQueryId()
+#define compat_utility_query_id(pstmt, query_string) ((uint64) (pstmt)->queryId)
 #else
-#define compat_enable_query_id() ((void) 0)
+extern uint64 ch_text_query_id(const char *source, int location, int len);
+extern void ch_text_query_id_request(void);
+
+#define compat_enable_query_id() ch_text_query_id_request()
+#define compat_utility_query_id(pstmt, query_string) \
+	((pstmt)->queryId != UINT64CONST(0) ? (pstmt)->queryId : \
+	 ch_text_query_id((query_string), (pstmt)->stmt_location, (pstmt)->stmt_len))
 #endif
 
 

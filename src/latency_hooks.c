@@ -111,6 +111,7 @@ static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 static emit_log_hook_type prev_emit_log_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /*
  * An ERROR was sent to the client since the last transaction end.  Errors
@@ -266,6 +267,7 @@ note_name(const ChFrame *f)
 	char		name[QUERY_NAME_LEN];
 	const char *text;
 	long		len;
+	int			start;
 
 	if (!ch_query_names || f->text == NULL || my_slot == NULL)
 		return;
@@ -275,8 +277,17 @@ note_name(const ChFrame *f)
 	if (named_cache[slot] == key)
 		return;
 
-	text = f->text + Max(f->text_location, 0);
-	len = f->text_len > 0 ? f->text_len : -1;
+	/*
+	 * The marker is a comment before the statement.  PostgreSQL 18 starts a
+	 * statement's location after its leading comments (17 and older at the
+	 * end of the previous statement), so look back to the previous ';' or
+	 * the start of the string: only whitespace and comments lie between.
+	 */
+	start = Max(f->text_location, 0);
+	while (start > 0 && f->text[start - 1] != ';')
+		start--;
+	text = f->text + start;
+	len = f->text_len > 0 ? f->text_len + (Max(f->text_location, 0) - start) : -1;
 	if (query_name_parse(text, len, name) && !post_name(f->queryid, f->toplevel, name))
 		return;					/* ring full: try again next time */
 	named_cache[slot] = key;
@@ -361,8 +372,14 @@ finish_frame(ChFrame *f, bool commit_follows, bool is_rollback)
 	note_name(&done);
 	if (done.toplevel && commit_follows)
 	{
+		/*
+		 * Several statements pipelined before one Sync share a transaction:
+		 * the earlier one ended at the latest where this one began.
+		 */
 		if (have_deferred)
-			record(deferred.queryid, deferred.start, deferred.end, true, false);
+			record(deferred.queryid, deferred.start,
+				   deferred.end ? deferred.end : Max(done.start, deferred.start),
+				   true, false);
 		deferred = done;
 		have_deferred = true;
 		deferred_is_rollback = is_rollback;
@@ -376,12 +393,16 @@ finish_frame(ChFrame *f, bool commit_follows, bool is_rollback)
 	maybe_fold(done.end);
 }
 
-/* Whether the transaction commits right after this top-level statement. */
+/*
+ * Whether the transaction commits right after this top-level statement
+ * (autocommit): then the statement ends with the commit, as
+ * log_min_duration_statement counts it (ExecutorEnd, dropping the portal and
+ * the commit included), and the clock is read there instead.
+ */
 static bool
-autocommit_write(void)
+autocommit(void)
 {
-	return !IsTransactionBlock() &&
-		TransactionIdIsValid(GetTopTransactionIdIfAny());
+	return !IsTransactionBlock();
 }
 
 /* ------------------------------------------------------------------------
@@ -423,7 +444,9 @@ ch_ExecutorRun(CH_EXECUTOR_RUN_ARGS)
 		standard_ExecutorRun(CH_EXECUTOR_RUN_PASS);
 	executor_depth--;
 
-	if (nframes > 0 && (f = find_frame(queryDesc)) != NULL && f->select_like)
+	/* a client's SELECT in autocommit ends with its commit: no clock here */
+	if (nframes > 0 && (f = find_frame(queryDesc)) != NULL && f->select_like &&
+		!(f->toplevel && autocommit()))
 		f->end = GetCurrentTimestamp();
 }
 
@@ -442,7 +465,7 @@ ch_ExecutorFinish(QueryDesc *queryDesc)
 	/* writes end after Finish (AFTER triggers: foreign key checks) unless
 	 * the commit follows and will be timed instead */
 	if (nframes > 0 && (f = find_frame(queryDesc)) != NULL && !f->select_like &&
-		!(f->toplevel && autocommit_write()))
+		!(f->toplevel && autocommit()))
 		f->end = GetCurrentTimestamp();
 }
 
@@ -461,7 +484,7 @@ ch_ExecutorEnd(QueryDesc *queryDesc)
 		/* frames may have moved while ExecutorEnd ran nested statements */
 		f = find_frame(queryDesc);
 		if (f != NULL)
-			finish_frame(f, f->toplevel && autocommit_write(), false);
+			finish_frame(f, f->toplevel && autocommit(), false);
 	}
 }
 
@@ -493,8 +516,10 @@ static void
 ch_ProcessUtility(CH_PROCESS_UTILITY_ARGS)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
-	ChFrame    *f = NULL;
-	volatile int pushed_at = -1;
+	bool		timed;
+	uint64		queryid;
+	ChFrame    *f;
+	int			pushed_at;
 
 	/*
 	 * EXECUTE runs its prepared statement through the executor, which times
@@ -511,13 +536,12 @@ ch_ProcessUtility(CH_PROCESS_UTILITY_ARGS)
 		return;
 	}
 
-	if (ch_track_utility)
-	{
-		f = push_frame(NULL, pstmt->queryId, queryString,
-					   pstmt->stmt_location, pstmt->stmt_len);
-		if (f)
-			pushed_at = (int) (f - frames);
-	}
+	/* all set before PG_TRY and not changed after: nothing is clobbered */
+	timed = ch_track_utility;
+	queryid = timed ? compat_utility_query_id(pstmt, queryString) : UINT64CONST(0);
+	f = timed ? push_frame(NULL, queryid, queryString,
+						   pstmt->stmt_location, pstmt->stmt_len) : NULL;
+	pushed_at = f ? (int) (f - frames) : -1;
 
 	/* statements inside (DO, CALL, CREATE TABLE AS ...) are nested either way */
 	utility_depth++;
@@ -542,15 +566,14 @@ ch_ProcessUtility(CH_PROCESS_UTILITY_ARGS)
 	 * and gone, and a COMMIT inside a procedure may have cleared the stack.
 	 */
 	if (pushed_at < nframes && frames[pushed_at].query == NULL &&
-		frames[pushed_at].queryid == pstmt->queryId)
+		frames[pushed_at].queryid == queryid)
 	{
 		bool		is_rollback;
 		bool		commit_follows;
 
 		f = &frames[pushed_at];
 		commit_follows = ends_transaction(parsetree, &is_rollback) ||
-			(f->toplevel && !IsTransactionBlock() &&
-			 TransactionIdIsValid(GetTopTransactionIdIfAny()));
+			(f->toplevel && autocommit());
 		finish_frame(f, f->toplevel && commit_follows, is_rollback);
 	}
 }
@@ -678,6 +701,28 @@ ch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		record_unattributed_error(GetCurrentTimestamp());
 }
 
+/*
+ * The ProcessUtility hook must be the outermost one: pg_stat_statements
+ * (14+) clears a utility statement's query id before it passes the
+ * statement on, so a hook it calls sees none.  It is installed once every
+ * preloaded library has run its _PG_init, from shmem_startup_hook (in the
+ * postmaster at startup, again after a crash restart, and in each backend
+ * under EXEC_BACKEND: once per process).
+ */
+static void
+install_outermost_hooks(void)
+{
+	static bool installed = false;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	if (installed)
+		return;
+	installed = true;
+	prev_ProcessUtility = ProcessUtility_hook;
+	ProcessUtility_hook = ch_ProcessUtility;
+}
+
 void
 ch_latency_install_hooks(void)
 {
@@ -691,8 +736,8 @@ ch_latency_install_hooks(void)
 	ExecutorFinish_hook = ch_ExecutorFinish;
 	prev_ExecutorEnd = ExecutorEnd_hook;
 	ExecutorEnd_hook = ch_ExecutorEnd;
-	prev_ProcessUtility = ProcessUtility_hook;
-	ProcessUtility_hook = ch_ProcessUtility;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = install_outermost_hooks;
 
 	prev_emit_log_hook = emit_log_hook;
 	emit_log_hook = ch_emit_log;

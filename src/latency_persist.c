@@ -20,6 +20,7 @@
 #include "postgres.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "miscadmin.h"
 #include "pgstat.h"

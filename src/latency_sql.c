@@ -41,7 +41,8 @@ PG_FUNCTION_INFO_V1(coder_health_query_latency);
 
 static const double report_qs[] = {0.5, 0.9, 0.95, 0.99, 0.999};
 
-#define NS_PER_MS 1000000.0
+/* (PostgreSQL 16+ defines an integer NS_PER_MS in instr_time.h) */
+#define CH_NS_PER_MS 1000000.0
 
 /* Nanoseconds as milliseconds, to 0.1 us: finer digits are noise. */
 static inline double
@@ -364,8 +365,8 @@ coder_health_latency_chart(PG_FUNCTION_ARGS)
 			appendStringInfoString(&bar, "#");
 		values[0] = CStringGetTextDatum(psprintf("%s - %s", format_ns(bounds[k]),
 												 format_ns(bounds[k + 1])));
-		values[1] = Float8GetDatum(bounds[k] / NS_PER_MS);
-		values[2] = Float8GetDatum(bounds[k + 1] / NS_PER_MS);
+		values[1] = Float8GetDatum(bounds[k] / CH_NS_PER_MS);
+		values[2] = Float8GetDatum(bounds[k + 1] / CH_NS_PER_MS);
 		values[3] = Int64GetDatum((int64) counts[k]);
 		values[4] = CStringGetTextDatum(bar.data);
 		tuplestore_putvalues(store, tupdesc, values, nulls);

@@ -41,5 +41,6 @@ extern const ChModule ch_latency_module;
 extern const ChModule ch_clients_module;
 extern const ChModule ch_replication_module;
 extern const ChModule ch_notify_module;
+extern const ChModule ch_health_module;
 
 #endif							/* CODER_HEALTH_MODULE_H */

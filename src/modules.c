@@ -14,6 +14,7 @@ const ChModule *const ch_modules[] = {
 	&ch_clients_module,
 	&ch_replication_module,
 	&ch_notify_module,
+	&ch_health_module,
 };
 
 const int	ch_nmodules = lengthof(ch_modules);

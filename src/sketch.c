@@ -694,17 +694,6 @@ sketch_merge(sketch_t *dst, const sketch_t *src)
 		dst->bucket[i] += src->bucket[i];
 }
 
-static uint64_t
-sketch_total(const sketch_t *s)
-{
-	uint64_t	total = 0;
-	int			i;
-
-	for (i = 0; i < SKETCH_NBUCKETS; i++)
-		total += s->bucket[i];
-	return total;
-}
-
 /* 1-based rank of the lower nearest-rank q-quantile of n samples, n > 0 */
 static uint64_t
 sketch_rank(double q, uint64_t n)
@@ -717,42 +706,6 @@ sketch_rank(double q, uint64_t n)
 	if (r >= (double) n)
 		return n;
 	return (uint64_t) r;
-}
-
-double
-sketch_quantile(const sketch_t *s, double q)
-{
-	uint64_t	total;
-	uint64_t	rank;
-	uint64_t	seen = 0;
-	double		value;
-	int			i;
-
-	/* written this way round so that NaN is rejected too */
-	if (!(q >= 0.0 && q <= 1.0))
-		return NAN;
-
-	total = sketch_total(s);
-	if (total == 0)
-		return NAN;
-
-	rank = sketch_rank(q, total);
-	for (i = 0; i < SKETCH_NBUCKETS - 1; i++)
-	{
-		seen += s->bucket[i];
-		if (seen >= rank)
-			break;
-	}
-	value = sketch_value(i);
-
-	if (s->min_ns <= s->max_ns)
-	{
-		if (value < (double) s->min_ns)
-			value = (double) s->min_ns;
-		if (value > (double) s->max_ns)
-			value = (double) s->max_ns;
-	}
-	return value;
 }
 
 static double
@@ -806,6 +759,15 @@ void
 sketch_quantiles(const sketch_t *s, const double *qs, int nq, double *out)
 {
 	sketch_quantiles_range(s, 0, SKETCH_NBUCKETS - 1, qs, nq, out);
+}
+
+double
+sketch_quantile(const sketch_t *s, double q)
+{
+	double		value;
+
+	sketch_quantiles(s, &q, 1, &value);
+	return value;
 }
 
 uint64_t

@@ -35,11 +35,19 @@ BEGIN
     IF pgss_schema IS NULL THEN
         RETURN;
     END IF;
-    RETURN QUERY EXECUTE format(
-        'SELECT s.dbid, s.userid, s.queryid, s.toplevel, s.query FROM %I.pg_stat_statements(true) s',
-        pgss_schema);
+    BEGIN
+        RETURN QUERY EXECUTE format(
+            'SELECT s.dbid, s.userid, s.queryid, s.toplevel, s.query FROM %I.pg_stat_statements(true) s',
+            pgss_schema);
+    EXCEPTION WHEN undefined_column THEN
+        -- pg_stat_statements before 1.9 (PostgreSQL 13) has no toplevel:
+        -- one entry covers top-level and nested executions (NULL matches both)
+        RETURN QUERY EXECUTE format(
+            'SELECT s.dbid, s.userid, s.queryid, NULL::boolean, s.query FROM %I.pg_stat_statements(true) s',
+            pgss_schema);
+    END;
 EXCEPTION WHEN undefined_column OR undefined_function OR object_not_in_prerequisite_state THEN
-    -- an older pg_stat_statements (no toplevel), or one not preloaded
+    -- a pg_stat_statements of another shape, or one not preloaded
     RETURN;
 END
 $$;
@@ -67,7 +75,7 @@ LEFT JOIN pg_catalog.pg_database d ON d.oid = l.dbid
 LEFT JOIN pg_catalog.pg_roles r ON r.oid = l.userid
 LEFT JOIN coder_health.statement_texts() t
        ON t.dbid = l.dbid AND t.userid = l.userid AND t.queryid = l.queryid
-      AND t.toplevel = l.toplevel;
+      AND (t.toplevel = l.toplevel OR t.toplevel IS NULL);
 
 COMMENT ON VIEW coder_health.statement_latency IS
   'Latency percentiles per statement (database, role, queryid, toplevel): since reset and recent (last 5 to 6 minutes)';

@@ -58,20 +58,43 @@ is($node->safe_psql('postgres',
 $node->command_ok([ 'pgbench', '-i', '-s', '1', '-q', '-h', $node->host, '-p', $port, 'postgres' ],
 	'pgbench -i');
 $node->safe_psql('postgres', 'SELECT coder_health.reset()');
-foreach my $mode ('prepared', 'extended', 'simple')
+# (simple first: on PostgreSQL 13 its 500 distinct statements overflow the
+# 100-entry table, and the entry of the later prepared runs must not be the
+# least recently used one then; the collector must have made room again
+# before they start, or their first samples find the table full)
+foreach my $mode ('simple', 'prepared', 'extended')
 {
 	$node->command_ok(
 		[ 'pgbench', '-n', '-S', '-M', $mode, '-c', '2', '-j', '2', '-t', '250',
 			'-h', $node->host, '-p', $port, 'postgres' ],
 		"pgbench -S -M $mode");
+	$node->poll_query_until('postgres',
+		'SELECT statements_tracked < 90 FROM coder_health.status')
+	  or die 'the collector did not evict';
 }
 # the parameterized form ($1) and the simple-protocol form (a constant) are
 # two query ids in PostgreSQL, as in pg_stat_statements
-ok($node->poll_query_until('postgres',
-		"SELECT array_agg(calls ORDER BY calls DESC) = '{1000,500}'
-		 FROM (SELECT calls FROM coder_health.statement_latency
-		       ORDER BY calls DESC LIMIT 2) top"),
-	'every pgbench select counted: 1,000 prepared + extended, 500 simple');
+my $core_query_ids =
+  $node->safe_psql('postgres', 'SHOW server_version_num') >= 140000;
+if ($core_query_ids)
+{
+	ok($node->poll_query_until('postgres',
+			"SELECT array_agg(calls ORDER BY calls DESC) = '{1000,500}'
+			 FROM (SELECT calls FROM coder_health.statement_latency
+			       ORDER BY calls DESC LIMIT 2) top"),
+		'every pgbench select counted: 1,000 prepared + extended, 500 simple');
+}
+else
+{
+	# PostgreSQL 13: ids are hashes of the statement text, so the
+	# parameterized form still groups (prepared and extended send the same
+	# text) while each simple-protocol select, with its own constant, is a
+	# statement of its own (docs/versions.md)
+	ok($node->poll_query_until('postgres',
+			"SELECT max(calls) = 1000 AND count(*) FILTER (WHERE calls <= 3) >= 20
+			 FROM coder_health.statement_latency"),
+		'PostgreSQL 13: 1,000 prepared + extended as one statement, simple selects not merged');
+}
 
 # overflow: 10,000 distinct statements into a 100-entry table
 my $script = '';

@@ -82,8 +82,11 @@ is($primary->safe_psql('postgres',
 
 # --- replay paused: lag grows on both sides ----------------------------------
 $standby->safe_psql('postgres', 'SELECT pg_wal_replay_pause()');
+# (pg_get_wal_replay_pause_state() is 14+; 13 has pg_is_wal_replay_paused())
 ok($standby->poll_query_until('postgres',
-		"SELECT pg_get_wal_replay_pause_state() = 'paused'"),
+		$standby->pg_version >= 14
+		? "SELECT pg_get_wal_replay_pause_state() = 'paused'"
+		: "SELECT pg_is_wal_replay_paused()"),
 	'replay paused');
 $primary->safe_psql('postgres',
 	'INSERT INTO t SELECT generate_series(1, 50000)');

@@ -1,0 +1,36 @@
+-- The health view: twelve checks in a fixed order, a status from the
+-- thresholds, unknown (never ok) without data; history and sparkline errors.
+SELECT "check", status IN ('ok', 'warn', 'critical', 'unknown') AS valid_status,
+       unit, warn_threshold, critical_threshold, detail IS NOT NULL AS has_detail
+FROM coder_health.health;
+
+-- no standby and no slot: nothing to measure
+SELECT "check", status, value FROM coder_health.health
+WHERE "check" IN ('replication_lag_bytes', 'replication_lag_time');
+
+-- thresholds follow the settings (kB settings in bytes)
+SET coder_health.health_replication_lag_warn_bytes = '2MB';
+SET coder_health.health_p99_critical_ms = '2s';
+SELECT "check", warn_threshold, critical_threshold FROM coder_health.health
+WHERE "check" IN ('replication_lag_bytes', 'statement_p99');
+RESET coder_health.health_replication_lag_warn_bytes;
+RESET coder_health.health_p99_critical_ms;
+
+-- bad threshold values are rejected by PostgreSQL
+SET coder_health.health_error_rate_warn_pct = 150;
+SET coder_health.health_collector_warn_s = 0;
+ALTER SYSTEM SET coder_health.history_length = 10;
+
+-- the status rule
+SELECT coder_health.health_status(NULL, 1, 2) AS no_value,
+       coder_health.health_status(0.5, 1, 2) AS below,
+       coder_health.health_status(1, 1, 2) AS at_warn,
+       coder_health.health_status(3, 1, 2) AS above,
+       coder_health.health_status(5, 20, 10, true) AS low_headroom;
+
+-- history and sparkline
+SELECT count(*) >= 0 AS history_readable FROM coder_health.history;
+SELECT coder_health.sparkline('latency');
+SELECT coder_health.sparkline(NULL);
+SELECT coder_health.sparkline('replication_lag_bytes', 'no-such-standby');
+SELECT coder_health.sparkline('connections', width => 0);
