@@ -153,6 +153,7 @@ def throughput(args):
     cpu = defaultdict(list)             # (wl, c, cfg) -> [server CPU us per transaction]
     by_round = defaultdict(dict)        # (wl, c, round) -> {cfg: tps}
     cpu_round = defaultdict(dict)       # (wl, c, round) -> {cfg: us per transaction}
+    coverage = defaultdict(list)        # (wl, c, cfg) -> [recorded statements / transactions]
     workloads, clients, configs, rounds = [], [], [], set()
     with open(args.raw) as f:
         for line in f:
@@ -173,6 +174,12 @@ def throughput(args):
                 continue
             data[(wl, c, cfg)].append(t)
             by_round[(wl, c, rnd)][cfg] = t
+            if len(parts) >= 8 and parts[7]:
+                try:
+                    if float(parts[6]) > 0:
+                        coverage[(wl, c, cfg)].append(float(parts[7]) / float(parts[6]))
+                except ValueError:
+                    pass
             if len(parts) >= 7:
                 try:
                     ticks, tx = float(parts[5]), float(parts[6])
@@ -239,6 +246,22 @@ def throughput(args):
         cpaired = ratios("CPU efficiency vs none: median over rounds of cpu/tx(none) / cpu/tx(config)\n"
                          "(the throughput ratio a CPU-bound server would see)", cpu_round, True)
 
+    low_cov = []
+    if coverage:
+        print("coder_health coverage: statements it recorded / transactions pgbench ran "
+              "(one statement each; lowest and median over rounds)")
+        print()
+        for key in sorted(coverage):
+            v = sorted(coverage[key])
+            wl, c, cfg = key
+            flag = ""
+            if v[0] < 0.99:
+                flag = "   <-- statements missing: coder_health skipped work"
+                low_cov.append(f"{label[cfg]} {wl} {c} clients {v[0]:.3f}")
+            print(f"  {wl:<16} {c:>3} clients {label[cfg]:<14} lowest {v[0]:.4f}  "
+                  f"median {statistics.median(v):.4f}{flag}")
+        print()
+
     lines = []
     for wl in workloads:
         for c in clients:
@@ -254,6 +277,9 @@ def throughput(args):
                 if (wl, c, "pgss") in cpaired:
                     s += f", pgss {cpaired[(wl, c, 'pgss')]:.3f}"
             lines.append(s)
+    if low_cov:
+        lines.append("WARNING: coder_health recorded too few statements (" + "; ".join(low_cov[:3])
+                     + (" ..." if len(low_cov) > 3 else "") + "): it skipped work, its ratios are too good")
     if lines:
         write_summary(args.summary, "throughput ratio vs none (paired medians, tps | server CPU per tx;"
                       " target coder_health >= 0.98):\n" + "\n".join("    " + s for s in lines))

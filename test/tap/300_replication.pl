@@ -84,7 +84,7 @@ is($primary->safe_psql('postgres',
 $standby->safe_psql('postgres', 'SELECT pg_wal_replay_pause()');
 # (pg_get_wal_replay_pause_state() is 14+; 13 has pg_is_wal_replay_paused())
 ok($standby->poll_query_until('postgres',
-		$standby->pg_version >= 14
+		$standby->safe_psql('postgres', 'SHOW server_version_num') >= 140000
 		? "SELECT pg_get_wal_replay_pause_state() = 'paused'"
 		: "SELECT pg_is_wal_replay_paused()"),
 	'replay paused');

@@ -75,7 +75,8 @@ like($metrics, qr/^pg_exporter_user_queries_load_error\{[^}]*\} 0$/m,
 
 # postgres_exporter reads a HISTOGRAM column from 0.10 on; Debian bullseye
 # (where the PostgreSQL 13 matrix runs) ships 0.8, which skips it silently.
-my ($exporter_version) = `$exporter --version 2>&1` =~ /version (\d+\.\d+)/;
+# ("postgres_exporter, version 0.11.1 ..." / "postgres_exporter 0.8.0+ds ...")
+my ($exporter_version) = `$exporter --version 2>&1` =~ /^postgres_exporter,? (?:version )?v?(\d+\.\d+)/m;
 my $has_histograms = defined $exporter_version && $exporter_version >= 0.10;
 note("postgres_exporter " . ($exporter_version // 'unknown')
 	  . ($has_histograms ? '' : ': no HISTOGRAM support, histogram checks skipped'));
