@@ -77,7 +77,8 @@ like($metrics, qr/^pg_exporter_user_queries_load_error\{[^}]*\} 0$/m,
 # (where the PostgreSQL 13 matrix runs) ships 0.8, which skips it silently.
 # ("postgres_exporter, version 0.11.1 ..." / "postgres_exporter 0.8.0+ds ...")
 my ($exporter_version) = `$exporter --version 2>&1` =~ /^postgres_exporter,? (?:version )?v?(\d+\.\d+)/m;
-my $has_histograms = defined $exporter_version && $exporter_version >= 0.10;
+my ($exporter_major, $exporter_minor) = split /\./, ($exporter_version // '0.0');
+my $has_histograms = $exporter_major > 0 || $exporter_minor >= 10;
 note("postgres_exporter " . ($exporter_version // 'unknown')
 	  . ($has_histograms ? '' : ': no HISTOGRAM support, histogram checks skipped'));
 
