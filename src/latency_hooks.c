@@ -166,7 +166,7 @@ claim_slot(void)
 	describe_client(slot->client_addr, sizeof(slot->client_addr));
 	slot->db_scope = -1;
 	slot->client_scope = -1;
-	pg_atomic_write_u64(&slot->dropped, 0);
+	/* slot->dropped stays: it counts every owner's losses until reset() */
 	pg_write_barrier();
 	before_shmem_exit(fold_at_exit, (Datum) 0);
 	memset(named_cache, 0, sizeof(named_cache));
@@ -383,6 +383,12 @@ finish_frame(ChFrame *f, bool commit_follows, bool is_rollback)
 		deferred = done;
 		have_deferred = true;
 		deferred_is_rollback = is_rollback;
+		/*
+		 * Fold now and then here too: most client statements take this
+		 * path.  No clock was read; the statement's own start time is close
+		 * enough for "every 250 ms".
+		 */
+		maybe_fold(done.start);
 		return;
 	}
 	if (done.end == 0)

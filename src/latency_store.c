@@ -646,10 +646,9 @@ apply_scopes(ChBackendSlot *slot, uint64 step, TimestampTz now)
 }
 
 /*
- * Give entries the sqlc names their backend found.  Shared lock held; every
- * sample posted before the notes has been folded, so the entries exist
- * unless the table was full (then the note is dropped).  Two backends may
- * name one entry at once: they write the same bytes.
+ * Give entries the sqlc names their backend found.  Shared lock held.  A
+ * note may arrive before its statement's sample (see below).  Two backends
+ * may name one entry at once: they write the same bytes.
  */
 static void
 apply_names(ChBackendSlot *slot)
@@ -670,7 +669,19 @@ apply_names(ChBackendSlot *slot)
 		key.userid = note->userid;
 		key.toplevel = note->toplevel;
 		entry = hash_search(ch_statements, &key, HASH_FIND, NULL);
-		if (entry != NULL && entry->name[0] == '\0')
+		if (entry == NULL)
+		{
+			/*
+			 * Its sample is not folded yet (an autocommit statement is
+			 * recorded at its commit, after its note): keep the note for the
+			 * next fold, unless the ring is full (then the entry never came:
+			 * table full) and the note gives way.
+			 */
+			if (head - tail < CH_NAME_NOTES)
+				break;
+			continue;
+		}
+		if (entry->name[0] == '\0')
 			strlcpy(entry->name, note->name, QUERY_NAME_LEN);
 	}
 	pg_memory_barrier();
@@ -961,6 +972,8 @@ ch_latency_reset(bool all, uint64 queryid)
 		pg_atomic_write_u64(&ch_latency->evictions, 0);
 		pg_atomic_write_u64(&ch_latency->dropped_table_full, 0);
 		pg_atomic_write_u64(&ch_latency->dropped_no_chunk, 0);
+		for (int i = 0; i < ch_latency->nslots; i++)
+			pg_atomic_write_u64(&ch_slots[i].dropped, 0);
 	}
 	LWLockRelease(ch_shared->lock);
 }

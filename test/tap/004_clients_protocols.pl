@@ -96,6 +96,26 @@ else
 		'PostgreSQL 13: 1,000 prepared + extended as one statement, simple selects not merged');
 }
 
+# at full speed, with the collector slowed to a minute, backends must fold
+# their own rings: every transaction pgbench ran is counted, none dropped
+$node->safe_psql('postgres',
+	"ALTER SYSTEM SET coder_health.sample_interval = '60s'; SELECT pg_reload_conf()");
+$node->safe_psql('postgres', 'SELECT coder_health.reset()');
+my ($bench_out, $bench_err) = ('', '');
+IPC::Run::run(
+	[ 'pgbench', '-n', '-S', '-M', 'prepared', '-c', '2', '-j', '2', '-T', '3',
+		'-h', $node->host, '-p', $port, 'postgres' ],
+	'>', \$bench_out, '2>', \$bench_err);
+my ($ran) = $bench_out =~ /number of transactions actually processed: (\d+)/;
+ok(defined $ran && $ran > 1000, "pgbench ran at full speed (" . ($ran // 0) . " transactions)");
+is($node->safe_psql('postgres',
+		"SELECT max(calls) FROM coder_health.statement_latency"),
+	$ran, 'every one of them counted by the backends themselves');
+is($node->safe_psql('postgres', 'SELECT dropped_samples FROM coder_health.status'),
+	'0', 'no sample dropped');
+$node->safe_psql('postgres',
+	"ALTER SYSTEM RESET coder_health.sample_interval; SELECT pg_reload_conf()");
+
 # overflow: 10,000 distinct statements into a 100-entry table
 my $script = '';
 for my $a (1 .. 100)
