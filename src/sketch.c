@@ -589,10 +589,9 @@ sketch_index(uint64_t ns)
 	 * d <= bound[i]: the second loop only steps down while d is still <=
 	 * the bound it steps to.
 	 */
-	/* the clamps above bound i; clang-analyzer cannot follow the loops */
-	while (d > sketch_bound[i])	/* NOLINT(clang-analyzer-core.UndefinedBinaryOperatorResult) */
+	while (d > sketch_bound[i])
 		i++;
-	while (d <= sketch_bound[i - 1])	/* NOLINT(clang-analyzer-core.UndefinedBinaryOperatorResult) */
+	while (d <= sketch_bound[i - 1])
 		i--;
 
 	return i;
