@@ -127,16 +127,26 @@ static bool error_reported = false;
  * ------------------------------------------------------------------------
  */
 
+/*
+ * Fold this backend's whole ring, waiting for the lock, and for another
+ * folder (the collector) to finish, up to max_tries milliseconds.
+ */
 static void
-fold_at_exit(int code, Datum arg)
+fold_own_ring(int max_tries)
 {
-	/* leave nothing behind for the next owner of the slot */
-	for (int tries = 0; my_slot != NULL && tries < 1000; tries++)
+	for (int tries = 0; my_slot != NULL && tries < max_tries; tries++)
 	{
 		if (ch_fold_slot(my_slot, true))
 			break;
 		pg_usleep(1000L);
 	}
+}
+
+static void
+fold_at_exit(int code, Datum arg)
+{
+	/* leave nothing behind for the next owner of the slot */
+	fold_own_ring(1000);
 }
 
 /* The client address as text: what identifies a Coder Server. */
@@ -226,12 +236,7 @@ maybe_fold(TimestampTz now)
 void
 ch_flush_my_samples(void)
 {
-	for (int tries = 0; my_slot != NULL && tries < 100; tries++)
-	{
-		if (ch_fold_slot(my_slot, true))
-			break;
-		pg_usleep(1000L);
-	}
+	fold_own_ring(100);
 	last_fold = GetCurrentTimestamp();
 }
 
