@@ -10,6 +10,8 @@
 #   make test-matrix     the same suites on PostgreSQL 13, 17 and 18, each in a
 #                        cached Debian root (test/matrix.sh; root only)
 #   make bench           overhead / accuracy benchmarks (ratios, not pass/fail)
+#   make soak            10-minute soak under the Coder workload (SOAK_SECONDS),
+#                        then the regression suite under valgrind memcheck
 
 EXTENSION    = coder_health
 MODULE_big   = coder_health
@@ -45,7 +47,7 @@ include $(PGXS)
 $(DATA_built): $(INSTALL_SQL) coder_health.control
 	cat $(INSTALL_SQL) > $@
 
-.PHONY: demo demo-stop test test-matrix bench format lint workload
+.PHONY: demo demo-stop test test-matrix bench format lint workload soak
 
 demo:
 	bash scripts/demo.sh
@@ -61,6 +63,9 @@ test-matrix:
 
 bench:
 	bash bench/run.sh
+
+soak:
+	bash test/soak.sh
 
 workload:
 	$(MAKE) -C workload PG_CONFIG=$(PG_CONFIG)

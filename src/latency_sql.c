@@ -306,7 +306,7 @@ coder_health_latency_chart(PG_FUNCTION_ARGS)
 	Tuplestorestate *store;
 	ChReadout  *r;
 	double		lo;
-	uint64		counts[64];
+	uint64		counts[64] = {0};
 	double		bounds[65];
 	int			nranges = 0;
 	uint64		peak = 0;

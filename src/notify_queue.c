@@ -201,7 +201,8 @@ ch_notify_queue_read(ChQueueSnapshot *snap)
 	occupied = (int64) head.page - (int64) tail.page;
 	if (CH_ASYNC_PAGE_WRAP > 0 && occupied < 0)
 		occupied += CH_ASYNC_PAGE_WRAP;
-	snap->usage = (double) occupied / (double) compat_notify_max_pages();
+	/* an exact integer (pages), then a ratio: no precision lost */
+	snap->usage = (double) occupied / (double) compat_notify_max_pages();	/* NOLINT(bugprone-integer-division) */
 	for (int k = 0; k < n; k++)
 		out[k].backlog_bytes = Max(queue_distance(out[k].page, out[k].offset,
 												  head.page, head.offset), 0);

@@ -899,7 +899,8 @@ text_mentions_pg_notify(const char *src)
 	{
 		int			k = 0;
 
-		while (needle[k] && pg_tolower((unsigned char) p[k]) == needle[k])
+		/* needle is ASCII: no sign question in the comparison */
+		while (needle[k] && pg_tolower((unsigned char) p[k]) == needle[k])	/* NOLINT(bugprone-signed-char-misuse) */
 			k++;
 		if (needle[k] == '\0')
 			return true;

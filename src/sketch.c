@@ -589,9 +589,10 @@ sketch_index(uint64_t ns)
 	 * d <= bound[i]: the second loop only steps down while d is still <=
 	 * the bound it steps to.
 	 */
-	while (d > sketch_bound[i])
+	/* the clamps above bound i; clang-analyzer cannot follow the loops */
+	while (d > sketch_bound[i])	/* NOLINT(clang-analyzer-core.UndefinedBinaryOperatorResult) */
 		i++;
-	while (d <= sketch_bound[i - 1])
+	while (d <= sketch_bound[i - 1])	/* NOLINT(clang-analyzer-core.UndefinedBinaryOperatorResult) */
 		i--;
 
 	return i;

@@ -99,6 +99,8 @@ run_lint() {
     --suppress=unknownMacro --suppress=syntaxError \
     -D__GNUC__ -DPG_VERSION_NUM=150000 \
     -I "$ROOT/src" "$ROOT"/src/*.c >>"$log" 2>&1 || rc=$?
+  # clang-tidy with the checked-in .clang-tidy (bug-finding checks)
+  bash "$ROOT/test/lint.sh" >>"$log" 2>&1 || rc=$?
   cat "$log"
   if [ "$rc" -eq 0 ]; then tally lint 1 0; else tally lint 0 1; fi
 }
