@@ -30,16 +30,12 @@ SELECT coder_health.statement_quantile(1);
 
 -- a real statement: its quantiles are ordered and within its range
 SELECT coder_health.reset();
-SELECT count(*) FROM pg_class WHERE relname = 'bad_input_probe';
+-- (named the sqlc way and found by that name: on PostgreSQL 13 query ids are
+-- hashes of the text; psql drops a leading comment, so \gexec sends it)
+SELECT E'-- name: BadInputProbe :one\nSELECT count(*) FROM pg_class WHERE relname = ''bad_input_probe''' \gexec
 SELECT coder_health.flush();
-CREATE FUNCTION bad_input_qid(q text) RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE j json;
-BEGIN
-  EXECUTE 'EXPLAIN (VERBOSE, FORMAT JSON) ' || q INTO j;
-  RETURN (j->0->>'Query Identifier')::bigint;
-END $$;
-SELECT bad_input_qid('SELECT count(*) FROM pg_class WHERE relname = ''bad_input_probe''')
-    AS probe_id \gset
+SELECT queryid AS probe_id FROM coder_health.statement_latency
+WHERE query_name = 'BadInputProbe' \gset
 SELECT coder_health.statement_quantile(:probe_id, 0) <=
            coder_health.statement_quantile(:probe_id, 1) AS ordered,
        coder_health.statement_quantile(:probe_id, 1) >= 0 AS non_negative;
@@ -62,7 +58,6 @@ FROM coder_health.statement_latency WHERE queryid = :'probe_id';
 SELECT coder_health.reset_statement(:probe_id);
 SELECT count(*) AS probe_reset
 FROM coder_health.statement_latency WHERE queryid = :'probe_id';
-DROP FUNCTION bad_input_qid(text);
 
 -- notify_stall_reason(backlog, xact_age, not_reading): not STRICT; NULLs,
 -- negatives, NaN and infinities give NULL or a reason, never an error

@@ -20,6 +20,8 @@
 #                               that leaves the host's PostgreSQL alone)
 #   CH_MATRIX_SUITES="regress tap" test/matrix.sh 17
 #                               some suites only (default: all but lint)
+#   CH_TAP_TESTS="600 602" test/matrix.sh 13
+#                               some TAP files only (also for test/run.sh)
 #   CH_MATRIX_CACHE=/path       where the roots live
 #   CH_MATRIX_MIRROR=URL        Debian mirror (default: the one apt uses here)
 #
@@ -332,7 +334,7 @@ run_version() {
   # the 2-minute soak runs in the native make test (and 10 minutes in make
   # soak); three more would double the matrix's time
   in_root "$dir" env PG_CONFIG="/usr/lib/postgresql/$v/bin/pg_config" \
-    CH_TEST_WORK=/tmp/coder_health_test CH_SKIP_SOAK=1 \
+    CH_TEST_WORK=/tmp/coder_health_test CH_SKIP_SOAK=1 CH_TAP_TESTS="${CH_TAP_TESTS:-}" \
     bash "$BUILD_DIR/test/run.sh" $SUITES 2>&1 | tee "$log"
   unmount_root "$dir"
   return 0

@@ -48,8 +48,9 @@ ok($node->poll_query_until('postgres',
 		"SELECT count(*) = 1 FROM pg_stat_activity
 		 WHERE backend_type = 'coder_health collector' AND pid <> $collector_before"),
 	'collector is back after the crash restart');
+# (PostgreSQL 18 names the process by its type: "client backend (PID n)")
 like(slurp_file($node->logfile),
-	qr/server process \(PID $victim\) was terminated by signal 9/,
+	qr/(?:server process|client backend) \(PID $victim\) was terminated by signal 9/,
 	'the postmaster saw the SIGKILL and restarted everything');
 ok($node->poll_query_until('coder',
 		'SELECT collector_last_run_age_s < 2 AND collector_runs > 2 FROM coder_health.status'),
