@@ -29,6 +29,7 @@
 #include "port/atomics.h"
 #include "utils/timestamp.h"
 
+#include "channel_family.h"
 #include "sketch.h"
 
 /* Families one backend's slot can name; more count as "(other)". */
@@ -47,7 +48,7 @@
 
 /* Entry 0 of the family table is "(other)". */
 #define CH_FAMILY_OTHER 0
-#define CH_FAMILY_NAME_LEN 64	/* NAMEDATALEN: channel names are shorter */
+#define CH_FAMILY_NAME_LEN CHANNEL_FAMILY_LEN	/* = NAMEDATALEN */
 
 typedef struct ChFamily
 {
@@ -130,9 +131,8 @@ extern int	ch_notify_stall_seconds;
 extern bool ch_track_notify;
 extern int	ch_notify_layout_test_bytes;
 
-/* notify_family.c */
-extern void ch_channel_family(const char *channel, char *family);
-extern uint32 ch_family_lookup(const char *family);
+/* notify_family.c: family (NUL-terminated, len bytes) -> entry number */
+extern uint32 ch_family_lookup(const char *family, int len);
 extern void ch_hll_add(ChFamily *f, uint64 hash);
 extern double ch_hll_estimate(ChFamily *f);
 extern void ch_family_entry_init(ChFamily *f, const char *name);
