@@ -111,10 +111,10 @@ throughput() {
       printf "server CPU per notifying transaction: without %.1f us, with %.1f us, with track_notify off %.1f us\n",
         us["without"], us["with"], us["off"]
       printf "CPU ratio without/with %.3f (goal >= 0.97); track_notify off/with %.3f\n",
-        us["with"] > 0 ? us["without"] / us["with"] : 0, us["with"] > 0 ? us["off"] / us["with"] : 0
+        (us["with"] > 0 ? us["without"] / us["with"] : 0), (us["with"] > 0 ? us["off"] / us["with"] : 0)
       for (r in rounds) {
-        if (tps["without", r] > 0) print "ratio_with", tps["with", r] / tps["without", r] > "/dev/stderr"
-        if (tps["off", r] > 0) print "ratio_off", tps["with", r] / tps["off", r] > "/dev/stderr"
+        if (tps["without", r] > 0) print "ratio_with", (tps["with", r] / tps["without", r]) > "/dev/stderr"
+        if (tps["off", r] > 0) print "ratio_off", (tps["with", r] / tps["off", r]) > "/dev/stderr"
       }
     }' "$raw" 2>"$WORK/ratios"
   local mw mo mf rw rf

@@ -78,11 +78,9 @@ typedef struct ChListenSlot
 	uint32		family[CH_NOTIFY_SLOT_FAMILIES];
 } ChListenSlot;
 
-/* A commit-phase sketch with atomic counters. */
+/* A commit-phase sketch with atomic counters (count = sum of buckets). */
 typedef struct ChAtomicSketch
 {
-	pg_atomic_uint64 count;
-	pg_atomic_uint64 sum_ns;
 	pg_atomic_uint64 max_ns;
 	pg_atomic_uint64 bucket[SKETCH_NBUCKETS];
 } ChAtomicSketch;

@@ -160,8 +160,6 @@ ch_notify_shmem_size(void)
 static void
 sketch_clear_atomic(ChAtomicSketch *sk)
 {
-	pg_atomic_write_u64(&sk->count, 0);
-	pg_atomic_write_u64(&sk->sum_ns, 0);
 	pg_atomic_write_u64(&sk->max_ns, 0);
 	for (int b = 0; b < SKETCH_NBUCKETS; b++)
 		pg_atomic_write_u64(&sk->bucket[b], 0);
@@ -202,8 +200,6 @@ ch_notify_shmem_init(void)
 	{
 		ChAtomicSketch *sk = &ch_notify->commit_window[w];
 
-		pg_atomic_init_u64(&sk->count, 0);
-		pg_atomic_init_u64(&sk->sum_ns, 0);
 		pg_atomic_init_u64(&sk->max_ns, 0);
 		for (int b = 0; b < SKETCH_NBUCKETS; b++)
 			pg_atomic_init_u64(&sk->bucket[b], 0);
@@ -531,9 +527,12 @@ record_commit_time(void)
 	ns = compat_instr_time_ns(end);
 	sk = &ch_notify->commit_window[pg_atomic_read_u64(&ch_notify->snap_step) %
 								   CH_NOTIFY_WINDOWS];
+	/*
+	 * Every notifying commit in the cluster lands here: one atomic add to a
+	 * bucket; the count is the buckets' sum, and the maximum is only read
+	 * unless this commit is a new one.
+	 */
 	pg_atomic_fetch_add_u64(&sk->bucket[sketch_index(ns)], 1);
-	pg_atomic_fetch_add_u64(&sk->count, 1);
-	pg_atomic_fetch_add_u64(&sk->sum_ns, ns);
 	atomic_max_u64(&sk->max_ns, ns);
 }
 
@@ -553,7 +552,6 @@ ch_sketch_read(ChAtomicSketch *src, sketch_t *dst)
 			dst->count += n;
 		}
 	}
-	dst->sum_ns += pg_atomic_read_u64(&src->sum_ns);
 	if (max_ns > dst->max_ns)
 		dst->max_ns = max_ns;
 }
@@ -931,17 +929,56 @@ swap_walker(Node *node, SwapContext *cxt)
 	return expression_tree_walker(node, swap_walker, (void *) cxt);
 }
 
-static inline bool
-is_leaf(Node *node)
+/*
+ * Swap the pg_notify calls of an expression made of constants, parameters,
+ * function and operator calls and casts only ('workspace_owner:' || $1),
+ * without the general walker.  False when some other node is met (or the
+ * expression is deep): the caller then walks the whole query, which finds
+ * any call not swapped yet.
+ */
+static bool
+swap_in_simple_expr(Node *node, SwapContext *cxt, int depth)
 {
-	return node != NULL && (IsA(node, Const) || IsA(node, Param));
+	List	   *args;
+	ListCell   *lc;
+
+	if (node == NULL)
+		return true;
+	switch (nodeTag(node))
+	{
+		case T_Const:
+		case T_Param:
+			return true;
+		case T_RelabelType:
+			return swap_in_simple_expr((Node *) ((RelabelType *) node)->arg,
+									   cxt, depth + 1);
+		case T_CoerceViaIO:
+			return swap_in_simple_expr((Node *) ((CoerceViaIO *) node)->arg,
+									   cxt, depth + 1);
+		case T_FuncExpr:
+			if (((FuncExpr *) node)->funcid == CH_PG_NOTIFY_OID)
+				(void) swap_call((FuncExpr *) node, cxt);
+			args = ((FuncExpr *) node)->args;
+			break;
+		case T_OpExpr:
+			args = ((OpExpr *) node)->args;
+			break;
+		default:
+			return false;
+	}
+	if (depth >= 8)
+		return false;
+	foreach(lc, args)
+		if (!swap_in_simple_expr((Node *) lfirst(lc), cxt, depth + 1))
+			return false;
+	return true;
 }
 
 /*
  * SELECT pg_notify($1, $2), the way Coder publishes, has nothing but a target
- * list of calls on constants and parameters: swap by looking at that list
- * alone instead of walking the whole tree.  False (nothing done) for a query
- * of any other shape, which is walked.
+ * list of simple expressions: swap by looking at that list alone instead of
+ * walking the whole tree.  False for a query of any other shape, which the
+ * caller walks.
  */
 static bool
 swap_simple_select(Query *q, SwapContext *cxt)
@@ -956,26 +993,9 @@ swap_simple_select(Query *q, SwapContext *cxt)
 		q->jointree->quals != NULL)
 		return false;
 	foreach(lc, q->targetList)
-	{
-		Node	   *expr = (Node *) ((TargetEntry *) lfirst(lc))->expr;
-		ListCell   *arg;
-
-		if (is_leaf(expr))
-			continue;
-		if (!IsA(expr, FuncExpr))
+		if (!swap_in_simple_expr((Node *) ((TargetEntry *) lfirst(lc))->expr,
+								 cxt, 0))
 			return false;
-		foreach(arg, ((FuncExpr *) expr)->args)
-			if (!is_leaf((Node *) lfirst(arg)))
-				return false;
-	}
-	foreach(lc, q->targetList)
-	{
-		Node	   *expr = (Node *) ((TargetEntry *) lfirst(lc))->expr;
-
-		if (IsA(expr, FuncExpr) && ((FuncExpr *) expr)->funcid == CH_PG_NOTIFY_OID &&
-			!swap_call((FuncExpr *) expr, cxt))
-			break;
-	}
 	return true;
 }
 
