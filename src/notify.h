@@ -131,6 +131,21 @@ extern int	ch_notify_layout_test_bytes;
 
 /* notify_family.c: family (NUL-terminated, len bytes) -> entry number */
 extern uint32 ch_family_lookup(const char *family, int len);
+
+/* A family as saved on disk (persist.c); rates start again after a restart. */
+typedef struct ChSavedFamily
+{
+	char		name[CH_FAMILY_NAME_LEN];
+	uint64		notifications;
+	uint64		bytes;
+	uint64		max_payload;
+	TimestampTz last_notify_at;
+	uint32		hll[CH_HLL_WORDS];
+} ChSavedFamily;
+
+extern uint32 ch_notify_families_in_use(void);
+extern void ch_notify_save_family(uint32 entry, ChSavedFamily *saved);
+extern bool ch_notify_restore_family(const ChSavedFamily *saved);
 extern void ch_hll_add(ChFamily *f, uint64 hash);
 extern double ch_hll_estimate(ChFamily *f);
 extern void ch_family_entry_init(ChFamily *f, const char *name);

@@ -120,6 +120,80 @@ ch_family_lookup(const char *family, int len)
 }
 
 /* ------------------------------------------------------------------------
+ * Saving and restoring (persist.c)
+ * ------------------------------------------------------------------------
+ */
+
+uint32
+ch_notify_families_in_use(void)
+{
+	return Min(pg_atomic_read_u32(&ch_notify->nfamilies),
+			   (uint32) ch_notify->max_families + 1);
+}
+
+void
+ch_notify_save_family(uint32 entry, ChSavedFamily *saved)
+{
+	ChFamily   *f = &ch_families[entry];
+
+	memset(saved, 0, sizeof(*saved));
+	strlcpy(saved->name, f->name, CH_FAMILY_NAME_LEN);
+	saved->notifications = pg_atomic_read_u64(&f->notifications);
+	saved->bytes = pg_atomic_read_u64(&f->bytes);
+	saved->max_payload = pg_atomic_read_u64(&f->max_payload);
+	saved->last_notify_at = (TimestampTz) pg_atomic_read_u64(&f->last_notify_at);
+	for (int w = 0; w < CH_HLL_WORDS; w++)
+		saved->hll[w] = pg_atomic_read_u32(&f->hll[w]);
+}
+
+/*
+ * At startup, before any backend runs.  A family that no longer fits (a
+ * smaller coder_health.max_channel_families) is added to "(other)", as it
+ * would have been counted; so is anything saved as "(other)".
+ */
+bool
+ch_notify_restore_family(const ChSavedFamily *saved)
+{
+	char		name[CH_FAMILY_NAME_LEN];
+	ChFamily   *f;
+	uint64		n;
+
+	memcpy(name, saved->name, CH_FAMILY_NAME_LEN);
+	name[CH_FAMILY_NAME_LEN - 1] = '\0';
+	if (name[0] == '\0')
+		return false;
+	f = &ch_families[strcmp(name, ch_families[CH_FAMILY_OTHER].name) == 0 ?
+					 CH_FAMILY_OTHER : ch_family_lookup(name, (int) strlen(name))];
+
+	n = pg_atomic_read_u64(&f->notifications) + saved->notifications;
+	pg_atomic_write_u64(&f->notifications, n);
+	pg_atomic_write_u64(&f->bytes, pg_atomic_read_u64(&f->bytes) + saved->bytes);
+	if (saved->max_payload > pg_atomic_read_u64(&f->max_payload))
+		pg_atomic_write_u64(&f->max_payload, saved->max_payload);
+	if ((uint64) saved->last_notify_at > pg_atomic_read_u64(&f->last_notify_at))
+		pg_atomic_write_u64(&f->last_notify_at, (uint64) saved->last_notify_at);
+	/* registers merge by maximum, byte by byte */
+	for (int w = 0; w < CH_HLL_WORDS; w++)
+	{
+		uint32		cur = pg_atomic_read_u32(&f->hll[w]);
+		uint32		merged = 0;
+
+		for (int k = 0; k < 4; k++)
+		{
+			uint32		a = (cur >> (k * 8)) & 0xFF;
+			uint32		b = (saved->hll[w] >> (k * 8)) & 0xFF;
+
+			merged |= Max(a, b) << (k * 8);
+		}
+		pg_atomic_write_u32(&f->hll[w], merged);
+	}
+	/* rates count from here: every snapshot starts at the restored total */
+	for (int s = 0; s < CH_NOTIFY_SNAPS; s++)
+		pg_atomic_write_u64(&f->snap[s], n);
+	return true;
+}
+
+/* ------------------------------------------------------------------------
  * Distinct channels per family: HyperLogLog with 256 registers
  * (about 6.5% standard error; small counts are near exact through linear
  * counting).  Four 8-bit registers per atomic word.
