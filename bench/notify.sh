@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
 # bench/notify.sh: what coder_health's LISTEN/NOTIFY tracking costs.
 #
-#   bench/notify.sh [throughput|readers|all]
+#   bench/notify.sh [throughput|instructions|readers|all]
 #
 #   throughput  notifications per second through pg_notify (pgbench, extended
 #               protocol, Coder-shaped channels workspace_owner:<id>), on a
-#               server with coder_health and one without, in interleaved
-#               rounds; prints the median of each and their ratio
+#               server with coder_health, the same with track_notify off, and
+#               one without it; the three take turns in rotated order every
+#               few seconds.  Prints median rates, the median of the
+#               per-round ratios, and server CPU per notifying transaction
+#               (all of each cluster's processes, from /proc), which other
+#               load on the machine disturbs much less than rates
 #   instructions  instructions per notifying transaction (callgrind on
 #               postgres --single; exact, unlike wall-clock rates on a shared
-#               machine): none / coder_health / coder_health, track_notify off
+#               machine): none / none with compute_query_id (what the
+#               statement latency feature needs) / coder_health /
+#               coder_health with track_notify off
 #   readers     time to read notify_queue, notify_listeners and
 #               notify_channels with 100 LISTEN connections and 1,000
 #               channel families (pgbench -t, average latency)
 #
-# Environment: BENCH_SECONDS (per round, default 5), BENCH_ROUNDS (default 5),
+# Environment: BENCH_SECONDS (per run, default 3), BENCH_ROUNDS (default 9),
 # BENCH_CLIENTS (default 4), PG_CONFIG.  Figures, not pass/fail.
 set -euo pipefail
 
@@ -22,11 +28,13 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 # shellcheck source=../scripts/lib.sh
 source "$ROOT/scripts/lib.sh"
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
 
 SECTIONS=("$@")
 [ ${#SECTIONS[@]} -eq 0 ] && SECTIONS=(all)
-SECONDS_PER_ROUND="${BENCH_SECONDS:-5}"
-ROUNDS="${BENCH_ROUNDS:-5}"
+SECONDS_PER_ROUND="${BENCH_SECONDS:-3}"
+ROUNDS="${BENCH_ROUNDS:-9}"
 CLIENTS="${BENCH_CLIENTS:-4}"
 BINDIR="$(ch_bindir)"
 WORK="$(mktemp -d /tmp/coder_health_bench_notify.XXXXXX)"
@@ -57,43 +65,66 @@ SELECT pg_notify('workspace_owner:' || :id, '{"kind":"workspace_update"}');
 SQL
 chmod a+r "$WORK/notify.sql"
 
-pgbench_tps() {
-  local dir="$1" port opts="${2:-}"
+# one pgbench run: prints "tps transactions cpu_ticks"
+notify_run() {
+  local dir="$1" opts="${2:-}" port out cpu0 tps tx
   port=$(sed -n "s/^port = \([0-9]*\)/\1/p" "$dir/postgresql.conf" | tail -1)
-  ch_as_pg env PGOPTIONS="$opts" "$BINDIR/pgbench" -n -h "$dir" -p "$port" -U postgres -M extended \
-    -c "$CLIENTS" -j "$CLIENTS" -T "$SECONDS_PER_ROUND" -f "$WORK/notify.sql" postgres 2>/dev/null |
-    sed -n 's/^tps = \([0-9.]*\).*/\1/p'
+  cpu0="$(cluster_cpu "$dir")"
+  out="$(ch_as_pg env PGOPTIONS="$opts" "$BINDIR/pgbench" -n -h "$dir" -p "$port" -U postgres -M extended \
+    -c "$CLIENTS" -j "$CLIENTS" -T "$SECONDS_PER_ROUND" -f "$WORK/notify.sql" postgres 2>/dev/null)"
+  wait_backends_gone "$dir"
+  tps="$(sed -n 's/^tps = \([0-9.]*\).*/\1/p' <<<"$out" | head -1)"
+  tx="$(sed -n 's/^number of transactions actually processed: \([0-9]*\).*/\1/p' <<<"$out" | head -1)"
+  echo "${tps:-nan} ${tx:-0} $(($(cluster_cpu "$dir") - cpu0))"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
-
 throughput() {
-  echo "== pg_notify throughput: $ROUNDS interleaved rounds of ${SECONDS_PER_ROUND}s, $CLIENTS clients"
-  local with=() without=() off=() r t
-  # warm both
-  SECONDS_PER_ROUND=2 pgbench_tps "$WORK/with" >/dev/null
-  SECONDS_PER_ROUND=2 pgbench_tps "$WORK/without" >/dev/null
+  echo "== pg_notify throughput: $ROUNDS rounds of ${SECONDS_PER_ROUND}s per configuration, $CLIENTS clients, order rotated"
+  local configs=(without with off) raw="$WORK/tput.tsv" r k cfg dir opts res
+  : >"$raw"
+  # warm both clusters
+  SECONDS_PER_ROUND=2 notify_run "$WORK/with" >/dev/null
+  SECONDS_PER_ROUND=2 notify_run "$WORK/without" >/dev/null
   for r in $(seq 1 "$ROUNDS"); do
-    if [ $((r % 2)) -eq 1 ]; then
-      t=$(pgbench_tps "$WORK/with"); with+=("$t")
-      t=$(pgbench_tps "$WORK/without"); without+=("$t")
-      t=$(pgbench_tps "$WORK/with" "-c coder_health.track_notify=off"); off+=("$t")
-    else
-      t=$(pgbench_tps "$WORK/with" "-c coder_health.track_notify=off"); off+=("$t")
-      t=$(pgbench_tps "$WORK/without"); without+=("$t")
-      t=$(pgbench_tps "$WORK/with"); with+=("$t")
-    fi
-    printf 'round %d: with %s/s  without %s/s  with, track_notify off %s/s\n' \
-      "$r" "${with[-1]}" "${without[-1]}" "${off[-1]}"
+    printf 'round %d:' "$r"
+    for k in 0 1 2; do
+      # rotate the order so that drift over time hits every configuration
+      cfg="${configs[$(((k + r) % 3))]}"
+      dir="$WORK/with"
+      opts=""
+      case "$cfg" in
+        without) dir="$WORK/without" ;;
+        off) opts="-c coder_health.track_notify=off" ;;
+      esac
+      read -r -a res <<<"$(notify_run "$dir" "$opts")"
+      printf '%s\t%s\t%s\t%s\t%s\n' "$r" "$cfg" "${res[0]}" "${res[1]}" "${res[2]}" >>"$raw"
+      printf '  %s %.0f/s' "$cfg" "${res[0]}"
+    done
+    echo
   done
-  local mw mo mf
-  mw=$(printf '%s\n' "${with[@]}" | median)
-  mo=$(printf '%s\n' "${without[@]}" | median)
-  mf=$(printf '%s\n' "${off[@]}" | median)
-  printf 'median notifications/s: with coder_health %.0f, without %.0f, ratio %.3f (goal >= 0.97)\n' \
-    "$mw" "$mo" "$(echo "$mw / $mo" | bc -l)"
-  printf 'LISTEN/NOTIFY tracking alone: with %.0f vs track_notify off %.0f, ratio %.3f\n' \
-    "$mw" "$mf" "$(echo "$mw / $mf" | bc -l)"
+  # per configuration: median tps; server CPU per notification (all of the
+  # cluster's processes) over every run; per round: paired ratios
+  awk -F'\t' -v tck="$CLK_TCK" '
+    { tps[$2, $1] = $3; tx[$2] += $4; cpu[$2] += $5; rounds[$1] = 1 }
+    END {
+      for (c in tx) us[c] = tx[c] > 0 ? cpu[c] / tck * 1e6 / tx[c] : 0
+      printf "server CPU per notifying transaction: without %.1f us, with %.1f us, with track_notify off %.1f us\n",
+        us["without"], us["with"], us["off"]
+      printf "CPU ratio without/with %.3f (goal >= 0.97); track_notify off/with %.3f\n",
+        (us["with"] > 0 ? us["without"] / us["with"] : 0), (us["with"] > 0 ? us["off"] / us["with"] : 0)
+      for (r in rounds) {
+        if (tps["without", r] > 0) print "ratio_with", (tps["with", r] / tps["without", r]) > "/dev/stderr"
+        if (tps["off", r] > 0) print "ratio_off", (tps["with", r] / tps["off", r]) > "/dev/stderr"
+      }
+    }' "$raw" 2>"$WORK/ratios"
+  local mw mo mf rw rf
+  mw=$(awk -F'\t' '$2 == "with" {print $3}' "$raw" | median)
+  mo=$(awk -F'\t' '$2 == "without" {print $3}' "$raw" | median)
+  mf=$(awk -F'\t' '$2 == "off" {print $3}' "$raw" | median)
+  rw=$(awk '$1 == "ratio_with" {print $2}' "$WORK/ratios" | median)
+  rf=$(awk '$1 == "ratio_off" {print $2}' "$WORK/ratios" | median)
+  printf 'median notifications/s: with coder_health %.0f, without %.0f, with track_notify off %.0f\n' "$mw" "$mo" "$mf"
+  printf 'median of the per-round ratios: with/without %.3f (goal >= 0.97); with/track_notify off %.3f\n' "$rw" "$rf"
   printf 'load average during the run: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
   ch_psql "$WORK/with" -c "SELECT notifications, notifications_per_s, commit_p50_ms, commit_p99_ms FROM coder_health.notify_queue"
 }
@@ -135,10 +166,11 @@ instructions() {
       >"$WORK/instr.$n.sql"
   done
   declare -A ir
-  for cfg in none ch ch_off; do
+  for cfg in none none_qid ch ch_off; do
     opts=()
     case "$cfg" in
       none) spl="" ;;
+      none_qid) spl=""; opts=(-c compute_query_id=on) ;;
       ch) spl="coder_health" ;;
       ch_off) spl="coder_health"; opts=(-c coder_health.track_notify=off) ;;
     esac
@@ -149,14 +181,18 @@ instructions() {
       total="$(sed -n 's/^summary: *\([0-9]*\).*/\1/p' "$WORK/cg.$cfg.$n" | head -1)"
       ir[$cfg.$n]="${total:-0}"
     done
-    printf '  %-7s %s instructions per notifying transaction\n' "$cfg" \
+    printf '  %-9s %s instructions per notifying transaction\n' "$cfg" \
       "$(( (ir[$cfg.6000] - ir[$cfg.2000]) / 4000 ))"
   done
   local none=$(( (ir[none.6000] - ir[none.2000]) / 4000 ))
   local ch=$(( (ir[ch.6000] - ir[ch.2000]) / 4000 ))
   local off=$(( (ir[ch_off.6000] - ir[ch_off.2000]) / 4000 ))
+  local qid=$(( (ir[none_qid.6000] - ir[none_qid.2000]) / 4000 ))
   printf '  instruction ratio none/coder_health %.3f; none/track_notify off %.3f\n' \
     "$(echo "$none / $ch" | bc -l)" "$(echo "$none / $off" | bc -l)"
+  printf '  LISTEN/NOTIFY tracking alone (track_notify off/on) %.3f: +%d instructions\n' \
+    "$(echo "$off / $ch" | bc -l)" "$((ch - off))"
+  printf '  query ids (compute_query_id, also needed by pg_stat_statements) +%d\n' "$((qid - none))"
   ch_start "$dir"
 }
 

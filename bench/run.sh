@@ -162,42 +162,14 @@ stop_started() {
   for d in ${STARTED[@]+"${STARTED[@]}"}; do ch_stop "$d"; done
 }
 
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+
 have_pgss() { [ -f "$PKGLIBDIR/pg_stat_statements.so" ]; }
 
-CLK_TCK="$(getconf CLK_TCK 2>/dev/null || echo 100)"
-# cluster_cpu DIR: CPU ticks used so far by a running cluster: the
-# postmaster, its reaped children (cutime/cstime) and its live children
-cluster_cpu() {
-  local pid c line total=0
-  local -a f
-  pid="$(head -1 "$1/postmaster.pid")"
-  for c in $(pgrep -P "$pid" || true); do
-    line="$(cat "/proc/$c/stat" 2>/dev/null)" || continue
-    read -ra f <<<"${line##*) }"
-    total=$((total + f[11] + f[12]))
-  done
-  line="$(cat "/proc/$pid/stat")"
-  read -ra f <<<"${line##*) }"
-  echo $((total + f[11] + f[12] + f[13] + f[14]))
-}
 # ch_calls DIR: statements coder_health has recorded so far (all of them)
 ch_calls() {
   q "$1" "SELECT coalesce(sum(calls), 0) FROM coder_health.statement_latency"
-}
-# children of the postmaster that are client backends
-cluster_backends() {
-  local pid
-  pid="$(head -1 "$1/postmaster.pid")"
-  pgrep -P "$pid" -f '^postgres: .*(\[local\]|[0-9]\([0-9]+\))' 2>/dev/null | wc -l
-}
-# wait (up to 3 s) until the backends of a finished pgbench are gone and reaped
-wait_backends_gone() {
-  local i
-  for i in $(seq 1 60); do
-    [ "$(cluster_backends "$1")" = 0 ] && return 0
-    sleep 0.05
-  done
-  return 0
 }
 
 # SQL for N distinct statements: t1..tN, one row each, created in batches

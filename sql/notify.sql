@@ -159,6 +159,26 @@ SELECT channel_family FROM coder_health.notify_channels
 WHERE channel_family ~ '^(prebuild|latency|tailnet|t_v|t_hash)'
 ORDER BY 1;
 
+-- duplicates (same channel and payload in one transaction) count once, as
+-- PostgreSQL delivers them, also when the first notification of the
+-- transaction is the duplicate or was rolled back with its savepoint
+BEGIN;
+NOTIFY u_dedup, 'a'; NOTIFY u_dedup, 'b'; NOTIFY u_dedup, 'a';
+COMMIT;
+-- 2 so far
+BEGIN;
+SAVEPOINT s; NOTIFY u_dedup, 'p'; ROLLBACK TO s;
+NOTIFY u_dedup, 'q'; NOTIFY u_dedup, 'q'; NOTIFY u_dedup, 'p';
+COMMIT;
+-- 4 so far
+BEGIN;
+NOTIFY u_dedup, 'a'; SAVEPOINT s; NOTIFY u_dedup, 'b'; ROLLBACK TO s;
+NOTIFY u_dedup, 'a'; NOTIFY u_dedup_other, 'a';
+COMMIT;
+-- 5: same payload on another channel is no duplicate
+SELECT channel_family, notifications, bytes FROM coder_health.notify_channels
+WHERE channel_family LIKE 'u\_dedup%' ORDER BY 1;
+
 -- totals in the queue view add the families up
 SELECT q.notifications = (SELECT sum(notifications) FROM coder_health.notify_channels)
            AS totals_match,

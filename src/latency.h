@@ -217,11 +217,7 @@ extern void ch_latency_reset(bool all, uint64 queryid);
 extern bool ch_restore_entry(const ChSavedEntry *saved, const uint16 *buckets,
 							 const uint64 *counts, int nbuckets);
 
-/* latency_persist.c */
-extern void ch_persist_load(void);
-extern void ch_persist_save(const char *why);
-extern void ch_persist_maybe_save(TimestampTz now);
-extern void ch_persist_register_shutdown(void);
+
 
 /* latency_hooks.c */
 extern void ch_latency_install_hooks(void);

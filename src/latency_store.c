@@ -165,13 +165,6 @@ ch_latency_shmem_init(void)
 	for (int i = 0; i < npool; i++)
 		ch_pool_next[i] = (i + 1 < npool) ? i + 2 : 0;
 	ch_latency->pool_free_head = npool > 0 ? 1 : 0;
-
-	/* in the postmaster (or single-user): statistics from the last save */
-	if (!IsUnderPostmaster)
-	{
-		ch_persist_load();
-		ch_persist_register_shutdown();
-	}
 }
 
 /* Bytes that hold data now: tracked statements, used scopes, used chunks. */
@@ -996,7 +989,7 @@ const ChModule ch_latency_module = {
 };
 
 /*
- * Recreate an entry from a saved file (latency_persist.c), at startup before
+ * Recreate an entry from a saved file (persist.c), at startup before
  * anyone else runs.  False when the table or the chunk pool is full.
  */
 bool

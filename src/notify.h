@@ -29,6 +29,7 @@
 #include "port/atomics.h"
 #include "utils/timestamp.h"
 
+#include "channel_family.h"
 #include "sketch.h"
 
 /* Families one backend's slot can name; more count as "(other)". */
@@ -47,7 +48,7 @@
 
 /* Entry 0 of the family table is "(other)". */
 #define CH_FAMILY_OTHER 0
-#define CH_FAMILY_NAME_LEN 64	/* NAMEDATALEN: channel names are shorter */
+#define CH_FAMILY_NAME_LEN CHANNEL_FAMILY_LEN	/* = NAMEDATALEN */
 
 typedef struct ChFamily
 {
@@ -77,11 +78,9 @@ typedef struct ChListenSlot
 	uint32		family[CH_NOTIFY_SLOT_FAMILIES];
 } ChListenSlot;
 
-/* A commit-phase sketch with atomic counters. */
+/* A commit-phase sketch with atomic counters (count = sum of buckets). */
 typedef struct ChAtomicSketch
 {
-	pg_atomic_uint64 count;
-	pg_atomic_uint64 sum_ns;
 	pg_atomic_uint64 max_ns;
 	pg_atomic_uint64 bucket[SKETCH_NBUCKETS];
 } ChAtomicSketch;
@@ -130,9 +129,23 @@ extern int	ch_notify_stall_seconds;
 extern bool ch_track_notify;
 extern int	ch_notify_layout_test_bytes;
 
-/* notify_family.c */
-extern void ch_channel_family(const char *channel, char *family);
-extern uint32 ch_family_lookup(const char *family);
+/* notify_family.c: family (NUL-terminated, len bytes) -> entry number */
+extern uint32 ch_family_lookup(const char *family, int len);
+
+/* A family as saved on disk (persist.c); rates start again after a restart. */
+typedef struct ChSavedFamily
+{
+	char		name[CH_FAMILY_NAME_LEN];
+	uint64		notifications;
+	uint64		bytes;
+	uint64		max_payload;
+	TimestampTz last_notify_at;
+	uint32		hll[CH_HLL_WORDS];
+} ChSavedFamily;
+
+extern uint32 ch_notify_families_in_use(void);
+extern void ch_notify_save_family(uint32 entry, ChSavedFamily *saved);
+extern bool ch_notify_restore_family(const ChSavedFamily *saved);
 extern void ch_hll_add(ChFamily *f, uint64 hash);
 extern double ch_hll_estimate(ChFamily *f);
 extern void ch_family_entry_init(ChFamily *f, const char *name);

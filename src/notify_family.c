@@ -5,11 +5,8 @@
  *	  "*", kept in a bounded shared table that backends add to without a
  *	  lock, and a small distinct-count estimate per family.
  *
- * Coder names channels after the object they are about
- * (workspace_owner:<uuid>, agent-logs:<uuid>, prebuild_claimed_<uuid>), so
- * counting per channel would grow without bound.  A family replaces every
- * UUID, every run of 16 or more hex digits and every run of decimal digits
- * with "*".
+ * A family is a channel name with its identifiers folded into "*"
+ * (channel_family.c).
  *
  * The table.  Entries (ChFamily) are handed out in order by an atomic
  * counter and never move or disappear before a restart (a reset zeroes their
@@ -34,112 +31,6 @@
 
 #include "coder_health.h"
 #include "notify.h"
-
-/* ------------------------------------------------------------------------
- * Names
- * ------------------------------------------------------------------------
- */
-
-/*
- * Character classes by table: a channel name is classified on every
- * notification, and range comparisons per character were most of its cost.
- */
-#define CH_HEX 0x01
-#define CH_DIGIT 0x02
-
-#define CH_HEXLETTER CH_HEX
-#define CH_DIG (CH_HEX | CH_DIGIT)
-
-static const uint8 char_class[256] = {
-	['0'] = CH_DIG,['1'] = CH_DIG,['2'] = CH_DIG,['3'] = CH_DIG,['4'] = CH_DIG,
-	['5'] = CH_DIG,['6'] = CH_DIG,['7'] = CH_DIG,['8'] = CH_DIG,['9'] = CH_DIG,
-	['a'] = CH_HEXLETTER,['b'] = CH_HEXLETTER,['c'] = CH_HEXLETTER,
-	['d'] = CH_HEXLETTER,['e'] = CH_HEXLETTER,['f'] = CH_HEXLETTER,
-	['A'] = CH_HEXLETTER,['B'] = CH_HEXLETTER,['C'] = CH_HEXLETTER,
-	['D'] = CH_HEXLETTER,['E'] = CH_HEXLETTER,['F'] = CH_HEXLETTER,
-};
-
-static inline bool
-is_hex(char c)
-{
-	return (char_class[(unsigned char) c] & CH_HEX) != 0;
-}
-
-static inline bool
-is_digit(char c)
-{
-	return (char_class[(unsigned char) c] & CH_DIGIT) != 0;
-}
-
-/* Length of a UUID (8-4-4-4-12 hex digits) starting at s, or 0. */
-static int
-uuid_at(const char *s)
-{
-	static const int groups[] = {8, 4, 4, 4, 12};
-	int			n = 0;
-
-	for (int g = 0; g < lengthof(groups); g++)
-	{
-		if (g > 0)
-		{
-			if (s[n] != '-')
-				return 0;
-			n++;
-		}
-		for (int i = 0; i < groups[g]; i++, n++)
-			if (!is_hex(s[n]))
-				return 0;
-	}
-	return n;
-}
-
-/*
- * The family of a channel name: UUIDs, runs of >= 16 hex digits and runs of
- * decimal digits become "*".  family must have CH_FAMILY_NAME_LEN bytes.
- */
-void
-ch_channel_family(const char *channel, char *family)
-{
-	int			out = 0;
-	const char *p = channel;
-
-	while (*p && out < CH_FAMILY_NAME_LEN - 1)
-	{
-		int			skip = 0;
-
-		/* an identifier starts at a boundary, not inside a word */
-		if (is_hex(*p) && (p == channel || !is_hex(p[-1])))
-		{
-			skip = uuid_at(p);
-			if (skip == 0)
-			{
-				int			n = 0;
-				bool		digit = false;
-
-				while (is_hex(p[n]))
-				{
-					digit |= is_digit(p[n]);
-					n++;
-				}
-				if (n >= 16 && digit)
-					skip = n;
-			}
-		}
-		if (skip == 0 && is_digit(*p))
-		{
-			while (is_digit(p[skip]))
-				skip++;
-		}
-		if (skip > 0)
-		{
-			family[out++] = '*';
-			p += skip;
-		}
-		else
-			family[out++] = *p++;
-	}
-	family[out] = '\0';
-}
 
 /* ------------------------------------------------------------------------
  * The table
@@ -172,11 +63,11 @@ ch_family_entry_init(ChFamily *f, const char *name)
  * the table is full.  Lock-free; safe in a commit callback.
  */
 uint32
-ch_family_lookup(const char *family)
+ch_family_lookup(const char *family, int len)
 {
 	pg_atomic_uint32 *index = family_index();
 	uint32		mask = ch_notify->index_size - 1;
-	uint32		h = hash_bytes((const unsigned char *) family, strlen(family));
+	uint32		h = hash_bytes((const unsigned char *) family, len);
 
 	for (uint32 probe = 0; probe <= mask; probe++)
 	{
@@ -222,10 +113,84 @@ ch_family_lookup(const char *family)
 		if (v == CH_FAMILY_SLOT_OVERFLOW)
 			continue;
 		pg_read_barrier();
-		if (strncmp(ch_families[v - 1].name, family, CH_FAMILY_NAME_LEN) == 0)
+		if (memcmp(ch_families[v - 1].name, family, len + 1) == 0)
 			return v - 1;
 	}
 	return CH_FAMILY_OTHER;
+}
+
+/* ------------------------------------------------------------------------
+ * Saving and restoring (persist.c)
+ * ------------------------------------------------------------------------
+ */
+
+uint32
+ch_notify_families_in_use(void)
+{
+	return Min(pg_atomic_read_u32(&ch_notify->nfamilies),
+			   (uint32) ch_notify->max_families + 1);
+}
+
+void
+ch_notify_save_family(uint32 entry, ChSavedFamily *saved)
+{
+	ChFamily   *f = &ch_families[entry];
+
+	memset(saved, 0, sizeof(*saved));
+	strlcpy(saved->name, f->name, CH_FAMILY_NAME_LEN);
+	saved->notifications = pg_atomic_read_u64(&f->notifications);
+	saved->bytes = pg_atomic_read_u64(&f->bytes);
+	saved->max_payload = pg_atomic_read_u64(&f->max_payload);
+	saved->last_notify_at = (TimestampTz) pg_atomic_read_u64(&f->last_notify_at);
+	for (int w = 0; w < CH_HLL_WORDS; w++)
+		saved->hll[w] = pg_atomic_read_u32(&f->hll[w]);
+}
+
+/*
+ * At startup, before any backend runs.  A family that no longer fits (a
+ * smaller coder_health.max_channel_families) is added to "(other)", as it
+ * would have been counted; so is anything saved as "(other)".
+ */
+bool
+ch_notify_restore_family(const ChSavedFamily *saved)
+{
+	char		name[CH_FAMILY_NAME_LEN];
+	ChFamily   *f;
+	uint64		n;
+
+	memcpy(name, saved->name, CH_FAMILY_NAME_LEN);
+	name[CH_FAMILY_NAME_LEN - 1] = '\0';
+	if (name[0] == '\0')
+		return false;
+	f = &ch_families[strcmp(name, ch_families[CH_FAMILY_OTHER].name) == 0 ?
+					 CH_FAMILY_OTHER : ch_family_lookup(name, (int) strlen(name))];
+
+	n = pg_atomic_read_u64(&f->notifications) + saved->notifications;
+	pg_atomic_write_u64(&f->notifications, n);
+	pg_atomic_write_u64(&f->bytes, pg_atomic_read_u64(&f->bytes) + saved->bytes);
+	if (saved->max_payload > pg_atomic_read_u64(&f->max_payload))
+		pg_atomic_write_u64(&f->max_payload, saved->max_payload);
+	if ((uint64) saved->last_notify_at > pg_atomic_read_u64(&f->last_notify_at))
+		pg_atomic_write_u64(&f->last_notify_at, (uint64) saved->last_notify_at);
+	/* registers merge by maximum, byte by byte */
+	for (int w = 0; w < CH_HLL_WORDS; w++)
+	{
+		uint32		cur = pg_atomic_read_u32(&f->hll[w]);
+		uint32		merged = 0;
+
+		for (int k = 0; k < 4; k++)
+		{
+			uint32		a = (cur >> (k * 8)) & 0xFF;
+			uint32		b = (saved->hll[w] >> (k * 8)) & 0xFF;
+
+			merged |= Max(a, b) << (k * 8);
+		}
+		pg_atomic_write_u32(&f->hll[w], merged);
+	}
+	/* rates count from here: every snapshot starts at the restored total */
+	for (int s = 0; s < CH_NOTIFY_SNAPS; s++)
+		pg_atomic_write_u64(&f->snap[s], n);
+	return true;
 }
 
 /* ------------------------------------------------------------------------

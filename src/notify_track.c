@@ -160,8 +160,6 @@ ch_notify_shmem_size(void)
 static void
 sketch_clear_atomic(ChAtomicSketch *sk)
 {
-	pg_atomic_write_u64(&sk->count, 0);
-	pg_atomic_write_u64(&sk->sum_ns, 0);
 	pg_atomic_write_u64(&sk->max_ns, 0);
 	for (int b = 0; b < SKETCH_NBUCKETS; b++)
 		pg_atomic_write_u64(&sk->bucket[b], 0);
@@ -202,8 +200,6 @@ ch_notify_shmem_init(void)
 	{
 		ChAtomicSketch *sk = &ch_notify->commit_window[w];
 
-		pg_atomic_init_u64(&sk->count, 0);
-		pg_atomic_init_u64(&sk->sum_ns, 0);
 		pg_atomic_init_u64(&sk->max_ns, 0);
 		for (int b = 0; b < SKETCH_NBUCKETS; b++)
 			pg_atomic_init_u64(&sk->bucket[b], 0);
@@ -244,7 +240,7 @@ ch_notify_used_bytes(void)
  */
 typedef struct PendingNotify
 {
-	uint64		dedup_hash;		/* channel and payload */
+	uint64		dedup_hash;		/* channel and payload, once needed */
 	uint64		channel_hash;
 	int32		payload_len;
 	int32		level;			/* subtransaction nest level */
@@ -318,14 +314,31 @@ grow(void **array, int *max, Size elem)
 
 /* The channel of the previous record and its family. */
 static char last_channel[NAMEDATALEN];
+static int	last_channel_len = -1;
 static uint32 last_family = CH_FAMILY_OTHER;
+
+/*
+ * The payload of the transaction's first notification.  A duplicate needs
+ * two notifications, so the first one's payload is hashed only when a
+ * second comes; a transaction that notifies once (Coder's publishes) pays a
+ * copy instead of a hash of up to 8 kB.  async.c caps payloads below BLCKSZ.
+ */
+static char first_payload[BLCKSZ];
+static bool first_dedup_pending = false;
+
+static inline uint64
+dedup_hash(const char *payload, int payload_len, uint64 channel_hash)
+{
+	return hash_bytes_extended((const unsigned char *) payload, payload_len,
+							   channel_hash);
+}
 
 /* A notification PostgreSQL accepted into this transaction. */
 static void
-record_notification(const char *channel, const char *payload, int payload_len)
+record_notification(const char *channel, int chlen, const char *payload,
+					int payload_len)
 {
 	PendingNotify *r;
-	int			chlen;
 
 	if (npending >= maxpending &&
 		!grow((void **) &pending, &maxpending, sizeof(PendingNotify)))
@@ -333,30 +346,41 @@ record_notification(const char *channel, const char *payload, int payload_len)
 		pg_atomic_fetch_add_u64(&ch_notify->dropped, 1);
 		return;
 	}
-	chlen = strnlen(channel, NAMEDATALEN - 1);
 	r = &pending[npending++];
 
 	/*
 	 * The family is found now, not at commit: the commit callback runs while
 	 * PostgreSQL holds its cluster-wide notify lock, so it only adds.
 	 */
-	if (npending > 1 && strncmp(last_channel, channel, NAMEDATALEN) == 0)
+	if (chlen == last_channel_len && memcmp(last_channel, channel, chlen) == 0)
 		r->family = last_family;
 	else
 	{
 		char		name[CH_FAMILY_NAME_LEN];
+		int			namelen = channel_family(channel, chlen, name);
 
-		ch_channel_family(channel, name);
-		r->family = ch_family_lookup(name);
+		r->family = ch_family_lookup(name, namelen);
 		memcpy(last_channel, channel, chlen);
-		last_channel[chlen] = '\0';
+		last_channel_len = chlen;
 		last_family = r->family;
 	}
-	r->channel_hash = hash_bytes_extended((const unsigned char *) channel, chlen, 0);
-	r->dedup_hash = hash_bytes_extended((const unsigned char *) payload,
-										payload_len, r->channel_hash);
+	r->channel_hash = channel_hash(channel, chlen);
 	r->payload_len = payload_len;
 	r->level = GetCurrentTransactionNestLevel();
+
+	if (npending == 1 && payload_len <= (int) sizeof(first_payload))
+	{
+		memcpy(first_payload, payload, payload_len);
+		first_dedup_pending = true;
+		return;
+	}
+	if (first_dedup_pending)
+	{
+		pending[0].dedup_hash = dedup_hash(first_payload, pending[0].payload_len,
+										   pending[0].channel_hash);
+		first_dedup_pending = false;
+	}
+	r->dedup_hash = dedup_hash(payload, payload_len, r->channel_hash);
 }
 
 static void
@@ -388,6 +412,7 @@ forget_transaction(void)
 	npending = 0;
 	nactions = 0;
 	commit_timing = false;
+	first_dedup_pending = false;
 	if (maxpending > 1024)
 	{
 		pfree(pending);
@@ -502,9 +527,12 @@ record_commit_time(void)
 	ns = compat_instr_time_ns(end);
 	sk = &ch_notify->commit_window[pg_atomic_read_u64(&ch_notify->snap_step) %
 								   CH_NOTIFY_WINDOWS];
+	/*
+	 * Every notifying commit in the cluster lands here: one atomic add to a
+	 * bucket; the count is the buckets' sum, and the maximum is only read
+	 * unless this commit is a new one.
+	 */
 	pg_atomic_fetch_add_u64(&sk->bucket[sketch_index(ns)], 1);
-	pg_atomic_fetch_add_u64(&sk->count, 1);
-	pg_atomic_fetch_add_u64(&sk->sum_ns, ns);
 	atomic_max_u64(&sk->max_ns, ns);
 }
 
@@ -524,7 +552,6 @@ ch_sketch_read(ChAtomicSketch *src, sketch_t *dst)
 			dst->count += n;
 		}
 	}
-	dst->sum_ns += pg_atomic_read_u64(&src->sum_ns);
 	if (max_ns > dst->max_ns)
 		dst->max_ns = max_ns;
 }
@@ -634,9 +661,11 @@ apply_listen_actions(void)
 					if (e != NULL && !found)
 					{
 						char		name[CH_FAMILY_NAME_LEN];
+						int			len = channel_family(a->channel,
+														 (int) strlen(a->channel),
+														 name);
 
-						ch_channel_family(a->channel, name);
-						e->family = ch_family_lookup(name);
+						e->family = ch_family_lookup(name, len);
 						changed = true;
 					}
 					break;
@@ -766,8 +795,9 @@ ch_notify_ProcessUtility(CH_PROCESS_UTILITY_ARGS)
 				NotifyStmt *stmt = (NotifyStmt *) parsetree;
 				const char *payload = stmt->payload ? stmt->payload : "";
 
-				record_notification(stmt->conditionname, payload,
-									(int) strlen(payload));
+				record_notification(stmt->conditionname,
+									(int) strnlen(stmt->conditionname, NAMEDATALEN - 1),
+									payload, (int) strlen(payload));
 				break;
 			}
 		case T_ListenStmt:
@@ -805,14 +835,16 @@ static bool wrapper_known = false;
 /* The verdicts of sql_function_notifies() need looking at again. */
 static bool notifying_cache_stale = false;
 
-/* Last role that was allowed to call pg_notify (EXECUTE can be revoked). */
+/* Last roles allowed to run pg_notify and the wrapper (grants can change). */
 static Oid	acl_ok_role = InvalidOid;
+static Oid	wrapper_acl_role = InvalidOid;
 
 static void
 proc_changed(Datum arg, int cacheid, uint32 hashvalue)
 {
 	wrapper_known = false;
 	acl_ok_role = InvalidOid;
+	wrapper_acl_role = InvalidOid;
 	notifying_cache_stale = true;
 }
 
@@ -842,35 +874,129 @@ lookup_wrapper(void)
 	return fn;
 }
 
+/* The wrapper if this role may run it; a role that may not keeps pg_notify. */
+static Oid
+usable_wrapper(void)
+{
+	Oid			fn = lookup_wrapper();
+	Oid			role;
+
+	if (!OidIsValid(fn))
+		return InvalidOid;
+	role = GetUserId();
+	if (role != wrapper_acl_role)
+	{
+		if (compat_proc_aclcheck(fn, role) != ACLCHECK_OK)
+			return InvalidOid;
+		wrapper_acl_role = role;
+	}
+	return fn;
+}
+
 typedef struct SwapContext
 {
 	Oid			wrapper;
 	bool		looked_up;
+	bool		found;			/* a pg_notify call was seen */
 } SwapContext;
+
+/* Swap one pg_notify call; false when there is nothing to swap it for. */
+static bool
+swap_call(FuncExpr *call, SwapContext *cxt)
+{
+	cxt->found = true;
+	if (!cxt->looked_up)
+	{
+		cxt->looked_up = true;
+		cxt->wrapper = usable_wrapper();
+	}
+	if (!OidIsValid(cxt->wrapper))
+		return false;
+	call->funcid = cxt->wrapper;
+	return true;
+}
 
 static bool
 swap_walker(Node *node, SwapContext *cxt)
 {
 	if (node == NULL)
 		return false;
-	if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcid == CH_PG_NOTIFY_OID)
-	{
-		if (!cxt->looked_up)
-		{
-			cxt->looked_up = true;
-			cxt->wrapper = lookup_wrapper();
-			/* a role that could not run the wrapper keeps pg_notify */
-			if (OidIsValid(cxt->wrapper) &&
-				compat_proc_aclcheck(cxt->wrapper, GetUserId()) != ACLCHECK_OK)
-				cxt->wrapper = InvalidOid;
-		}
-		if (!OidIsValid(cxt->wrapper))
-			return true;		/* nothing to swap to: stop walking */
-		((FuncExpr *) node)->funcid = cxt->wrapper;
-	}
+	if (IsA(node, FuncExpr) && ((FuncExpr *) node)->funcid == CH_PG_NOTIFY_OID &&
+		!swap_call((FuncExpr *) node, cxt))
+		return true;			/* nothing to swap to: stop walking */
 	if (IsA(node, Query))
 		return query_tree_walker((Query *) node, swap_walker, (void *) cxt, 0);
 	return expression_tree_walker(node, swap_walker, (void *) cxt);
+}
+
+/*
+ * Swap the pg_notify calls of an expression made of constants, parameters,
+ * function and operator calls and casts only ('workspace_owner:' || $1),
+ * without the general walker.  False when some other node is met (or the
+ * expression is deep): the caller then walks the whole query, which finds
+ * any call not swapped yet.
+ */
+static bool
+swap_in_simple_expr(Node *node, SwapContext *cxt, int depth)
+{
+	List	   *args;
+	ListCell   *lc;
+
+	if (node == NULL)
+		return true;
+	switch (nodeTag(node))
+	{
+		case T_Const:
+		case T_Param:
+			return true;
+		case T_RelabelType:
+			return swap_in_simple_expr((Node *) ((RelabelType *) node)->arg,
+									   cxt, depth + 1);
+		case T_CoerceViaIO:
+			return swap_in_simple_expr((Node *) ((CoerceViaIO *) node)->arg,
+									   cxt, depth + 1);
+		case T_FuncExpr:
+			if (((FuncExpr *) node)->funcid == CH_PG_NOTIFY_OID)
+				(void) swap_call((FuncExpr *) node, cxt);
+			args = ((FuncExpr *) node)->args;
+			break;
+		case T_OpExpr:
+			args = ((OpExpr *) node)->args;
+			break;
+		default:
+			return false;
+	}
+	if (depth >= 8)
+		return false;
+	foreach(lc, args)
+		if (!swap_in_simple_expr((Node *) lfirst(lc), cxt, depth + 1))
+			return false;
+	return true;
+}
+
+/*
+ * SELECT pg_notify($1, $2), the way Coder publishes, has nothing but a target
+ * list of simple expressions: swap by looking at that list alone instead of
+ * walking the whole tree.  False for a query of any other shape, which the
+ * caller walks.
+ */
+static bool
+swap_simple_select(Query *q, SwapContext *cxt)
+{
+	ListCell   *lc;
+
+	if (q->commandType != CMD_SELECT || q->rtable != NIL || q->hasSubLinks ||
+		q->cteList != NIL || q->setOperations != NULL ||
+		q->havingQual != NULL || q->limitOffset != NULL ||
+		q->limitCount != NULL || q->windowClause != NIL ||
+		q->jointree == NULL || q->jointree->fromlist != NIL ||
+		q->jointree->quals != NULL)
+		return false;
+	foreach(lc, q->targetList)
+		if (!swap_in_simple_expr((Node *) ((TargetEntry *) lfirst(lc))->expr,
+								 cxt, 0))
+			return false;
+	return true;
 }
 
 /*
@@ -893,42 +1019,50 @@ typedef struct NotifyingEntry
 static bool
 text_mentions_pg_notify(const char *src)
 {
-	static const char needle[] = "pg_notify";
-
-	for (const char *p = src; *p; p++)
-	{
-		int			k = 0;
-
-		/* needle is ASCII: no sign question in the comparison */
-		while (needle[k] && pg_tolower((unsigned char) p[k]) == needle[k])	/* NOLINT(bugprone-signed-char-misuse) */
-			k++;
-		if (needle[k] == '\0')
+	/* strpbrk finds candidates fast; a statement has few p's */
+	for (const char *p = src; (p = strpbrk(p, "pP")) != NULL; p++)
+		if (pg_strncasecmp(p, "pg_notify", 9) == 0)
 			return true;
-	}
 	return false;
 }
 
 /*
- * Statements known not to call pg_notify, by query id: a direct-mapped
- * cache, so the text scan above runs once per statement shape rather than
- * at every planning (a query id fixes the parse tree, so a tree without a
- * pg_notify call has none whatever the text).  Query id 0 is never cached.
+ * Whether a statement calls pg_notify, by query id: a direct-mapped cache,
+ * so the text scan above runs once per statement shape rather than at every
+ * planning, and a statement known to call it goes straight to the swap.  A
+ * query id fixes the parse tree, so the verdict on the tree holds whatever
+ * the text.  Query id 0 is never cached.
  */
-#define CH_NO_NOTIFY_CACHE 256
-static uint64 no_notify_cache[CH_NO_NOTIFY_CACHE];
+#define CH_VERDICT_CACHE 256
 
-static inline bool
-known_without_pg_notify(uint64 queryid)
+typedef struct NotifyVerdict
 {
-	return queryid != UINT64CONST(0) &&
-		no_notify_cache[queryid % CH_NO_NOTIFY_CACHE] == queryid;
+	uint64		queryid;
+	bool		calls_pg_notify;
+} NotifyVerdict;
+
+static NotifyVerdict verdict_cache[CH_VERDICT_CACHE];
+
+/* 1: calls pg_notify, 0: does not, -1: not known */
+static inline int
+cached_verdict(uint64 queryid)
+{
+	NotifyVerdict *v = &verdict_cache[queryid % CH_VERDICT_CACHE];
+
+	if (queryid == UINT64CONST(0) || v->queryid != queryid)
+		return -1;
+	return v->calls_pg_notify ? 1 : 0;
 }
 
 static inline void
-remember_without_pg_notify(uint64 queryid)
+remember_verdict(uint64 queryid, bool calls_pg_notify)
 {
-	if (queryid != UINT64CONST(0))
-		no_notify_cache[queryid % CH_NO_NOTIFY_CACHE] = queryid;
+	NotifyVerdict *v = &verdict_cache[queryid % CH_VERDICT_CACHE];
+
+	if (queryid == UINT64CONST(0))
+		return;
+	v->queryid = queryid;
+	v->calls_pg_notify = calls_pg_notify;
 }
 
 static bool
@@ -985,7 +1119,9 @@ ch_needs_fmgr_hook(Oid fn)
 {
 	if (prev_needs_fmgr_hook && prev_needs_fmgr_hook(fn))
 		return true;
-	if (!tracking() || !IsTransactionState())
+	/* fmgr asks at every call of the wrapper (a C function): answer first */
+	if ((wrapper_known && fn == wrapper_oid) || !tracking() ||
+		!IsTransactionState())
 		return false;
 	return sql_function_notifies(fn);
 }
@@ -997,21 +1133,27 @@ ch_notify_planner(Query *parse, const char *query_string, int cursorOptions,
 	/*
 	 * The planner may scribble on its input (plancache hands it a copy), so
 	 * changing the FuncExpr in place is what the planner itself does.  Only
-	 * statements whose text mentions pg_notify are walked (SQL, PL/pgSQL
-	 * expressions, prepared statements and SQL function bodies all come with
-	 * their own text), so other statements pay one string scan.
+	 * statements that call pg_notify, or whose text mentions it, are looked
+	 * at (SQL, PL/pgSQL expressions, prepared statements and SQL function
+	 * bodies all come with their own text); after its first planning a
+	 * statement's verdict comes from the cache.
 	 */
-	if (tracking() && parse->commandType != CMD_UTILITY &&
-		!known_without_pg_notify(parse->queryId))
+	if (tracking() && parse->commandType != CMD_UTILITY)
 	{
-		if (query_string == NULL || text_mentions_pg_notify(query_string))
-		{
-			SwapContext cxt = {InvalidOid, false};
+		int			verdict = cached_verdict(parse->queryId);
 
-			(void) query_tree_walker(parse, swap_walker, (void *) &cxt, 0);
+		if (verdict == 1 ||
+			(verdict < 0 &&
+			 (query_string == NULL || text_mentions_pg_notify(query_string))))
+		{
+			SwapContext cxt = {InvalidOid, false, false};
+
+			if (!swap_simple_select(parse, &cxt))
+				(void) query_tree_walker(parse, swap_walker, (void *) &cxt, 0);
+			remember_verdict(parse->queryId, cxt.found);
 		}
-		else
-			remember_without_pg_notify(parse->queryId);
+		else if (verdict < 0)
+			remember_verdict(parse->queryId, false);
 	}
 	if (prev_planner)
 		return prev_planner(parse, query_string, cursorOptions, boundParams);
@@ -1044,16 +1186,14 @@ coder_health_pg_notify(PG_FUNCTION_ARGS)
 	{
 		text	   *channel = PG_GETARG_TEXT_PP(0);
 		text	   *payload = PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1);
-		char		name[NAMEDATALEN];
+		const char *name = VARDATA_ANY(channel);
 		int			len = Min(VARSIZE_ANY_EXHDR(channel), NAMEDATALEN - 1);
 
-		memcpy(name, VARDATA_ANY(channel), len);
-		name[len] = '\0';
 		if (payload)
-			record_notification(name, VARDATA_ANY(payload),
+			record_notification(name, len, VARDATA_ANY(payload),
 								(int) VARSIZE_ANY_EXHDR(payload));
 		else
-			record_notification(name, "", 0);
+			record_notification(name, len, "", 0);
 	}
 	PG_RETURN_VOID();
 }
@@ -1128,6 +1268,8 @@ ch_notify_install_hooks(void)
 	RegisterSubXactCallback(ch_notify_subxact_callback, NULL);
 	CacheRegisterSyscacheCallback(PROCOID, proc_changed, (Datum) 0);
 	CacheRegisterSyscacheCallback(NAMESPACEOID, proc_changed, (Datum) 0);
+	/* role membership decides EXECUTE when it is not granted to PUBLIC */
+	CacheRegisterSyscacheCallback(AUTHMEMROLEMEM, proc_changed, (Datum) 0);
 }
 
 const ChModule ch_notify_module = {

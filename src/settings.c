@@ -57,7 +57,7 @@ ch_define_latency_settings(void)
 	ch_define_query_name_settings();
 
 	DefineCustomIntVariable("coder_health.save_interval",
-							"How often the collector saves statement statistics to pg_stat/coder_health.stat.",
+							"How often the collector saves statement and channel-family statistics to pg_stat/coder_health.stat.",
 							"They are always saved at a clean shutdown; this bounds what a crash "
 							"loses.  0 saves only at shutdown.",
 							&ch_save_interval_s,

@@ -89,6 +89,12 @@ ch_shmem_startup(void)
 	for (int i = 0; i < ch_nmodules; i++)
 		if (ch_modules[i]->shmem_init)
 			ch_modules[i]->shmem_init();
+	/* in the postmaster (or single-user): statistics from the last save */
+	if (!found && !IsUnderPostmaster)
+	{
+		ch_persist_load();
+		ch_persist_register_shutdown();
+	}
 	LWLockRelease(AddinShmemInitLock);
 }
 

@@ -92,6 +92,7 @@ run_lint() {
     --inline-suppr --suppress=missingIncludeSystem --suppress=missingInclude \
     -I "$ROOT/src" "$ROOT/src/sketch.c" "$ROOT/test/unit/test_sketch.c" \
     "$ROOT/src/query_name.c" "$ROOT/test/unit/test_query_name.c" \
+    "$ROOT/src/channel_family.c" "$ROOT/test/unit/test_channel_family.c" \
     "$ROOT"/workload/*.c >"$log" 2>&1 || rc=$?
   # PostgreSQL-dependent files: check them with the server headers
   cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
@@ -106,7 +107,7 @@ run_lint() {
 }
 
 run_unit() {
-  note "unit: sketch (plain, then ASan+UBSan)"
+  note "unit: sketch, query names, channel families (plain, then ASan+UBSan)"
   local log="$WORK/unit.log" rc=0
   make -C "$ROOT/test/unit" -s check check-asan >"$log" 2>&1 || rc=$?
   grep -E '^(not )?ok|^#' "$log" | grep -vE '^ok' || true

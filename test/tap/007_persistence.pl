@@ -1,4 +1,5 @@
-# Statement statistics (with their sqlc names) survive a clean restart and,
+# Statement statistics (with their sqlc names) and channel families survive
+# a clean restart and,
 # thanks to the collector's periodic save, a crash; a truncated, corrupt or
 # wrong-version file gives one WARNING and an empty start, never a refusal
 # to start.
@@ -24,6 +25,14 @@ sub run_named
 }
 
 my $calls_sql = "SELECT coalesce(sum(calls), 0) FROM coder_health.statement_latency WHERE query_name = 'GetPersisted'";
+my $family_sql = "SELECT notifications || ' ' || bytes || ' ' || max_payload_bytes || ' '
+	|| distinct_channels FROM coder_health.notify_channels WHERE channel_family = 'persist_fam:*'";
+
+# 3 channels of one family, 4 notifications, 10 payload bytes
+$node->safe_psql('postgres', q{NOTIFY "persist_fam:1", 'abc';
+	NOTIFY "persist_fam:2", 'abcd'; SELECT pg_notify('persist_fam:3', 'ab');
+	SELECT pg_notify('persist_fam:3', 'a')});
+is($node->safe_psql('postgres', $family_sql), '4 10 4 3', 'channel family counted');
 
 run_named(10);
 ok($node->poll_query_until('postgres', "SELECT ($calls_sql) = 10"), '10 named calls recorded');
@@ -36,17 +45,26 @@ is($node->safe_psql('postgres', $calls_sql), '10', 'calls survive a clean restar
 is($node->safe_psql('postgres',
 		"SELECT p99_ms FROM coder_health.statement_latency WHERE query_name = 'GetPersisted'"),
 	$p99_before, 'the distribution survives too (same p99)');
-like(slurp_file($node->logfile), qr/coder_health: restored latency statistics of \d+ statements/,
+like(slurp_file($node->logfile),
+	qr/coder_health: restored latency statistics of \d+ statements and \d+ channel families/,
 	'the restore is logged');
+is($node->safe_psql('postgres', $family_sql), '4 10 4 3',
+	'the channel family survives a clean restart (counts, bytes, largest payload, distinct channels)');
+is($node->safe_psql('postgres',
+		"SELECT per_s FROM coder_health.notify_channels WHERE channel_family = 'persist_fam:*'"),
+	'0', 'restored counts are no burst in the rate');
 
 # crash: the periodic save (every second here) bounds what is lost
 run_named(5);
+$node->safe_psql('postgres', q{NOTIFY "persist_fam:4", 'abcdefgh'});
 ok($node->poll_query_until('postgres', "SELECT ($calls_sql) = 15"), '5 more calls recorded');
 sleep 3;    # at least one periodic save after them
 $node->stop('immediate');
 $node->start;
 is($node->safe_psql('postgres', $calls_sql), '15',
 	'after an immediate stop the data of the last save is there');
+is($node->safe_psql('postgres', $family_sql), '5 18 8 4',
+	'and so are the channel family counts');
 
 # a file written by "another version": valid checksum, unknown format
 $node->stop;

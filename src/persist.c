@@ -1,15 +1,18 @@
 /*-------------------------------------------------------------------------
  *
- * latency_persist.c
- *	  Statement latency survives restarts: pg_stat/coder_health.stat.
+ * persist.c
+ *	  Statement latency and channel families survive restarts:
+ *	  pg_stat/coder_health.stat.
  *
  * Like pg_stat_statements, the statistics are written at a clean shutdown
  * and read back at startup.  Unlike it, the collector also writes them every
  * coder_health.save_interval, and the file is kept after loading, so after
  * a crash the server starts from the last save: a crash loses at most one
- * interval.  Rolling windows are not saved (they describe the last minutes,
- * which a restart interrupts anyway); totals, extremes, the full sketch and
- * the sqlc name of each statement are.
+ * interval.  Rolling windows and rates are not saved (they describe the
+ * last minutes, which a restart interrupts anyway); per statement the
+ * totals, extremes, full sketch and sqlc name are, and per channel family
+ * its name, counts, bytes, largest payload, last notification and
+ * distinct-channel registers.
  *
  * The file is versioned and ends with a CRC-32C of everything before it.  A
  * truncated, corrupt, foreign or old file is reported with one WARNING and
@@ -34,11 +37,12 @@
 #include "compat.h"
 #include "coder_health.h"
 #include "latency.h"
+#include "notify.h"
 
 #define CH_STAT_FILE PGSTAT_STAT_PERMANENT_DIRECTORY "/coder_health.stat"
 #define CH_STAT_TMP CH_STAT_FILE ".tmp"
 #define CH_STAT_MAGIC 0x43485354	/* "CHST" */
-#define CH_STAT_FORMAT 1
+#define CH_STAT_FORMAT 2	/* 2: channel families after the statements */
 /* a file larger than this is not ours to load */
 #define CH_STAT_MAX_BYTES ((Size) 1 << 30)
 
@@ -52,6 +56,9 @@ typedef struct ChStatHeader
 	uint32		nentries;
 	TimestampTz reset_time;
 	TimestampTz saved_at;
+	uint32		family_size;	/* sizeof(ChSavedFamily): layout guard */
+	uint32		nfamilies;
+	TimestampTz notify_reset_time;
 } ChStatHeader;
 
 static TimestampTz last_save = 0;
@@ -126,6 +133,10 @@ ch_persist_save(const char *why)
 	header.nentries = (uint32) ch_statements_tracked();
 	header.reset_time = ch_latency->reset_time;
 	header.saved_at = GetCurrentTimestamp();
+	header.family_size = sizeof(ChSavedFamily);
+	header.nfamilies = ch_notify != NULL ? ch_notify_families_in_use() : 0;
+	header.notify_reset_time = ch_notify != NULL ?
+		(TimestampTz) pg_atomic_read_u64(&ch_notify->reset_time) : 0;
 	put(&w, &header, sizeof(header));
 
 	hash_seq_init(&hs, ch_statement_table());
@@ -174,6 +185,15 @@ ch_persist_save(const char *why)
 	if (written != header.nentries)
 		w.failed = true;
 
+	/* families: entries never move, their counters are atomics, no lock */
+	for (uint32 f = 0; f < header.nfamilies; f++)
+	{
+		ChSavedFamily saved;
+
+		ch_notify_save_family(f, &saved);
+		put(&w, &saved, sizeof(saved));
+	}
+
 	FIN_CRC32C(w.crc);
 	if (!w.failed && fwrite(&w.crc, sizeof(w.crc), 1, w.file) != 1)
 		w.failed = true;
@@ -195,7 +215,8 @@ ch_persist_save(const char *why)
 	}
 	(void) durable_rename(CH_STAT_TMP, CH_STAT_FILE, LOG);
 	last_save = header.saved_at;
-	elog(DEBUG1, "coder_health: saved %u statements (%s)", written, why);
+	elog(DEBUG1, "coder_health: saved %u statements and %u channel families (%s)",
+		 written, header.nfamilies, why);
 }
 
 /* The collector: save every coder_health.save_interval (0: never). */
@@ -247,7 +268,7 @@ ignore_file(const char *why)
  */
 static bool
 walk_entries(const char *p, const char *end, uint32 nentries, bool restore,
-			 uint32 *restored)
+			 uint32 *restored, const char **entries_end)
 {
 	for (uint32 i = 0; i < nentries; i++)
 	{
@@ -290,7 +311,8 @@ walk_entries(const char *p, const char *end, uint32 nentries, bool restore,
 		if (!ok)
 			return false;
 	}
-	return p == end;
+	*entries_end = p;
+	return true;
 }
 
 /* At startup (postmaster or single-user), before any backend runs. */
@@ -305,6 +327,8 @@ ch_persist_load(void)
 	pg_crc32c	crc;
 	pg_crc32c	stored;
 	uint32		restored = 0;
+	const char *families = NULL;
+	const char *end;
 
 	if (stat(CH_STAT_FILE, &st) != 0)
 		return;					/* first start, or removed: nothing to load */
@@ -336,6 +360,7 @@ ch_persist_load(void)
 	FIN_CRC32C(crc);
 	memcpy(&stored, buf + len - sizeof(pg_crc32c), sizeof(stored));
 	memcpy(&header, buf, sizeof(header));
+	end = buf + len - sizeof(pg_crc32c);
 
 	if (header.magic != CH_STAT_MAGIC)
 		ignore_file("it is not a coder_health statistics file");
@@ -343,21 +368,38 @@ ch_persist_load(void)
 		ignore_file("its checksum does not match (corrupt or truncated)");
 	else if (header.format != CH_STAT_FORMAT ||
 			 header.entry_size != sizeof(ChSavedEntry) ||
+			 header.family_size != sizeof(ChSavedFamily) ||
 			 header.sketch_buckets != SKETCH_NBUCKETS)
 		ignore_file("it was written by another version of coder_health");
 	else if (header.pg_major != PG_VERSION_NUM / 100)
 		ignore_file("it was written by another major version of PostgreSQL");
-	else if (!walk_entries(buf + sizeof(header), buf + len - sizeof(pg_crc32c),
-						   header.nentries, false, NULL))
+	else if (!walk_entries(buf + sizeof(header), end, header.nentries, false,
+						   NULL, &families) ||
+			 (Size) (end - families) != (Size) header.nfamilies * sizeof(ChSavedFamily))
 		ignore_file("its entries are malformed");
 	else
 	{
-		(void) walk_entries(buf + sizeof(header), buf + len - sizeof(pg_crc32c),
-							header.nentries, true, &restored);
+		uint32		nfamilies = 0;
+
+		(void) walk_entries(buf + sizeof(header), end, header.nentries, true,
+							&restored, &families);
 		ch_latency->reset_time = header.reset_time;
+		if (ch_notify != NULL)
+		{
+			for (uint32 f = 0; f < header.nfamilies; f++)
+			{
+				ChSavedFamily saved;
+
+				memcpy(&saved, families + (Size) f * sizeof(saved), sizeof(saved));
+				if (ch_notify_restore_family(&saved))
+					nfamilies++;
+			}
+			pg_atomic_write_u64(&ch_notify->reset_time,
+								(uint64) header.notify_reset_time);
+		}
 		ereport(LOG,
-				(errmsg("coder_health: restored latency statistics of %u statements saved at %s",
-						restored, timestamptz_to_str(header.saved_at))));
+				(errmsg("coder_health: restored latency statistics of %u statements and %u channel families saved at %s",
+						restored, nfamilies, timestamptz_to_str(header.saved_at))));
 	}
 	pfree(buf);
 }
