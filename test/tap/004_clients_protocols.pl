@@ -117,23 +117,7 @@ $node->safe_psql('postgres',
 	"ALTER SYSTEM RESET coder_health.sample_interval; SELECT pg_reload_conf()");
 
 # overflow: 10,000 distinct statements into a 100-entry table
-my $script = '';
-for my $a (1 .. 100)
-{
-	for my $b (1 .. 100)
-	{
-		$script .= 'SELECT ' . join('+', ('1') x $a) . ', ' . join('*', ('1') x $b) . ";\n";
-	}
-}
-my $file = $node->basedir . '/distinct.sql';
-open my $fh, '>', $file or die;
-print $fh $script;
-close $fh;
-my ($stdout, $stderr) = ('', '');
-my $rc = IPC::Run::run(
-	[ 'psql', '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-h', $node->host, '-p', $port,
-		'-d', 'postgres', '-f', $file ],
-	'>', \$stdout, '2>', \$stderr);
+my ($rc, $stdout, $stderr) = ch_run_distinct_statements($node, 100);
 ok($rc, '10,000 distinct statements ran');
 is($stderr, '', 'with zero errors');
 ok($node->poll_query_until('postgres',

@@ -24,25 +24,7 @@ my ($reserved0, $used0) = split /\|/, $node->safe_psql('postgres', $status_sql);
 cmp_ok($used0, '<=', $reserved0, "shared memory used ($used0) within reserved ($reserved0)");
 
 # --- 20,000 distinct statements, max_statements = 100 ----------------------
-my $script = '';
-for my $a (1 .. 200)
-{
-	my $sum = join('+', ('1') x $a);
-	for my $b (1 .. 100)
-	{
-		$script .= "SELECT $sum, " . join('*', ('1') x $b) . ";\n";
-	}
-}
-my $file = $node->basedir . '/distinct.sql';
-open my $fh, '>', $file or die;
-print $fh $script;
-close $fh;
-
-my ($stdout, $stderr) = ('', '');
-my $rc = IPC::Run::run(
-	[ 'psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-h', $node->host,
-		'-p', $node->port, '-d', 'postgres', '-f', $file ],
-	'>', \$stdout, '2>', \$stderr);
+my ($rc, $stdout, $stderr) = ch_run_distinct_statements($node, 200);
 ok($rc, '20,000 distinct statements ran');
 is($stderr, '', 'with zero errors to the user');
 is(scalar(() = $stdout =~ /\n/g), 20000, 'and 20,000 results');

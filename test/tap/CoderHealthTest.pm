@@ -9,8 +9,9 @@ use Exporter 'import';
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use IPC::Run;
 
-our @EXPORT = qw(ch_node ch_root ch_server_crashed);
+our @EXPORT = qw(ch_node ch_root ch_server_crashed ch_run_distinct_statements);
 
 # The repository root (test/run.sh exports it).
 sub ch_root
@@ -46,6 +47,30 @@ sub ch_server_crashed
 	my ($node) = @_;
 	my $log = slurp_file($node->logfile);
 	return $log =~ /was terminated by signal|server process .* exited with exit code [^01]/;
+}
+
+# Run $shapes x 100 distinct statements (SELECT 1+1+..., 1*1*...) through
+# psql from a file, stopping at the first error; returns (ok, stdout, stderr)
+# with one result line per statement.
+sub ch_run_distinct_statements
+{
+	my ($node, $shapes) = @_;
+	my $script = '';
+	for my $a (1 .. $shapes)
+	{
+		my $sum = join('+', ('1') x $a);
+		$script .= "SELECT $sum, " . join('*', ('1') x $_) . ";\n" for 1 .. 100;
+	}
+	my $file = $node->basedir . '/distinct.sql';
+	open my $fh, '>', $file or die "$file: $!";
+	print $fh $script;
+	close $fh;
+	my ($stdout, $stderr) = ('', '');
+	my $rc = IPC::Run::run(
+		[ 'psql', '-X', '-q', '-At', '-v', 'ON_ERROR_STOP=1', '-h', $node->host,
+			'-p', $node->port, '-d', 'postgres', '-f', $file ],
+		'>', \$stdout, '2>', \$stderr);
+	return ($rc, $stdout, $stderr);
 }
 
 1;
