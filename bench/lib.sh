@@ -35,3 +35,35 @@ wait_backends_gone() {
 }
 # median of the numbers on stdin
 median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+
+# backend_instructions DIR SCRIPT N [PGOPTIONS]: instructions the server
+# spent in the one backend that ran N transactions of a pgbench SCRIPT
+# (extended protocol, one client), counted exactly by callgrind.  The whole
+# cluster runs under valgrind (backends are forked, so they stay under it);
+# the backend is the process with the most instructions, so the collector
+# and PostgreSQL's own background processes do not count.  Prints the count
+# (empty when something failed).  Needs BINDIR and scripts/lib.sh.
+backend_instructions() {
+  local dir="$1" script="$2" n="$3" opts="${4:-}" port pid i best=0 f total
+  port=$(sed -n "s/^port = \([0-9]*\)/\1/p" "$dir/postgresql.conf" | tail -1)
+  rm -f "$dir"/callgrind.out.*
+  ch_as_pg valgrind --tool=callgrind --trace-children=yes \
+    --callgrind-out-file="$dir/callgrind.out.%p" \
+    "$BINDIR/postgres" -D "$dir" >"$dir/valgrind.log" 2>&1 &
+  pid=$!
+  for i in $(seq 1 240); do
+    ch_as_pg "$BINDIR/pg_isready" -q -h "$dir" -p "$port" && break
+    sleep 0.5
+  done
+  ch_as_pg env PGOPTIONS="$opts" "$BINDIR/pgbench" -n -h "$dir" -p "$port" -U postgres \
+    -M extended -c 1 -t "$n" -f "$script" postgres >"$dir/pgbench.log" 2>&1 || true
+  ch_as_pg "$BINDIR/pg_ctl" -D "$dir" -m fast -w -t 120 stop >/dev/null 2>&1 || kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null || true
+  for f in "$dir"/callgrind.out.*; do
+    [ -f "$f" ] || continue
+    total="$(sed -n 's/^summary: *\([0-9]*\).*/\1/p;s/^totals: *\([0-9]*\).*/\1/p' "$f" | head -1)"
+    [ -n "$total" ] && [ "$total" -gt "$best" ] && best="$total"
+  done
+  rm -f "$dir"/callgrind.out.*
+  [ "$best" -gt 0 ] && echo "$best"
+}

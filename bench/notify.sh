@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/notify.sh: what coder_health's LISTEN/NOTIFY tracking costs.
 #
-#   bench/notify.sh [throughput|instructions|readers|all]
+#   bench/notify.sh [throughput|server|instructions|readers|all]
 #
 #   throughput  notifications per second through pg_notify (pgbench, extended
 #               protocol, Coder-shaped channels workspace_owner:<id>), on a
@@ -11,6 +11,11 @@
 #               per-round ratios, and server CPU per notifying transaction
 #               (all of each cluster's processes, from /proc), which other
 #               load on the machine disturbs much less than rates
+#   server      instructions per notifying transaction in the backend of a
+#               running server, over the extended protocol (callgrind on the
+#               whole cluster, the busiest process counted): none /
+#               coder_health / coder_health with track_notify off; exact,
+#               and what the throughput section measures, minus the noise
 #   instructions  instructions per notifying transaction (callgrind on
 #               postgres --single; exact, unlike wall-clock rates on a shared
 #               machine): none / none with compute_query_id (what the
@@ -65,6 +70,11 @@ SELECT pg_notify('workspace_owner:' || :id, '{"kind":"workspace_update"}');
 SQL
 chmod a+r "$WORK/notify.sql"
 
+# a configuration's cluster and session options: without / with / off
+# (with coder_health, track_notify off)
+cfg_dir() { if [ "$1" = without ]; then echo "$WORK/without"; else echo "$WORK/with"; fi; }
+cfg_opts() { if [ "$1" = off ]; then echo "-c coder_health.track_notify=off"; fi; }
+
 # one pgbench run: prints "tps transactions cpu_ticks"
 notify_run() {
   local dir="$1" opts="${2:-}" port out cpu0 tps tx
@@ -80,7 +90,7 @@ notify_run() {
 
 throughput() {
   echo "== pg_notify throughput: $ROUNDS rounds of ${SECONDS_PER_ROUND}s per configuration, $CLIENTS clients, order rotated"
-  local configs=(without with off) raw="$WORK/tput.tsv" r k cfg dir opts res
+  local configs=(without with off) raw="$WORK/tput.tsv" r k cfg res
   : >"$raw"
   # warm both clusters
   SECONDS_PER_ROUND=2 notify_run "$WORK/with" >/dev/null
@@ -90,13 +100,7 @@ throughput() {
     for k in 0 1 2; do
       # rotate the order so that drift over time hits every configuration
       cfg="${configs[$(((k + r) % 3))]}"
-      dir="$WORK/with"
-      opts=""
-      case "$cfg" in
-        without) dir="$WORK/without" ;;
-        off) opts="-c coder_health.track_notify=off" ;;
-      esac
-      read -r -a res <<<"$(notify_run "$dir" "$opts")"
+      read -r -a res <<<"$(notify_run "$(cfg_dir "$cfg")" "$(cfg_opts "$cfg")")"
       printf '%s\t%s\t%s\t%s\t%s\n' "$r" "$cfg" "${res[0]}" "${res[1]}" "${res[2]}" >>"$raw"
       printf '  %s %.0f/s' "$cfg" "${res[0]}"
     done
@@ -127,6 +131,37 @@ throughput() {
   printf 'median of the per-round ratios: with/without %.3f (goal >= 0.97); with/track_notify off %.3f\n' "$rw" "$rf"
   printf 'load average during the run: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"
   ch_psql "$WORK/with" -c "SELECT notifications, notifications_per_s, commit_p50_ms, commit_p99_ms FROM coder_health.notify_queue"
+}
+
+server_instructions() {
+  echo "== instructions per notifying transaction in the backend of a running server"
+  echo "   (callgrind on the whole cluster; pgbench -M extended, 1 client, the throughput script)"
+  if ! command -v valgrind >/dev/null 2>&1; then echo "skipped: no valgrind"; return 0; fi
+  local cfg dir n
+  declare -A ir
+  ch_stop "$WORK/with"
+  ch_stop "$WORK/without"
+  for cfg in without with off; do
+    dir="$(cfg_dir "$cfg")"
+    for n in 2000 6000; do
+      ir[$cfg.$n]="$(backend_instructions "$dir" "$WORK/notify.sql" "$n" "$(cfg_opts "$cfg")")"
+    done
+    if [ -z "${ir[$cfg.2000]}" ] || [ -z "${ir[$cfg.6000]}" ]; then
+      echo "  $cfg: the run under valgrind failed ($dir/valgrind.log)"
+      ch_start "$WORK/with"
+      ch_start "$WORK/without"
+      return 0
+    fi
+    printf '  %-7s %s instructions per notifying transaction\n' "$cfg" \
+      "$(( (ir[$cfg.6000] - ir[$cfg.2000]) / 4000 ))"
+  done
+  local none=$(( (ir[without.6000] - ir[without.2000]) / 4000 ))
+  local ch=$(( (ir[with.6000] - ir[with.2000]) / 4000 ))
+  local off=$(( (ir[off.6000] - ir[off.2000]) / 4000 ))
+  printf '  ratio without/with coder_health %.3f (goal >= 0.97); LISTEN/NOTIFY tracking alone (off/with) %.3f (+%d)\n' \
+    "$(echo "$none / $ch" | bc -l)" "$(echo "$off / $ch" | bc -l)" "$((ch - off))"
+  ch_start "$WORK/with"
+  ch_start "$WORK/without"
 }
 
 readers() {
@@ -201,7 +236,8 @@ for s in "${SECTIONS[@]}"; do
     throughput) throughput ;;
     readers) readers ;;
     instructions) instructions ;;
-    all) throughput; instructions; readers ;;
+    server) server_instructions ;;
+    all) throughput; server_instructions; instructions; readers ;;
     *) echo "unknown section $s"; exit 2 ;;
   esac
 done

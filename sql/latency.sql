@@ -1,17 +1,6 @@
 -- Statements with known durations land in the right percentiles.
 \set VERBOSITY terse
--- The query id a statement gets: on 14+ core's (EXPLAIN VERBOSE shows it),
--- on 13 coder_health's fallback, a hash of the statement's text
--- (docs/versions.md).
-CREATE OR REPLACE FUNCTION qid(q text) RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE j json;
-BEGIN
-  IF current_setting('server_version_num')::int < 140000 THEN
-    RETURN hashtextextended(q, 0);
-  END IF;
-  EXECUTE 'EXPLAIN (VERBOSE, FORMAT JSON) ' || q INTO j;
-  RETURN (j->0->>'Query Identifier')::bigint;
-END $$;
+-- qid(text): the query id of a statement (test_setup.sql)
 
 -- 20 executions of 10 ms and 2 of 100 ms of one statement, each a top-level
 -- statement.  One text for both durations, so it is one statement on every

@@ -1,16 +1,7 @@
 -- Failed statements are counted in errors, with their time to failure in
 -- the distribution (a statement_timeout is a tail event the caller waited for).
 \set VERBOSITY terse
--- the query id of a statement (on 13: coder_health's text hash)
-CREATE OR REPLACE FUNCTION qid(q text) RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE j json;
-BEGIN
-  IF current_setting('server_version_num')::int < 140000 THEN
-    RETURN hashtextextended(q, 0);
-  END IF;
-  EXECUTE 'EXPLAIN (VERBOSE, FORMAT JSON) ' || q INTO j;
-  RETURN (j->0->>'Query Identifier')::bigint;
-END $$;
+-- qid(text): the query id of a statement (test_setup.sql)
 SELECT coder_health.reset();
 
 CREATE TABLE zeros AS SELECT 0 AS z;

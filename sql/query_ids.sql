@@ -4,15 +4,6 @@
 -- hash of the statement's own text.  The expected output differs for 13:
 -- query_ids_1.out.
 \set VERBOSITY terse
-CREATE FUNCTION qid(q text) RETURNS bigint LANGUAGE plpgsql AS $$
-DECLARE j json;
-BEGIN
-  IF current_setting('server_version_num')::int < 140000 THEN
-    RETURN hashtextextended(q, 0);
-  END IF;
-  EXECUTE 'EXPLAIN (VERBOSE, FORMAT JSON) ' || q INTO j;
-  RETURN (j->0->>'Query Identifier')::bigint;
-END $$;
 SELECT current_setting('server_version_num')::int >= 140000 AS core_query_ids;
 
 SELECT coder_health.reset();
