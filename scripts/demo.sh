@@ -1,7 +1,8 @@
 #!/bin/bash
 # make demo: install what is missing, build, start a throwaway PostgreSQL with
-# coder_health preloaded, run a Coder-shaped workload (3 simulated Coder
-# Servers, ~20 s) and show what coder_health saw.  The server stays up;
+# coder_health preloaded and a streaming standby, run a Coder-shaped workload
+# (3 simulated Coder Servers, ~20 s) while one LISTEN connection sits in an
+# open transaction, and show what coder_health saw.  The server stays up;
 # `make demo-stop` (scripts/demo.sh --stop) ends it.
 #
 #   DEMO_DIR      where the cluster lives (default /tmp/coder_health_demo)
@@ -54,7 +55,9 @@ PORT="$(ch_free_port 55432)"
 ch_init_cluster "$DATA" "$PORT" \
   "shared_preload_libraries = 'pg_stat_statements,coder_health'" \
   "pg_stat_statements.track_utility = off" \
-  "coder_health.history_interval = 2s"
+  "coder_health.history_interval = 2s" \
+  "coder_health.notify_stall_seconds = 5" \
+  "coder_health.notify_stall_bytes = 64kB"
 ch_start "$DATA"
 ch_psql "$DATA" -q -c "CREATE DATABASE coder"
 ch_psql "$DATA" -q -d coder \
@@ -74,6 +77,15 @@ hot_standby_feedback = on
 CONF
 ch_start "$STANDBY"
 echo "standby on port $STANDBY_PORT, data in $STANDBY"
+
+step "a LISTEN connection that stops reading: it listens, then sits in an open transaction"
+# what a stuck coderd pubsub connection looks like: the queue cannot be
+# truncated past it, so its backlog grows with every notification
+ch_as_pg env PGAPPNAME=stuck_listener "$(ch_bindir)/psql" -X -q -h "$DATA" -p "$PORT" -U postgres -d coder \
+  -c 'LISTEN "workspace_owner:00000000-0000-4000-8000-000000000001"' \
+  -c 'BEGIN' -c "SELECT pg_sleep($((SECONDS_TO_RUN + 60)))" >/dev/null 2>&1 &
+STUCK_PID=$!
+echo "application_name stuck_listener (its session is ended after the live panels)"
 
 step "running the Coder-shaped workload: $SERVERS Coder Servers for ${SECONDS_TO_RUN}s"
 WORKLOAD_LOG="$DEMO_DIR/workload.log"
@@ -110,6 +122,34 @@ SELECT role, application_name, state, sync_state, replay_lag_bytes,
        round(peak_replay_lag_s_15min::numeric, 3) AS peak_lag_s_15min
 FROM coder_health.replication"
 
+show "LIVE: the NOTIFY queue (PostgreSQL's own state) and the notifying commits" "
+SELECT round(usage::numeric, 6) AS usage, pg_size_pretty(backlog_bytes) AS backlog,
+       listeners, stalled_listeners AS stalled, slowest_listener_pid AS slowest_pid,
+       pg_size_pretty(slowest_listener_backlog_bytes) AS slowest_backlog,
+       notifications, round(notifications_per_s::numeric, 1) AS per_s,
+       commit_p50_ms, commit_p99_ms, supported
+FROM coder_health.notify_queue"
+
+show "LIVE: LISTEN connections: which one is stalling the queue" "
+SELECT l.pid, coalesce(host(l.client_addr), 'local') AS client, a.application_name AS app,
+       l.channels, pg_size_pretty(l.backlog_bytes) AS backlog, l.state,
+       l.xact_age_s, l.stalled, l.stalled_reason
+FROM coder_health.notify_listeners l
+LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+ORDER BY l.backlog_bytes DESC"
+
+show "LIVE: notifications per channel family (UUIDs and numbers folded into *)" "
+SELECT channel_family, distinct_channels AS channels, listeners, notifications,
+       pg_size_pretty(bytes) AS bytes, max_payload_bytes AS max_payload,
+       round(per_s::numeric, 1) AS per_s
+FROM coder_health.notify_channels
+ORDER BY notifications DESC
+LIMIT 8"
+
+show "LIVE: health verdict, one row per check (thresholds: coder_health.health_* settings)" "
+SELECT \"check\", status, round(value::numeric, 3) AS value, unit, detail
+FROM coder_health.health"
+
 step "LIVE: replication, seen from the standby"
 "$(ch_bindir)/psql" -X -h "$STANDBY" -p "$STANDBY_PORT" -U postgres -d coder -P pager=off -P footer=off -c "
 SELECT role, receiver_status, receive_lag_bytes, replay_lag_bytes,
@@ -117,6 +157,10 @@ SELECT role, receiver_status, receive_lag_bytes, replay_lag_bytes,
        round(last_msg_age_s::numeric, 1) AS last_msg_age_s, replay_paused
 FROM coder_health.replication"
 
+# end the stuck listener's session (its backend would otherwise sleep on)
+ch_psql "$DATA" -d coder -qAt -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+  WHERE application_name = 'stuck_listener'" >/dev/null || true
+wait "$STUCK_PID" 2>/dev/null || true
 wait "$WORKLOAD_PID" || true
 step "workload finished"
 cat "$WORKLOAD_LOG"
@@ -156,10 +200,6 @@ FROM coder_health.latency_chart((SELECT queryid FROM coder_health.statement_late
                                    AND query_name IS NOT NULL
                                  ORDER BY p99_ms DESC LIMIT 1))"
 
-show "health verdict: one row per check (thresholds: coder_health.health_* settings)" "
-SELECT \"check\", status, round(value::numeric, 3) AS value, unit, detail
-FROM coder_health.health"
-
 show "history (sampled every history_interval by the collector)" "
 SELECT coder_health.sparkline('connections') AS connections_all_coder_servers
 UNION ALL
@@ -172,6 +212,8 @@ The demo server is still running.
   standby:  psql -h $STANDBY -p $STANDBY_PORT -U postgres coder
   try:      SELECT * FROM coder_health.statement_latency ORDER BY p99_ms DESC LIMIT 10;
             SELECT * FROM coder_health.latency;
+            SELECT * FROM coder_health.health;
+            SELECT * FROM coder_health.notify_listeners;
   more load: $ROOT/workload/run.sh --servers 3 --duration 60 --host 127.0.0.1 --port $PORT --dbname coder
   stop it:  make demo-stop
 EOF
