@@ -108,6 +108,44 @@ may_see(const PgBackendStatus *be, bool read_all)
 	return read_all || has_privs_of_role(GetUserId(), be->st_userid);
 }
 
+/*
+ * The client backends with a client host (TCP or a named unix socket peer)
+ * that the current role may see in detail, in backend-status order.
+ */
+typedef struct ClientIter
+{
+	int			next;
+	int			count;
+	bool		read_all;
+} ClientIter;
+
+static void
+client_iter_begin(ClientIter *it)
+{
+	it->next = 1;
+	it->count = pgstat_fetch_stat_numbackends();
+	it->read_all = has_privs_of_role(GetUserId(), COMPAT_ROLE_READ_ALL_STATS);
+}
+
+/* The next such backend, its host in addr; NULL after the last. */
+static PgBackendStatus *
+client_iter_next(ClientIter *it, char *addr, size_t addrlen)
+{
+	while (it->next <= it->count)
+	{
+		LocalPgBackendStatus *local = compat_local_beentry(it->next++);
+		PgBackendStatus *be;
+
+		if (local == NULL)
+			continue;
+		be = &local->backendStatus;
+		if (be->st_backendType == B_BACKEND && may_see(be, it->read_all) &&
+			ch_client_host_of(be, addr, addrlen))
+			return be;
+	}
+	return NULL;
+}
+
 static inline double
 us_to_s(int64 us)
 {
@@ -162,32 +200,23 @@ coder_health_client_hosts(PG_FUNCTION_ARGS)
 	HostRow    *rows;
 	int			nrows = 0;
 	int			cap = 16;
-	int			nbackends;
-	bool		read_all;
+	ClientIter	it;
+	PgBackendStatus *be;
+	char		addr[CH_HOST_ADDR_LEN];
 	TimestampTz now = GetCurrentTimestamp();
 
 	ch_require_loaded();
 	store = ch_srf_begin(fcinfo, &tupdesc, CH_HOST_COLS);
-	read_all = has_privs_of_role(GetUserId(), COMPAT_ROLE_READ_ALL_STATS);
 	rows = palloc(sizeof(HostRow) * cap);
 	proc_map_build(&map);
 
-	nbackends = pgstat_fetch_stat_numbackends();
-	for (int i = 1; i <= nbackends; i++)
+	client_iter_begin(&it);
+	while ((be = client_iter_next(&it, addr, sizeof(addr))) != NULL)
 	{
-		LocalPgBackendStatus *local = compat_local_beentry(i);
-		PgBackendStatus *be;
-		char		addr[CH_HOST_ADDR_LEN];
 		HostRow    *row;
 		int			procno;
 		ChClientReading rd;
 
-		if (local == NULL)
-			continue;
-		be = &local->backendStatus;
-		if (be->st_backendType != B_BACKEND || !may_see(be, read_all) ||
-			!ch_client_host_of(be, addr, sizeof(addr)))
-			continue;
 		row = host_row(&rows, &nrows, &cap, addr);
 		row->connections++;
 		if (row->hostname == NULL && be->st_clienthostname &&
@@ -238,7 +267,7 @@ coder_health_client_hosts(PG_FUNCTION_ARGS)
 
 	/* hosts with no connection now but a peak in the window */
 	LWLockAcquire(ch_shared->locks[CH_LOCK_CLIENTS], LW_SHARED);
-	if (read_all)
+	if (it.read_all)
 	{
 		uint64		step = ch_peak_step(now);
 
@@ -310,32 +339,23 @@ coder_health_client_backends(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	Tuplestorestate *store;
 	ProcMap		map;
-	int			nbackends;
-	bool		read_all;
+	ClientIter	it;
+	PgBackendStatus *be;
+	char		addr[CH_HOST_ADDR_LEN];
 
 	ch_require_loaded();
 	store = ch_srf_begin(fcinfo, &tupdesc, CH_BACKEND_COLS);
-	read_all = has_privs_of_role(GetUserId(), COMPAT_ROLE_READ_ALL_STATS);
 	proc_map_build(&map);
 
-	nbackends = pgstat_fetch_stat_numbackends();
-	for (int i = 1; i <= nbackends; i++)
+	client_iter_begin(&it);
+	while ((be = client_iter_next(&it, addr, sizeof(addr))) != NULL)
 	{
-		LocalPgBackendStatus *local = compat_local_beentry(i);
-		PgBackendStatus *be;
-		char		addr[CH_HOST_ADDR_LEN];
 		Datum		values[CH_BACKEND_COLS];
 		bool		nulls[CH_BACKEND_COLS];
 		ChClientReading rd;
 		int			procno;
 		int			c = 0;
 
-		if (local == NULL)
-			continue;
-		be = &local->backendStatus;
-		if (be->st_backendType != B_BACKEND || !may_see(be, read_all) ||
-			!ch_client_host_of(be, addr, sizeof(addr)))
-			continue;
 		procno = proc_map_find(&map, be->st_procpid);
 		ch_client_read_slot(procno, be->st_procpid, &rd);
 
