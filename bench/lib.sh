@@ -59,11 +59,17 @@ backend_instructions() {
     -M extended -c 1 -t "$n" -f "$script" postgres >"$dir/pgbench.log" 2>&1 || true
   ch_as_pg "$BINDIR/pg_ctl" -D "$dir" -m fast -w -t 120 stop >/dev/null 2>&1 || kill "$pid" 2>/dev/null
   wait "$pid" 2>/dev/null || true
+  local best_file=""
   for f in "$dir"/callgrind.out.*; do
     [ -f "$f" ] || continue
     total="$(sed -n 's/^summary: *\([0-9]*\).*/\1/p;s/^totals: *\([0-9]*\).*/\1/p' "$f" | head -1)"
-    [ -n "$total" ] && [ "$total" -gt "$best" ] && best="$total"
+    if [ -n "$total" ] && [ "$total" -gt "$best" ]; then best="$total"; best_file="$f"; fi
   done
+  # BENCH_CALLGRIND_KEEP=DIR keeps the backend's profile (callgrind_annotate)
+  if [ -n "${BENCH_CALLGRIND_KEEP:-}" ] && [ -n "$best_file" ]; then
+    mkdir -p "$BENCH_CALLGRIND_KEEP"
+    cp "$best_file" "$BENCH_CALLGRIND_KEEP/$(basename "$dir").$n${opts:+.opts}.callgrind"
+  fi
   rm -f "$dir"/callgrind.out.*
   [ "$best" -gt 0 ] && echo "$best"
 }
