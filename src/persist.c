@@ -43,6 +43,7 @@
 #define CH_STAT_TMP CH_STAT_FILE ".tmp"
 #define CH_STAT_MAGIC 0x43485354	/* "CHST" */
 #define CH_STAT_FORMAT 2	/* 2: channel families after the statements */
+#define CH_STAT_FORMAT_V1 1		/* 0.1.0: statements only; still read */
 /* a file larger than this is not ours to load */
 #define CH_STAT_MAX_BYTES ((Size) 1 << 30)
 
@@ -60,6 +61,9 @@ typedef struct ChStatHeader
 	uint32		nfamilies;
 	TimestampTz notify_reset_time;
 } ChStatHeader;
+
+/* Format 1 (coder_health 0.1.0) had the header up to saved_at only. */
+#define CH_STAT_HEADER_V1_SIZE offsetof(ChStatHeader, family_size)
 
 static TimestampTz last_save = 0;
 
@@ -329,10 +333,11 @@ ch_persist_load(void)
 	uint32		restored = 0;
 	const char *families = NULL;
 	const char *end;
+	Size		header_size = sizeof(ChStatHeader);
 
 	if (stat(CH_STAT_FILE, &st) != 0)
 		return;					/* first start, or removed: nothing to load */
-	if (st.st_size < (off_t) (sizeof(ChStatHeader) + sizeof(pg_crc32c)) ||
+	if (st.st_size < (off_t) (CH_STAT_HEADER_V1_SIZE + sizeof(pg_crc32c)) ||
 		(Size) st.st_size > CH_STAT_MAX_BYTES)
 	{
 		ignore_file("its size is wrong (truncated?)");
@@ -359,21 +364,32 @@ ch_persist_load(void)
 	COMP_CRC32C(crc, buf, len - sizeof(pg_crc32c));
 	FIN_CRC32C(crc);
 	memcpy(&stored, buf + len - sizeof(pg_crc32c), sizeof(stored));
-	memcpy(&header, buf, sizeof(header));
 	end = buf + len - sizeof(pg_crc32c);
+	memset(&header, 0, sizeof(header));
+	memcpy(&header, buf, CH_STAT_HEADER_V1_SIZE);
+	if (header.format == CH_STAT_FORMAT_V1)
+	{
+		/* an upgrade from 0.1.0: its statements, no channel families */
+		header_size = CH_STAT_HEADER_V1_SIZE;
+		header.family_size = sizeof(ChSavedFamily);
+	}
+	else if ((Size) (end - buf) >= sizeof(header))
+		memcpy(&header, buf, sizeof(header));
 
 	if (header.magic != CH_STAT_MAGIC)
 		ignore_file("it is not a coder_health statistics file");
 	else if (!EQ_CRC32C(crc, stored))
 		ignore_file("its checksum does not match (corrupt or truncated)");
-	else if (header.format != CH_STAT_FORMAT ||
+	else if ((header.format != CH_STAT_FORMAT &&
+			  header.format != CH_STAT_FORMAT_V1) ||
+			 (Size) (end - buf) < header_size ||
 			 header.entry_size != sizeof(ChSavedEntry) ||
 			 header.family_size != sizeof(ChSavedFamily) ||
 			 header.sketch_buckets != SKETCH_NBUCKETS)
 		ignore_file("it was written by another version of coder_health");
 	else if (header.pg_major != PG_VERSION_NUM / 100)
 		ignore_file("it was written by another major version of PostgreSQL");
-	else if (!walk_entries(buf + sizeof(header), end, header.nentries, false,
+	else if (!walk_entries(buf + header_size, end, header.nentries, false,
 						   NULL, &families) ||
 			 (Size) (end - families) != (Size) header.nfamilies * sizeof(ChSavedFamily))
 		ignore_file("its entries are malformed");
@@ -381,7 +397,7 @@ ch_persist_load(void)
 	{
 		uint32		nfamilies = 0;
 
-		(void) walk_entries(buf + sizeof(header), end, header.nentries, true,
+		(void) walk_entries(buf + header_size, end, header.nentries, true,
 							&restored, &families);
 		ch_latency->reset_time = header.reset_time;
 		if (ch_notify != NULL)
@@ -394,8 +410,9 @@ ch_persist_load(void)
 				if (ch_notify_restore_family(&saved))
 					nfamilies++;
 			}
-			pg_atomic_write_u64(&ch_notify->reset_time,
-								(uint64) header.notify_reset_time);
+			if (header.format != CH_STAT_FORMAT_V1)
+				pg_atomic_write_u64(&ch_notify->reset_time,
+									(uint64) header.notify_reset_time);
 		}
 		ereport(LOG,
 				(errmsg("coder_health: restored latency statistics of %u statements and %u channel families saved at %s",

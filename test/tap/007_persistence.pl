@@ -81,6 +81,24 @@ ok($node->wait_for_log(qr/ignoring statistics file.*another version of coder_hea
 	'wrong version: one WARNING');
 is($node->safe_psql('postgres', $calls_sql), '0', 'wrong version: empty start');
 
+# a file of format 1 (coder_health 0.1.0: no channel families) is read on
+# upgrade: made here from the good file by cutting the header after saved_at
+# (40 bytes) and dropping the families at the end
+$node->stop;
+{
+	my ($family_size, $nfamilies) = unpack('VV', substr($good, 40, 8));
+	my $entries_len = length($good) - 4 - 56 - $nfamilies * $family_size;
+	my $v1 = substr($good, 0, 40) . substr($good, 56, $entries_len);
+	substr($v1, 4, 4) = pack('V', 1);
+	write_file($file, $v1 . pack('V', crc32c($v1)));
+}
+$offset = -s $node->logfile;
+$node->start;
+ok($node->wait_for_log(
+		qr/restored latency statistics of \d+ statements and 0 channel families/, $offset),
+	'a format-1 file (0.1.0) is read on upgrade');
+is($node->safe_psql('postgres', $calls_sql), '15', 'with its statements');
+
 # corrupt: a flipped byte in the middle
 $node->stop;
 my $bad = $good;
