@@ -21,6 +21,9 @@ OBJS         = $(patsubst %.c,%.o,$(wildcard src/*.c))
 # (sql/install/NN_feature.sql), in name order.
 DATA_built   = sql/coder_health--$(EXTVERSION).sql
 INSTALL_SQL  = $(sort $(wildcard sql/install/*.sql))
+# Install scripts of released versions, kept as they were, and the update
+# scripts between versions (ALTER EXTENSION coder_health UPDATE)
+DATA         = $(wildcard sql/released/*.sql) $(wildcard sql/update/*.sql)
 PGFILEDESC   = "coder_health - health of the PostgreSQL behind Coder"
 
 # pg_regress tests (sql/*.sql, expected/*.out), in the order of

@@ -1,5 +1,5 @@
-# DROP EXTENSION then CREATE EXTENSION again (there is no earlier release to
-# ALTER EXTENSION UPDATE from yet: 0.1.0 is the first).  The library stays
+# DROP EXTENSION then CREATE EXTENSION again (ALTER EXTENSION UPDATE is
+# 603_upgrade.pl).  The library stays
 # loaded, so its shared memory keeps the data: after CREATE the views answer
 # with the statements and notifications counted before, and meanwhile, while
 # the extension was dropped, statements run and are still counted without

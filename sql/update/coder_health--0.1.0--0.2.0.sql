@@ -1,0 +1,9 @@
+-- coder_health 0.1.0 -> 0.2.0 (ALTER EXTENSION coder_health UPDATE)
+--
+-- 0.2.0 changes the library only: cheaper LISTEN/NOTIFY tracking, and
+-- channel families saved with the statement statistics (pg_stat/
+-- coder_health.stat format 2; 0.1.0's format-1 file is still read, so no
+-- statistic is lost at the restart that loads the new library).  The SQL
+-- objects are those of 0.1.0, so there is nothing to change here;
+-- test/tap/603_upgrade.pl checks that an upgraded installation and a fresh
+-- 0.2.0 one have the same objects.
