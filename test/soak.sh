@@ -137,7 +137,10 @@ start=$(date +%s)
 while :; do
   now=$(date +%s)
   elapsed=$((now - start))
-  [ "$elapsed" -gt "$SECONDS_TOTAL" ] && break
+  # the last sample must see the workload's backends: stop a few seconds
+  # before it ends (a sample taken as it exits follows almost no process)
+  [ "$elapsed" -gt $((SECONDS_TOTAL - 3)) ] && break
+  kill -0 "$WORKLOAD_PID" 2>/dev/null || break
   sql "SELECT pid, replace(backend_type, ' ', '_') FROM pg_stat_activity
        WHERE backend_type IN ('client backend', 'coder_health collector')
          AND pid <> pg_backend_pid()" 2>/dev/null |
