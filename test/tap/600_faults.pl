@@ -44,7 +44,7 @@ my $victim = $node->safe_psql('coder',
 ok($victim =~ /^\d+$/, "picked a workload backend ($victim)");
 kill 'KILL', $victim;
 
-ok($node->poll_query_until('postgres',
+ok(poll_through_restart($node, 'postgres',
 		"SELECT count(*) = 1 FROM pg_stat_activity
 		 WHERE backend_type = 'coder_health collector' AND pid <> $collector_before"),
 	'collector is back after the crash restart');
