@@ -47,7 +47,7 @@ ok($node->poll_query_until('postgres',
 # SIGKILL: the postmaster treats it as a crash, reinitializes, and the
 # collector comes back with the rest of the server
 kill 'KILL', $pid2;
-ok($node->poll_query_until('postgres',
+ok(poll_through_restart($node, 'postgres',
 		"SELECT count(*) = 1 FROM pg_stat_activity WHERE backend_type = 'coder_health collector' AND pid <> $pid2"),
 	'collector is back after SIGKILL');
 like(slurp_file($node->logfile), qr/coder_health collector.*was terminated by signal 9/,

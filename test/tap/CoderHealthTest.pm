@@ -11,7 +11,8 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use IPC::Run;
 
-our @EXPORT = qw(ch_node ch_root ch_server_crashed ch_run_distinct_statements);
+our @EXPORT = qw(ch_node ch_root ch_server_crashed ch_run_distinct_statements
+  poll_through_restart);
 
 # The repository root (test/run.sh exports it).
 sub ch_root
@@ -71,6 +72,31 @@ sub ch_run_distinct_statements
 			'-p', $node->port, '-d', 'postgres', '-f', $file ],
 		'>', \$stdout, '2>', \$stderr);
 	return ($rc, $stdout, $stderr);
+}
+
+# Like $node->poll_query_until, but safe while the server restarts after a
+# crash: poll_query_until writes the query to psql's stdin, and a psql that
+# is refused ("the database system is in recovery mode") may exit before it
+# reads, so the write fails with EPIPE and IPC::Run dies.  Here the query
+# goes in -c and stdin is not used.  True once the query returns 't'.
+sub poll_through_restart
+{
+	my ($node, $db, $query) = @_;
+	my $deadline = time() + ($ENV{PG_TEST_TIMEOUT_DEFAULT} || 180);
+	while (time() < $deadline)
+	{
+		my ($out, $err) = ('', '');
+		eval {
+			IPC::Run::run(
+				[ 'psql', '-XAt', '-h', $node->host, '-p', $node->port, '-d', $db,
+					'-c', $query ],
+				'<', \undef, '>', \$out, '2>', \$err);
+		};
+		chomp $out;
+		return 1 if $out eq 't';
+		select(undef, undef, undef, 0.1);
+	}
+	return 0;
 }
 
 1;

@@ -11,7 +11,7 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 use CoderHealthTest;
 
-our @EXPORT = qw(views_inconsistencies start_workload workload_total poll_through_restart);
+our @EXPORT = qw(views_inconsistencies start_workload workload_total);
 
 # The names of the checks that fail, comma-separated; '' when every view
 # answers with numbers that make sense together (no negative counts, errors
@@ -61,31 +61,6 @@ sub views_inconsistencies
 # the test waits would fill up and stall the simulated servers); returns the
 # IPC::Run harness and the names of the stdout and stderr files.
 my $workload_runs = 0;
-
-# Like $node->poll_query_until, but safe while the server restarts after a
-# crash: poll_query_until writes the query to psql's stdin, and a psql that
-# is refused ("the database system is in recovery mode") may exit before it
-# reads, so the write fails with EPIPE and IPC::Run dies.  Here the query
-# goes in -c and stdin is not used.  True once the query returns 't'.
-sub poll_through_restart
-{
-	my ($node, $db, $query) = @_;
-	my $deadline = time() + ($ENV{PG_TEST_TIMEOUT_DEFAULT} || 180);
-	while (time() < $deadline)
-	{
-		my ($out, $err) = ('', '');
-		eval {
-			IPC::Run::run(
-				[ 'psql', '-XAt', '-h', $node->host, '-p', $node->port, '-d', $db,
-					'-c', $query ],
-				'<', \undef, '>', \$out, '2>', \$err);
-		};
-		chomp $out;
-		return 1 if $out eq 't';
-		select(undef, undef, undef, 0.1);
-	}
-	return 0;
-}
 
 sub start_workload
 {
