@@ -131,6 +131,7 @@ extern int	ch_notify_layout_test_bytes;
 
 /* notify_family.c: family (NUL-terminated, len bytes) -> entry number */
 extern uint32 ch_family_lookup(const char *family, int len);
+extern uint32 ch_family_of_channel(const char *channel, int len);
 
 /* A family as saved on disk (persist.c); rates start again after a restart. */
 typedef struct ChSavedFamily

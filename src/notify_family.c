@@ -119,6 +119,16 @@ ch_family_lookup(const char *family, int len)
 	return CH_FAMILY_OTHER;
 }
 
+/* The entry of a channel's family (named here, created if need be). */
+uint32
+ch_family_of_channel(const char *channel, int len)
+{
+	char		name[CH_FAMILY_NAME_LEN];
+	int			namelen = channel_family(channel, len, name);
+
+	return ch_family_lookup(name, namelen);
+}
+
 /* ------------------------------------------------------------------------
  * Saving and restoring (persist.c)
  * ------------------------------------------------------------------------

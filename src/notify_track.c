@@ -356,10 +356,7 @@ record_notification(const char *channel, int chlen, const char *payload,
 		r->family = last_family;
 	else
 	{
-		char		name[CH_FAMILY_NAME_LEN];
-		int			namelen = channel_family(channel, chlen, name);
-
-		r->family = ch_family_lookup(name, namelen);
+		r->family = ch_family_of_channel(channel, chlen);
 		memcpy(last_channel, channel, chlen);
 		last_channel_len = chlen;
 		last_family = r->family;
@@ -660,12 +657,8 @@ apply_listen_actions(void)
 
 					if (e != NULL && !found)
 					{
-						char		name[CH_FAMILY_NAME_LEN];
-						int			len = channel_family(a->channel,
-														 (int) strlen(a->channel),
-														 name);
-
-						e->family = ch_family_lookup(name, len);
+						e->family = ch_family_of_channel(a->channel,
+														 (int) strlen(a->channel));
 						changed = true;
 					}
 					break;
@@ -874,22 +867,33 @@ lookup_wrapper(void)
 	return fn;
 }
 
+/*
+ * EXECUTE permission of the current role on fn, remembered in *allowed_role
+ * once granted, until a catalog change clears it (proc_changed).
+ */
+static AclResult
+cached_proc_aclcheck(Oid fn, Oid *allowed_role)
+{
+	Oid			role = GetUserId();
+	AclResult	result;
+
+	if (role == *allowed_role)
+		return ACLCHECK_OK;
+	result = compat_proc_aclcheck(fn, role);
+	if (result == ACLCHECK_OK)
+		*allowed_role = role;
+	return result;
+}
+
 /* The wrapper if this role may run it; a role that may not keeps pg_notify. */
 static Oid
 usable_wrapper(void)
 {
 	Oid			fn = lookup_wrapper();
-	Oid			role;
 
-	if (!OidIsValid(fn))
+	if (!OidIsValid(fn) ||
+		cached_proc_aclcheck(fn, &wrapper_acl_role) != ACLCHECK_OK)
 		return InvalidOid;
-	role = GetUserId();
-	if (role != wrapper_acl_role)
-	{
-		if (compat_proc_aclcheck(fn, role) != ACLCHECK_OK)
-			return InvalidOid;
-		wrapper_acl_role = role;
-	}
 	return fn;
 }
 
@@ -1167,17 +1171,11 @@ ch_notify_planner(Query *parse, const char *query_string, int cursorOptions,
 Datum
 coder_health_pg_notify(PG_FUNCTION_ARGS)
 {
-	Oid			role = GetUserId();
-
 	/* the permission PostgreSQL would have checked on pg_notify itself */
-	if (role != acl_ok_role)
-	{
-		AclResult	aclresult = compat_proc_aclcheck(CH_PG_NOTIFY_OID, role);
+	AclResult	aclresult = cached_proc_aclcheck(CH_PG_NOTIFY_OID, &acl_ok_role);
 
-		if (aclresult != ACLCHECK_OK)
-			aclcheck_error(aclresult, OBJECT_FUNCTION, "pg_notify");
-		acl_ok_role = role;
-	}
+	if (aclresult != ACLCHECK_OK)
+		aclcheck_error(aclresult, OBJECT_FUNCTION, "pg_notify");
 
 	(void) pg_notify(fcinfo);
 
