@@ -18,22 +18,9 @@ my $primary = ch_node('primary',
 	  . "wal_receiver_status_interval = 1s\n");
 $primary->start;
 $primary->safe_psql('postgres', 'CREATE EXTENSION coder_health');
-$primary->safe_psql('postgres',
-	"SELECT pg_create_physical_replication_slot('standby1', true)");
-
-# pg_basebackup -R writes primary_conninfo, standby.signal and, with -S,
-# primary_slot_name; the standby inherits the primary's configuration.  Its
-# application_name in primary_conninfo comes from PGAPPNAME.
-{
-	local $ENV{PGAPPNAME} = 'standby';
-	$primary->backup('bk', backup_options => [ '-R', '-S', 'standby1' ]);
-}
-my $standby = PostgreSQL::Test::Cluster->new('standby');
-$standby->init_from_backup($primary, 'bk', has_streaming => 1);
-$standby->append_conf('postgresql.conf',
-	"primary_slot_name = 'standby1'\n");
-$standby->start;
-$primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
+# the standby inherits the primary's configuration; application_name
+# 'standby', slot standby1
+my $standby = ch_streaming_standby($primary, 'standby', 'standby1');
 
 my $row = sub {
 	my ($node, $cols, $where) = @_;

@@ -31,16 +31,7 @@ my $listener = $node->background_psql('postgres');
 $listener->query_safe('LISTEN tailnet_peer_update');
 $node->safe_psql('postgres',
 	"SELECT pg_notify('workspace_owner:6f1c2a9e-1234-4abc-9def-0123456789ab', 'x'), pg_notify('tailnet_peer_update', 'y')");
-$node->safe_psql('postgres', "SELECT pg_create_physical_replication_slot('standby1', true)");
-{
-	local $ENV{PGAPPNAME} = 'exporter_standby';
-	$node->backup('bk', backup_options => [ '-R', '-S', 'standby1' ]);
-}
-my $standby = PostgreSQL::Test::Cluster->new('exporter_standby');
-$standby->init_from_backup($node, 'bk', has_streaming => 1);
-$standby->append_conf('postgresql.conf', "primary_slot_name = 'standby1'\n");
-$standby->start;
-$node->wait_for_catchup($standby, 'replay', $node->lsn('insert'));
+my $standby = ch_streaming_standby($node, 'exporter_standby', 'standby1');
 
 my $port = PostgreSQL::Test::Cluster::get_free_port();
 my $dsn = 'host=' . $node->host . ' port=' . $node->port

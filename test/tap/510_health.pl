@@ -139,16 +139,7 @@ wait_status($node, 'stalled_listeners', 'ok', undef, 'after COMMIT: ok again');
 $listener->quit;
 
 # --- a streaming standby, paused, stopped ------------------------------------
-$node->safe_psql('postgres', "SELECT pg_create_physical_replication_slot('standby1', true)");
-{
-	local $ENV{PGAPPNAME} = 'standby';
-	$node->backup('bk', backup_options => [ '-R', '-S', 'standby1' ]);
-}
-my $standby = PostgreSQL::Test::Cluster->new('standby');
-$standby->init_from_backup($node, 'bk', has_streaming => 1);
-$standby->append_conf('postgresql.conf', "primary_slot_name = 'standby1'\nlisten_addresses = ''\n");
-$standby->start;
-$node->wait_for_catchup($standby, 'replay', $node->lsn('insert'));
+my $standby = ch_streaming_standby($node, 'standby', 'standby1', "listen_addresses = ''\n");
 
 $r = wait_status($node, 'replication_lag_bytes', 'ok', undef, 'streaming standby caught up: ok');
 like($r, qr/^ok\|standby standby \(.*slot standby1\): replay 0 bytes/, 'detail names the standby and slot');

@@ -12,7 +12,7 @@ use Test::More;
 use IPC::Run;
 
 our @EXPORT = qw(ch_node ch_root ch_server_crashed ch_run_distinct_statements
-  poll_through_restart);
+  poll_through_restart ch_streaming_standby);
 
 # The repository root (test/run.sh exports it).
 sub ch_root
@@ -97,6 +97,28 @@ sub poll_through_restart
 		select(undef, undef, undef, 0.1);
 	}
 	return 0;
+}
+
+# A streaming standby of $primary made with pg_basebackup -R -S $slot (the
+# physical slot is created here): -R writes primary_conninfo and
+# standby.signal, and its application_name comes from PGAPPNAME, here $name.
+# Started, with $extra_conf appended, and caught up with the primary.
+sub ch_streaming_standby
+{
+	my ($primary, $name, $slot, $extra_conf) = @_;
+	$primary->safe_psql('postgres',
+		"SELECT pg_create_physical_replication_slot('$slot', true)");
+	{
+		local $ENV{PGAPPNAME} = $name;
+		$primary->backup("bk_$name", backup_options => [ '-R', '-S', $slot ]);
+	}
+	my $standby = PostgreSQL::Test::Cluster->new($name);
+	$standby->init_from_backup($primary, "bk_$name", has_streaming => 1);
+	$standby->append_conf('postgresql.conf',
+		"primary_slot_name = '$slot'\n" . ($extra_conf // ''));
+	$standby->start;
+	$primary->wait_for_catchup($standby, 'replay', $primary->lsn('insert'));
+	return $standby;
 }
 
 1;
