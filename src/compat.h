@@ -127,27 +127,43 @@ compat_max_backends(void)
 #endif
 
 /*
- * Query ids.  Core computes them from 14 on (compute_query_id); an extension
- * asks for them with EnableQueryId(), and utility statements carry theirs in
- * the PlannedStmt.  On 13 only pg_stat_statements computes them, so
- * coder_health falls back to a hash of the statement's text
- * (text_query_id.c): compat_enable_query_id() asks for it in _PG_init, and
- * compat_utility_query_id() gives a utility statement its id at
- * ProcessUtility.  PostgreSQL 18 made queryId an int64; coder_health keeps
- * it as the same 64 bits in a uint64.
+ * Query ids.  Core computes them from 14 on when something asks for them
+ * (compute_query_id = on, or auto and an extension called EnableQueryId,
+ * as pg_stat_statements does); 13 has none of its own.  coder_health does
+ * not ask: where no one computed an id it gives the statement one from its
+ * normalized text (text_query_id.c), on every version, through
+ * post_parse_analyze_hook, whose arguments gained the jumble state in 14.
+ * Utility statements carry an id into their PlannedStmt from 14 on; on 13,
+ * and whenever it is 0, compat_utility_query_id() hashes the statement's
+ * text at ProcessUtility.  18 made queryId an int64; coder_health keeps
+ * the same 64 bits in a uint64.
  */
-#if PG_VERSION_NUM >= 140000
-#define CH_HAVE_CORE_QUERY_ID 1
-#define compat_enable_query_id() EnableQueryId()
-#define compat_utility_query_id(pstmt, query_string) ((uint64) (pstmt)->queryId)
-#else
 extern uint64 ch_text_query_id(const char *source, int location, int len);
-extern void ch_text_query_id_request(void);
 
-#define compat_enable_query_id() ch_text_query_id_request()
 #define compat_utility_query_id(pstmt, query_string) \
-	((pstmt)->queryId != UINT64CONST(0) ? (pstmt)->queryId : \
+	((uint64) (pstmt)->queryId != UINT64CONST(0) ? (uint64) (pstmt)->queryId : \
 	 ch_text_query_id((query_string), (pstmt)->stmt_location, (pstmt)->stmt_len))
+
+#if PG_VERSION_NUM >= 140000
+#define CH_POST_PARSE_ANALYZE_ARGS \
+	ParseState *pstate, Query *query, JumbleState *jstate
+#define CH_POST_PARSE_ANALYZE_PASS pstate, query, jstate
+#else
+#define CH_POST_PARSE_ANALYZE_ARGS ParseState *pstate, Query *query
+#define CH_POST_PARSE_ANALYZE_PASS pstate, query
+#endif
+
+/*
+ * Parse analysis of a statement whose parameters' types are inferred (what
+ * PREPARE without types and the extended protocol do): 15 added the query
+ * environment argument.
+ */
+#if PG_VERSION_NUM >= 150000
+#define compat_parse_analyze_varparams(raw, text, types, ntypes) \
+	parse_analyze_varparams((raw), (text), (types), (ntypes), NULL)
+#else
+#define compat_parse_analyze_varparams(raw, text, types, ntypes) \
+	parse_analyze_varparams((raw), (text), (types), (ntypes))
 #endif
 
 

@@ -41,6 +41,7 @@
 #include "compat.h"
 #include "coder_health.h"
 #include "latency.h"
+#include "text_query_id.h"
 
 /* Deeper nesting than this is not timed (and counted nowhere: it is
  * function-internal detail of a statement that is timed). */
@@ -737,7 +738,7 @@ install_outermost_hooks(void)
 void
 ch_latency_install_hooks(void)
 {
-	compat_enable_query_id();
+	ch_text_query_id_request();
 
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = ch_ExecutorStart;

@@ -1,56 +1,80 @@
 /*-------------------------------------------------------------------------
  *
  * text_query_id.c
- *	  Query ids on PostgreSQL 13, where core computes none.
+ *	  Statement ids from the statement's normalized text, where PostgreSQL
+ *	  computes no query id.
  *
- * From 14 on core computes a query id for every statement once an extension
- * asks for it (EnableQueryId).  On 13 only pg_stat_statements computes one,
- * and only when it is loaded; statement latency is keyed by query id and
- * skips statements without one, so without a fallback nothing would be
- * tracked.  The fallback is a hash of the statement's own text: the part of
- * the query string the statement spans (stmt_location, stmt_len), without
- * surrounding whitespace, hashed as pg_stat_statements 13 (and core 14/15)
- * hash utility statements, so for those the ids are the same.
- *
- * What that means for users of 13 (docs/versions.md):
- * - the same text is the same statement: what Coder sends, parameterized
- *   statements over the extended protocol ($1, $2 ...), group exactly as on
- *   14+;
- * - statements that differ only in constants (`WHERE id = 1`, `= 2`) are
- *   different statements, where 14+ normalizes the constants away;
- * - an id someone else set is kept: with pg_stat_statements loaded its
- *   (normalizing) ids are used, and coder_health's rows match its rows.
+ * Statement latency is kept per query id.  PostgreSQL computes one from the
+ * analyzed parse tree (14+) when something asks for it: compute_query_id =
+ * on, or auto with an extension that called EnableQueryId, as
+ * pg_stat_statements does.  That costs more than a short statement's own
+ * parsing (about 1,800 instructions for Coder's SELECT pg_notify(..), 2,800
+ * for pgbench's primary-key SELECT: bench/notify.sh instructions), and
+ * 13 has none at all.  So coder_health does not ask; where a statement
+ * still has no id after every other library's hook ran, it gets one here:
+ * a hash of its text normalized by statement_text.c (constants, comments,
+ * spacing and keyword case taken out).  What that means (docs/versions.md):
+ * - with pg_stat_statements loaded, or compute_query_id = on, the ids are
+ *   core's and coder_health's rows match pg_stat_statements' rows;
+ * - otherwise statements that differ only in constants, spacing or
+ *   comments are one statement, as with core ids; statements whose text
+ *   differs otherwise (another alias, a reordered list) are two, and the
+ *   same text naming tables of different schemas (search_path) is one;
+ * - the id is what pg_stat_activity.query_id shows then.
+ * Utility statements keep a hash of their exact text, as core 14/15 and
+ * pg_stat_statements 13 hash them; on 13, and wherever their PlannedStmt
+ * carries no id, compat_utility_query_id() computes it at ProcessUtility.
  *
  * The post_parse_analyze_hook is installed only after every preloaded
  * library has run its _PG_init (from shmem_startup_hook), so it is the
- * outermost one: it lets pg_stat_statements and the like set their ids first
- * and only fills in a zero.  (Installed from _PG_init before
- * pg_stat_statements', it would run inside that hook, which asserts that it
- * finds no id yet.)
- *
- * Utility statements carry no query id into their PlannedStmt on 13, so
- * compat_utility_query_id() hashes their text at ProcessUtility instead.
+ * outermost one: it lets pg_stat_statements and the like set their ids
+ * first and only fills in a zero.  (Installed before pg_stat_statements' on
+ * 13, it would run inside that hook, which asserts that it finds no id.)
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include "compat.h"
-
-#ifndef CH_HAVE_CORE_QUERY_ID
-
 #include "common/hashfn.h"
+#include "fmgr.h"
 #include "parser/analyze.h"
 #include "parser/scansup.h"
 #include "storage/ipc.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+
+#include "compat.h"
+#include "statement_text.h"
+#include "text_query_id.h"
+
+PG_FUNCTION_INFO_V1(coder_health_query_id);
 
 static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
 static shmem_startup_hook_type prev_shmem_startup = NULL;
+static bool hook_installed = false;
 
 /*
- * The id of the statement at source[location .. location + len): len <= 0
- * means "to the end", location < 0 "unknown, the whole string" (the rules of
- * RawStmt.stmt_location/stmt_len).  Never 0, which means "no id".
+ * The span source[location .. location + len) of a statement, by the rules of
+ * RawStmt.stmt_location/stmt_len: len <= 0 means "to the end", location < 0
+ * "unknown, the whole string".
+ */
+static const char *
+statement_span(const char *source, int location, int *len)
+{
+	if (location >= 0)
+	{
+		source += location;
+		if (*len <= 0)
+			*len = (int) strlen(source);
+	}
+	else
+		*len = (int) strlen(source);
+	return source;
+}
+
+/*
+ * The id of a utility statement: a hash of its exact text, without
+ * surrounding whitespace.  Never 0, which means "no id".
  */
 uint64
 ch_text_query_id(const char *source, int location, int len)
@@ -59,14 +83,7 @@ ch_text_query_id(const char *source, int location, int len)
 
 	if (source == NULL)
 		return UINT64CONST(0);
-	if (location >= 0)
-	{
-		source += location;
-		if (len <= 0)
-			len = (int) strlen(source);
-	}
-	else
-		len = (int) strlen(source);
+	source = statement_span(source, location, &len);
 
 	/* scanner_isspace, not isspace: what the lexer skips */
 	while (len > 0 && scanner_isspace(source[0]))
@@ -74,21 +91,45 @@ ch_text_query_id(const char *source, int location, int len)
 	while (len > 0 && scanner_isspace(source[len - 1]))
 		len--;
 
-	id = DatumGetUInt64(hash_any_extended((const unsigned char *) source,
-										  len, 0));
+	id = hash_bytes_extended((const unsigned char *) source, len, 0);
 	return id != UINT64CONST(0) ? id : UINT64CONST(1);
 }
 
 static void
-text_query_id_post_parse_analyze(ParseState *pstate, Query *query)
+hash_chunk(void *arg, const char *chunk, int len)
+{
+	uint64	   *h = (uint64 *) arg;
+
+	*h = hash_bytes_extended((const unsigned char *) chunk, len, *h);
+}
+
+/*
+ * The id of a planned statement: a hash of its normalized text.  A text of
+ * up to 1 kB normalized is hashed in one piece, so its id is
+ * hashtextextended(normalized text, 0).  Never 0.
+ */
+uint64
+ch_normalized_query_id(const char *source, int location, int len)
+{
+	uint64		id = 0;
+
+	if (source == NULL)
+		return UINT64CONST(0);
+	source = statement_span(source, location, &len);
+	statement_text_normalize(source, len, hash_chunk, &id);
+	return id != UINT64CONST(0) ? id : UINT64CONST(1);
+}
+
+static void
+text_query_id_post_parse_analyze(CH_POST_PARSE_ANALYZE_ARGS)
 {
 	if (prev_post_parse_analyze)
-		prev_post_parse_analyze(pstate, query);
+		prev_post_parse_analyze(CH_POST_PARSE_ANALYZE_PASS);
 
-	if (query->queryId == UINT64CONST(0) && query->utilityStmt == NULL)
-		query->queryId = ch_text_query_id(pstate->p_sourcetext,
-										  query->stmt_location,
-										  query->stmt_len);
+	if ((uint64) query->queryId == UINT64CONST(0) && query->utilityStmt == NULL)
+		query->queryId = ch_normalized_query_id(pstate->p_sourcetext,
+												query->stmt_location,
+												query->stmt_len);
 }
 
 /*
@@ -99,18 +140,16 @@ text_query_id_post_parse_analyze(ParseState *pstate, Query *query)
 static void
 text_query_id_install(void)
 {
-	static bool installed = false;
-
 	if (prev_shmem_startup)
 		prev_shmem_startup();
-	if (installed)
+	if (hook_installed)
 		return;
-	installed = true;
+	hook_installed = true;
 	prev_post_parse_analyze = post_parse_analyze_hook;
 	post_parse_analyze_hook = text_query_id_post_parse_analyze;
 }
 
-/* _PG_init: query ids are wanted (what EnableQueryId is on 14+). */
+/* _PG_init: statements are to have ids. */
 void
 ch_text_query_id_request(void)
 {
@@ -123,4 +162,40 @@ ch_text_query_id_request(void)
 	shmem_startup_hook = text_query_id_install;
 }
 
-#endif							/* !CH_HAVE_CORE_QUERY_ID */
+/*
+ * coder_health.query_id(statement text): the id under which coder_health
+ * files a statement, so that a statement from a log or from Coder's source
+ * can be found in the views.  The statement is parsed and analyzed as a
+ * PREPARE without parameter types would, and nothing else happens to it.
+ */
+Datum
+coder_health_query_id(PG_FUNCTION_ARGS)
+{
+	char	   *sql = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	List	   *raw = pg_parse_query(sql);
+	RawStmt    *stmt;
+	Query	   *query;
+	Oid		   *types = NULL;
+	int			ntypes = 0;
+	uint64		id;
+
+	if (list_length(raw) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("coder_health.query_id takes one statement, not %d",
+						list_length(raw)),
+				 errhint("Pass the statements of a multi-statement string one at a time.")));
+	if (!hook_installed)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("coder_health is not loaded"),
+				 errhint("Add coder_health to shared_preload_libraries and restart PostgreSQL.")));
+
+	stmt = linitial_node(RawStmt, raw);
+	query = compat_parse_analyze_varparams(stmt, sql, &types, &ntypes);
+	if (query->utilityStmt != NULL && (uint64) query->queryId == UINT64CONST(0))
+		id = ch_text_query_id(sql, stmt->stmt_location, stmt->stmt_len);
+	else
+		id = (uint64) query->queryId;
+	PG_RETURN_INT64((int64) id);
+}

@@ -93,6 +93,7 @@ run_lint() {
     -I "$ROOT/src" "$ROOT/src/sketch.c" "$ROOT/test/unit/test_sketch.c" \
     "$ROOT/src/query_name.c" "$ROOT/test/unit/test_query_name.c" \
     "$ROOT/src/channel_family.c" "$ROOT/test/unit/test_channel_family.c" \
+    "$ROOT/src/statement_text.c" "$ROOT/test/unit/test_statement_text.c" \
     "$ROOT"/workload/*.c >"$log" 2>&1 || rc=$?
   # PostgreSQL-dependent files: check them with the server headers
   cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
@@ -107,7 +108,7 @@ run_lint() {
 }
 
 run_unit() {
-  note "unit: sketch, query names, channel families (plain, then ASan+UBSan)"
+  note "unit: sketch, query names, channel families, statement text (plain, then ASan+UBSan)"
   local log="$WORK/unit.log" rc=0
   make -C "$ROOT/test/unit" -s check check-asan >"$log" 2>&1 || rc=$?
   grep -E '^(not )?ok|^#' "$log" | grep -vE '^ok' || true

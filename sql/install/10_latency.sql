@@ -111,6 +111,14 @@ LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION coder_health.statement_quantile(bigint, float8, boolean) IS
   'Quantile q (0..1) in ms of a statement, all its entries merged; recent = last 5 to 6 minutes';
 
+CREATE FUNCTION coder_health.query_id(statement text)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'coder_health_query_id'
+LANGUAGE C STRICT VOLATILE;
+
+COMMENT ON FUNCTION coder_health.query_id(text) IS
+  'The queryid under which a statement (one, with its text as sent) is kept: core''s query id where PostgreSQL computes one, else a hash of its normalized text';
+
 CREATE FUNCTION coder_health.latency_chart(queryid bigint,
     OUT range text, OUT lower_ms float8, OUT upper_ms float8,
     OUT count bigint, OUT bar text)
@@ -183,6 +191,7 @@ GRANT EXECUTE ON FUNCTION
     coder_health.statement_texts(),
     coder_health.latency_internal(),
     coder_health.statement_quantile(bigint, float8, boolean),
+    coder_health.query_id(text),
     coder_health.latency_chart(bigint),
     coder_health.latency_buckets_internal(),
     coder_health.query_latency_internal(),

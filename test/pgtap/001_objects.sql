@@ -1,6 +1,6 @@
 -- The SQL interface exists with the documented shape.
 BEGIN;
-SELECT plan(18);
+SELECT plan(19);
 
 SELECT has_schema('coder_health');
 SELECT has_view('coder_health', 'status', 'view status');
@@ -9,6 +9,7 @@ SELECT has_view('coder_health', 'statement_latency', 'view statement_latency');
 SELECT has_view('coder_health', 'latency', 'view latency');
 SELECT has_view('coder_health', 'latency_buckets', 'view latency_buckets');
 SELECT has_function('coder_health', 'statement_quantile', ARRAY['bigint', 'double precision', 'boolean']);
+SELECT has_function('coder_health', 'query_id', ARRAY['text']);
 SELECT has_function('coder_health', 'latency_chart', ARRAY['bigint']);
 SELECT has_function('coder_health', 'reset', ARRAY[]::text[]);
 SELECT has_function('coder_health', 'reset_statement', ARRAY['bigint']);

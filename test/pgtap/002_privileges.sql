@@ -2,7 +2,7 @@
 -- PUBLIC, reset is superuser-only but grantable; functions are
 -- search_path-safe and none is SECURITY DEFINER.
 BEGIN;
-SELECT plan(20);
+SELECT plan(22);
 
 CREATE ROLE ch_nobody;
 CREATE ROLE ch_monitor IN ROLE pg_monitor;
@@ -21,6 +21,8 @@ SELECT throws_ok('SELECT * FROM coder_health.latency', '42501', NULL,
                  'unprivileged role cannot read latency');
 SELECT throws_ok('SELECT coder_health.reset()', '42501', NULL,
                  'unprivileged role cannot reset');
+SELECT throws_ok('SELECT coder_health.query_id(''SELECT 1'')', '42501', NULL,
+                 'unprivileged role cannot call query_id');
 RESET ROLE;
 
 SET ROLE ch_monitor;
@@ -30,6 +32,7 @@ SELECT lives_ok('SELECT * FROM coder_health.statement_latency', 'pg_monitor read
 SELECT lives_ok('SELECT * FROM coder_health.latency', 'pg_monitor reads latency');
 SELECT lives_ok('SELECT * FROM coder_health.latency_buckets', 'pg_monitor reads latency_buckets');
 SELECT lives_ok('SELECT coder_health.statement_quantile(1, 0.5)', 'pg_monitor calls statement_quantile');
+SELECT lives_ok('SELECT coder_health.query_id(''SELECT 1'')', 'pg_monitor calls query_id');
 SELECT throws_ok('SELECT coder_health.reset()', '42501', NULL, 'pg_monitor cannot reset');
 SELECT throws_ok('SELECT coder_health.reset_statement(1)', '42501', NULL,
                  'pg_monitor cannot reset a statement');
