@@ -51,6 +51,7 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/plancache.h"
 #include "utils/syscache.h"
 #include "utils/hsearch.h"
 
@@ -832,6 +833,15 @@ static bool notifying_cache_stale = false;
 static Oid	acl_ok_role = InvalidOid;
 static Oid	wrapper_acl_role = InvalidOid;
 
+/*
+ * Plans that call the wrapper carry no dependency on it of PostgreSQL's
+ * making (forget_wrapper_dependency); this backend invalidates them itself
+ * when a wrapper whose dependency it dropped changes (DROP EXTENSION).
+ */
+static bool dropped_dependency = false;
+static uint32 dropped_dependency_hash = 0;
+static uint32 wrapper_hash = 0;
+
 static void
 proc_changed(Datum arg, int cacheid, uint32 hashvalue)
 {
@@ -839,6 +849,13 @@ proc_changed(Datum arg, int cacheid, uint32 hashvalue)
 	acl_ok_role = InvalidOid;
 	wrapper_acl_role = InvalidOid;
 	notifying_cache_stale = true;
+	/* 0: every entry of the cache; what PlanCacheObjectCallback would do */
+	if (cacheid == PROCOID && dropped_dependency &&
+		(hashvalue == 0 || hashvalue == dropped_dependency_hash))
+	{
+		ResetPlanCache();
+		dropped_dependency = false;
+	}
 }
 
 static Oid
@@ -863,6 +880,8 @@ lookup_wrapper(void)
 		(!OidIsValid(ext) || getExtensionOfObject(ProcedureRelationId, fn) != ext))
 		fn = InvalidOid;
 	wrapper_oid = fn;
+	wrapper_hash = OidIsValid(fn) ?
+		GetSysCacheHashValue1(PROCOID, ObjectIdGetDatum(fn)) : 0;
 	wrapper_known = true;
 	return fn;
 }
@@ -1033,9 +1052,11 @@ text_mentions_pg_notify(const char *src)
 /*
  * Whether a statement calls pg_notify, by query id: a direct-mapped cache,
  * so the text scan above runs once per statement shape rather than at every
- * planning, and a statement known to call it goes straight to the swap.  A
- * query id fixes the parse tree, so the verdict on the tree holds whatever
- * the text.  Query id 0 is never cached.
+ * planning, and a statement known to call it goes straight to the swap,
+ * which finds the calls in its tree.  Statements with one id name the same
+ * functions (core ids hash the tree, coder_health's the text without its
+ * constants), so one whose text does not name pg_notify stands for all.
+ * Query id 0 is never cached.
  */
 #define CH_VERDICT_CACHE 256
 
@@ -1130,6 +1151,40 @@ ch_needs_fmgr_hook(Oid fn)
 	return sql_function_notifies(fn);
 }
 
+/*
+ * The planner records a dependency on every function of the plan that is not
+ * built in (a PlanInvalItem, setrefs.c), so that cached plans are replanned
+ * when the function changes; pg_notify, built in, has none.  For the
+ * wrapper that item, copied with every cached plan, made the plan of
+ * Coder's SELECT pg_notify(..) outgrow the first block of its memory
+ * context: one more malloc and free per execution over the extended
+ * protocol.  The item is dropped here and proc_changed stands in for it,
+ * resetting this backend's plan cache when the wrapper changes.  A hash
+ * shared with another function of the plan takes that one's item along;
+ * its changes then reset the plan cache too (same hash), so no plan keeps
+ * a stale function.
+ */
+static void
+forget_wrapper_dependency(PlannedStmt *stmt)
+{
+	ListCell   *lc;
+
+	foreach(lc, stmt->invalItems)
+	{
+		PlanInvalItem *item = lfirst_node(PlanInvalItem, lc);
+
+		if (item->cacheId == PROCOID && item->hashValue == wrapper_hash)
+		{
+			stmt->invalItems = foreach_delete_current(stmt->invalItems, lc);
+			/* a plan of another wrapper must be gone (see proc_changed) */
+			if (dropped_dependency && dropped_dependency_hash != wrapper_hash)
+				ResetPlanCache();
+			dropped_dependency = true;
+			dropped_dependency_hash = wrapper_hash;
+		}
+	}
+}
+
 static PlannedStmt *
 ch_notify_planner(Query *parse, const char *query_string, int cursorOptions,
 				  ParamListInfo boundParams)
@@ -1142,6 +1197,9 @@ ch_notify_planner(Query *parse, const char *query_string, int cursorOptions,
 	 * bodies all come with their own text); after its first planning a
 	 * statement's verdict comes from the cache.
 	 */
+	PlannedStmt *result;
+	bool		swapped = false;
+
 	if (tracking() && parse->commandType != CMD_UTILITY)
 	{
 		int			verdict = cached_verdict(parse->queryId);
@@ -1154,14 +1212,25 @@ ch_notify_planner(Query *parse, const char *query_string, int cursorOptions,
 
 			if (!swap_simple_select(parse, &cxt))
 				(void) query_tree_walker(parse, swap_walker, (void *) &cxt, 0);
-			remember_verdict(parse->queryId, cxt.found);
+			/*
+			 * "Does not call it" is remembered only from the text: statements
+			 * with one text-based id (text_query_id.c) may still resolve the
+			 * name differently (search_path), but none of them names it.
+			 */
+			if (cxt.found)
+				remember_verdict(parse->queryId, true);
+			swapped = cxt.found && OidIsValid(cxt.wrapper);
 		}
 		else if (verdict < 0)
 			remember_verdict(parse->queryId, false);
 	}
 	if (prev_planner)
-		return prev_planner(parse, query_string, cursorOptions, boundParams);
-	return standard_planner(parse, query_string, cursorOptions, boundParams);
+		result = prev_planner(parse, query_string, cursorOptions, boundParams);
+	else
+		result = standard_planner(parse, query_string, cursorOptions, boundParams);
+	if (swapped)
+		forget_wrapper_dependency(result);
+	return result;
 }
 
 /*

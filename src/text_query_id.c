@@ -104,6 +104,24 @@ hash_chunk(void *arg, const char *chunk, int len)
 }
 
 /*
+ * The ids of the texts this backend saw last, by a hash of the raw text: a
+ * client sends the same text again and again (sqlc's statements, a publish
+ * to the same channel), and hashing it as it is costs a tenth of
+ * normalizing it.  Direct-mapped; an id is a function of the text alone, so
+ * nothing ever invalidates an entry.
+ */
+#define CH_ID_CACHE 256
+#define CH_RAW_TEXT_SEED UINT64CONST(0x636f6465725f6863)
+
+typedef struct IdCacheEntry
+{
+	uint64		raw_hash;
+	uint64		id;				/* 0: empty */
+} IdCacheEntry;
+
+static IdCacheEntry id_cache[CH_ID_CACHE];
+
+/*
  * The id of a planned statement: a hash of its normalized text.  A text of
  * up to 1 kB normalized is hashed in one piece, so its id is
  * hashtextextended(normalized text, 0).  Never 0.
@@ -112,12 +130,24 @@ uint64
 ch_normalized_query_id(const char *source, int location, int len)
 {
 	uint64		id = 0;
+	uint64		raw_hash;
+	IdCacheEntry *e;
 
 	if (source == NULL)
 		return UINT64CONST(0);
 	source = statement_span(source, location, &len);
+	raw_hash = hash_bytes_extended((const unsigned char *) source, len,
+								   CH_RAW_TEXT_SEED);
+	e = &id_cache[raw_hash % CH_ID_CACHE];
+	if (e->id != UINT64CONST(0) && e->raw_hash == raw_hash)
+		return e->id;
+
 	statement_text_normalize(source, len, hash_chunk, &id);
-	return id != UINT64CONST(0) ? id : UINT64CONST(1);
+	if (id == UINT64CONST(0))
+		id = UINT64CONST(1);
+	e->raw_hash = raw_hash;
+	e->id = id;
+	return id;
 }
 
 static void
