@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "channel_family.h"
+#include "hash64.h"
 
 #define CLASS_HEX 0x01
 #define CLASS_DIGIT 0x02
@@ -124,39 +125,8 @@ channel_family(const char *channel, int len, char family[CHANNEL_FAMILY_LEN])
 	return (int) (out - family);
 }
 
-/* 64-bit finalizer (MurmurHash3's fmix64): every input bit moves the output */
-static inline uint64_t
-mix64(uint64_t h)
-{
-	h ^= h >> 33;
-	h *= UINT64_C(0xff51afd7ed558ccd);
-	h ^= h >> 33;
-	h *= UINT64_C(0xc4ceb9fe1a85ec53);
-	h ^= h >> 33;
-	return h;
-}
-
 uint64_t
 channel_hash(const char *s, int len)
 {
-	uint64_t	h = UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t) len;
-
-	/* eight bytes a step; the tail zero-padded (the length is in the seed) */
-	for (; len >= 8; s += 8, len -= 8)
-	{
-		uint64_t	w;
-
-		memcpy(&w, s, 8);
-		h = (h ^ w) * UINT64_C(0xbf58476d1ce4e5b9);
-		h ^= h >> 31;
-	}
-	if (len > 0)
-	{
-		uint64_t	w = 0;
-
-		memcpy(&w, s, (size_t) len);
-		h = (h ^ w) * UINT64_C(0xbf58476d1ce4e5b9);
-		h ^= h >> 31;
-	}
-	return mix64(h);
+	return hash64_bytes(s, len, 0);
 }

@@ -25,12 +25,12 @@
 
 #include <math.h>
 
-#include "common/hashfn.h"
 #include "port/pg_bitutils.h"
 #include "storage/s_lock.h"
 
 #include "coder_health.h"
 #include "notify.h"
+#include "hash64.h"
 
 /* ------------------------------------------------------------------------
  * The table
@@ -67,7 +67,7 @@ ch_family_lookup(const char *family, int len)
 {
 	pg_atomic_uint32 *index = family_index();
 	uint32		mask = ch_notify->index_size - 1;
-	uint32		h = hash_bytes((const unsigned char *) family, len);
+	uint32		h = (uint32) hash64_bytes(family, len, 0);
 
 	for (uint32 probe = 0; probe <= mask; probe++)
 	{

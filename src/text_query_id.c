@@ -44,6 +44,7 @@
 #include "utils/builtins.h"
 
 #include "compat.h"
+#include "hash64.h"
 #include "statement_text.h"
 #include "text_query_id.h"
 
@@ -108,7 +109,9 @@ hash_chunk(void *arg, const char *chunk, int len)
  * client sends the same text again and again (sqlc's statements, a publish
  * to the same channel), and hashing it as it is costs a tenth of
  * normalizing it.  Direct-mapped; an id is a function of the text alone, so
- * nothing ever invalidates an entry.
+ * nothing ever invalidates an entry.  (A different text with the same
+ * 64-bit hash would take the other's id: as likely as two statements
+ * sharing a core query id.)
  */
 #define CH_ID_CACHE 256
 #define CH_RAW_TEXT_SEED UINT64CONST(0x636f6465725f6863)
@@ -136,8 +139,7 @@ ch_normalized_query_id(const char *source, int location, int len)
 	if (source == NULL)
 		return UINT64CONST(0);
 	source = statement_span(source, location, &len);
-	raw_hash = hash_bytes_extended((const unsigned char *) source, len,
-								   CH_RAW_TEXT_SEED);
+	raw_hash = hash64_bytes(source, len, CH_RAW_TEXT_SEED);
 	e = &id_cache[raw_hash % CH_ID_CACHE];
 	if (e->id != UINT64CONST(0) && e->raw_hash == raw_hash)
 		return e->id;
