@@ -18,8 +18,8 @@
 #               and what the throughput section measures, minus the noise
 #   instructions  instructions per notifying transaction (callgrind on
 #               postgres --single; exact, unlike wall-clock rates on a shared
-#               machine): none / none with compute_query_id (what the
-#               statement latency feature needs) / coder_health /
+#               machine): none / none with compute_query_id (core query
+#               ids, for comparison) / coder_health /
 #               coder_health with track_notify off
 #   readers     time to read notify_queue, notify_listeners and
 #               notify_channels with 100 LISTEN connections and 1,000
@@ -227,7 +227,7 @@ instructions() {
     "$(echo "$none / $ch" | bc -l)" "$(echo "$none / $off" | bc -l)"
   printf '  LISTEN/NOTIFY tracking alone (track_notify off/on) %.3f: +%d instructions\n' \
     "$(echo "$off / $ch" | bc -l)" "$((ch - off))"
-  printf '  query ids (compute_query_id, also needed by pg_stat_statements) +%d\n' "$((qid - none))"
+  printf '  core query ids alone (compute_query_id = on, what pg_stat_statements turns on; coder_health uses text ids instead) +%d\n' "$((qid - none))"
   ch_start "$dir"
 }
 

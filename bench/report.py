@@ -117,15 +117,15 @@ def instructions(args):
             line += f", pg_stat_statements {pg_added:.0f}, ratio X/Y = {fmt_ratio(ratio)} (target <= 0.5)"
         if "queryid" in per:
             qid = per["queryid"] - base
-            print(f"  of which computing query ids (compute_query_id=on alone): {qid:.0f} instr/stmt; "
-                  f"coder_health beyond that: {ch - per['queryid']:.0f}"
-                  + (f", pg_stat_statements beyond that: {pg - per['queryid']:.0f}" if pg is not None else ""))
-            line += f"; query-id computation alone {qid:.0f}"
-            if pg is not None and pg - per["queryid"] > 0:
-                r2 = (ch - per["queryid"]) / (pg - per["queryid"])
-                print(f"  ratio beyond the query-id computation: {fmt_ratio(r2)}")
-                line += (f", beyond it coder_health {ch - per['queryid']:.0f} vs pgss "
-                         f"{pg - per['queryid']:.0f} = {fmt_ratio(r2)}")
+            print(f"  PostgreSQL's own query ids (compute_query_id=on alone): {qid:.0f} instr/stmt, "
+                  "which pg_stat_statements turns on; coder_health gives statements ids from "
+                  "their text instead unless something else turns them on")
+            line += f"; PostgreSQL's query ids alone {qid:.0f} (pg_stat_statements turns them on)"
+            if "both" in per and pg is not None:
+                extra = per["both"] - pg
+                print(f"  coder_health next to pg_stat_statements (core ids already computed): "
+                      f"{extra:+.0f} instr/stmt")
+                line += f"; coder_health next to pg_stat_statements {extra:+.0f}"
         if "both" in per and pg is not None:
             print(f"  both together added {per['both'] - base:.0f} instr/stmt")
         if problems:

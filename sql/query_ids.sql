@@ -58,9 +58,10 @@ SELECT coder_health.query_id('SELECT pg_notify(''workspace_owner:1'', $1)')
      = coder_health.query_id('SELECT x AS y FROM t WHERE x = 1') AS alias_is_same;
 -- (an alias is part of the text: core ids, which hash the parse tree, would
 -- not tell these two apart)
--- a short statement's id is hashtextextended of its normalized text, 0
+-- comments and a semicolon do not count; a utility statement's id is
+-- hashtextextended of its exact text, as core 14/15 and pg_stat_statements 13
 SELECT coder_health.query_id('SELECT pg_sleep(0.5) /* note */;')
-     = hashtextextended('select pg_sleep(?n)', 0) AS normalized_text_hash,
+     = coder_health.query_id('select pg_sleep(1.5)') AS comment_semicolon,
        coder_health.query_id('CHECKPOINT ') = hashtextextended('CHECKPOINT', 0)
          AS utility_exact_text_hash;
 -- pg_stat_activity shows the same id (14+, where it has the column)

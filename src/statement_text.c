@@ -24,6 +24,7 @@
 #define C_WORD 0x02				/* starts an identifier or keyword */
 #define C_DIGIT 0x04
 #define C_CONT 0x08				/* continues one: words, digits, '$' */
+#define C_UPPER 0x10			/* A-Z: C_UPPER << 1 is what makes them a-z */
 
 /*
  * Letters, '_' and every byte of a multibyte character are C_WORD | C_CONT;
@@ -34,8 +35,8 @@ static const unsigned char char_class[256] = {
 	 0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,	/* 0x10 */
 	 1,  0,  0,  0,  8,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,  0,	/* 0x20 */
 	12, 12, 12, 12, 12, 12, 12, 12, 12, 12,  0,  0,  0,  0,  0,  0,	/* 0x30 */
-	 0, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10,	/* 0x40 */
-	10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10,  0,  0,  0,  0, 10,	/* 0x50 */
+	 0, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26,	/* 0x40 */
+	26, 26, 26, 26, 26, 26, 26, 26, 26, 26, 26,  0,  0,  0,  0, 10,	/* 0x50 */
 	 0, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10,	/* 0x60 */
 	10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10,  0,  0,  0,  0,  0,	/* 0x70 */
 	10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10,	/* 0x80 */
@@ -50,10 +51,11 @@ static const unsigned char char_class[256] = {
 
 typedef struct Out
 {
+	/* first, so that it is aligned: hash functions read words faster */
+	char		buf[STATEMENT_TEXT_CHUNK];
+	int			n;
 	statement_text_sink sink;
 	void	   *arg;
-	int			n;
-	char		buf[STATEMENT_TEXT_CHUNK];
 } Out;
 
 /*
@@ -78,23 +80,12 @@ put(Out *o, char c)
 	flush_if_full(o);
 }
 
-/* n bytes of a word, ASCII letters lower-cased (the lexer folds them) */
+/* n bytes as they are */
 static void
-put_word(Out *o, const unsigned char *p, int n)
+put_bytes(Out *o, const unsigned char *p, int n)
 {
-	while (n > 0)
-	{
-		int			room = STATEMENT_TEXT_CHUNK - o->n;
-		int			k = n < room ? n : room;
-		char	   *d = o->buf + o->n;
-
-		for (int j = 0; j < k; j++)
-			d[j] = (char) (p[j] + (((unsigned) (p[j] - 'A') < 26u) << 5));
-		o->n += k;
-		p += k;
-		n -= k;
-		flush_if_full(o);
-	}
+	while (n-- > 0)
+		put(o, (char) *p++);
 }
 
 static inline bool
@@ -283,9 +274,30 @@ statement_text_normalize(const char *src, int len, statement_text_sink sink,
 
 		if (cls & C_WORD)
 		{
-			for (i++; i < len && (char_class[s[i]] & C_CONT); i++)
-				;
-			put_word(&o, s + start, i - start);
+			/*
+			 * Copied lower-cased (the lexer folds words) as it is scanned;
+			 * the count in a local, which a char store cannot alias.
+			 */
+			int			n = o.n;
+
+			for (;;)
+			{
+				o.buf[n++] = (char) (c | ((cls & C_UPPER) << 1));
+				if (n == STATEMENT_TEXT_CHUNK)
+				{
+					o.n = n;
+					flush_if_full(&o);
+					n = 0;
+				}
+				if (++i >= len)
+					break;
+				c = s[i];
+				cls = char_class[c];
+				if (!(cls & C_CONT))
+					break;
+			}
+			o.n = n;
+			c = s[start];
 			/* E'..': a string with backslash escapes */
 			if (i - start == 1 && (c == 'e' || c == 'E') && i < len && s[i] == '\'')
 			{
@@ -360,7 +372,7 @@ statement_text_normalize(const char *src, int len, statement_text_sink sink,
 					/* a parameter: $1 stays $1 */
 					for (i++; i < len && is_digit(s[i]); i++)
 						;
-					put_word(&o, s + start, i - start);
+					put_bytes(&o, s + start, i - start);
 					after_word = true;
 					continue;
 				}

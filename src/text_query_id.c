@@ -101,7 +101,7 @@ hash_chunk(void *arg, const char *chunk, int len)
 {
 	uint64	   *h = (uint64 *) arg;
 
-	*h = hash_bytes_extended((const unsigned char *) chunk, len, *h);
+	*h = hash64_bytes(chunk, len, *h);
 }
 
 /*
@@ -124,11 +124,7 @@ typedef struct IdCacheEntry
 
 static IdCacheEntry id_cache[CH_ID_CACHE];
 
-/*
- * The id of a planned statement: a hash of its normalized text.  A text of
- * up to 1 kB normalized is hashed in one piece, so its id is
- * hashtextextended(normalized text, 0).  Never 0.
- */
+/* The id of a planned statement: a hash of its normalized text.  Never 0. */
 uint64
 ch_normalized_query_id(const char *source, int location, int len)
 {
