@@ -199,6 +199,20 @@ RESET coder_health.notify_layout_test_bytes;
 SELECT supported FROM coder_health.notify_queue;
 \set VERBOSITY default
 
+-- a client's SELECT pg_notify(..) is counted at ExecutorStart; where its
+-- expressions are to be JIT-compiled (they would call pg_notify by name) the
+-- wrapper is swapped into the finished plan instead: counted either way
+SET jit = on;
+SET jit_above_cost = 0;
+SELECT pg_notify('t_jit', 'a');
+PREPARE t_jit_prep(text) AS SELECT pg_notify('t_jit', $1);
+EXECUTE t_jit_prep('b');
+DEALLOCATE t_jit_prep;
+RESET jit_above_cost;
+RESET jit;
+SELECT pg_notify('t_jit', 'c');
+SELECT notifications FROM coder_health.notify_channels WHERE channel_family = 't_jit';
+
 DROP TABLE t_notify_rows;
 DROP FUNCTION t_notify_row();
 DROP FUNCTION t_notify_sql(int);

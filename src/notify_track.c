@@ -51,6 +51,9 @@
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "executor/execExpr.h"
+#include "jit/jit.h"
+#include "tcop/tcopprot.h"
 #include "utils/plancache.h"
 #include "utils/syscache.h"
 #include "utils/hsearch.h"
@@ -921,6 +924,7 @@ typedef struct SwapContext
 	Oid			wrapper;
 	bool		looked_up;
 	bool		found;			/* a pg_notify call was seen */
+	bool		find_only;		/* look, do not swap (counted at execution) */
 } SwapContext;
 
 /* Swap one pg_notify call; false when there is nothing to swap it for. */
@@ -928,6 +932,8 @@ static bool
 swap_call(FuncExpr *call, SwapContext *cxt)
 {
 	cxt->found = true;
+	if (cxt->find_only)
+		return true;
 	if (!cxt->looked_up)
 	{
 		cxt->looked_up = true;
@@ -992,8 +998,15 @@ swap_in_simple_expr(Node *node, SwapContext *cxt, int depth)
 	if (depth >= 8)
 		return false;
 	foreach(lc, args)
-		if (!swap_in_simple_expr((Node *) lfirst(lc), cxt, depth + 1))
+	{
+		Node	   *arg = (Node *) lfirst(lc);
+
+		/* most arguments are constants and parameters: no call for them */
+		if (arg != NULL && (IsA(arg, Const) || IsA(arg, Param)))
+			continue;
+		if (!swap_in_simple_expr(arg, cxt, depth + 1))
 			return false;
+	}
 	return true;
 }
 
@@ -1185,21 +1198,65 @@ forget_wrapper_dependency(PlannedStmt *stmt)
 	}
 }
 
+/*
+ * Whether a plan made now runs through ExecutorStart, where its pg_notify
+ * calls are counted without a wrapper (count_in_executor): a statement the
+ * client sent, planned by exec_simple_query or exec_bind_message, which
+ * pass the very string they also publish as debug_query_string.
+ * Everything planned on the way (PL/pgSQL, whose simple expressions never
+ * reach ExecutorStart, SQL functions, SPI, triggers fired at commit, a
+ * replication worker's triggers) plans its own text and gets the wrapper.
+ */
+static inline bool
+planned_for_client(const char *query_string)
+{
+	return query_string != NULL && query_string == debug_query_string &&
+		MyBackendType == B_BACKEND;
+}
+
+/*
+ * A plan whose pg_notify calls were left for the executor, but which will
+ * not give ExecutorStart the shape it patches (JIT-compiled expressions
+ * call pg_notify by name): swap them in the finished plan instead.
+ */
+static void
+swap_in_plan(PlannedStmt *stmt)
+{
+	SwapContext cxt = {InvalidOid, false, false, false};
+
+	if (IsA(stmt->planTree, Result) && !(stmt->jitFlags & PGJIT_EXPR))
+		return;
+	(void) expression_tree_walker((Node *) stmt->planTree->targetlist,
+								  swap_walker, (void *) &cxt);
+	if (OidIsValid(cxt.wrapper))
+	{
+		/* no PlanInvalItem was made for it: proc_changed stands in */
+		if (dropped_dependency && dropped_dependency_hash != wrapper_hash)
+			ResetPlanCache();
+		dropped_dependency = true;
+		dropped_dependency_hash = wrapper_hash;
+	}
+}
+
 static PlannedStmt *
 ch_notify_planner(Query *parse, const char *query_string, int cursorOptions,
 				  ParamListInfo boundParams)
 {
+	PlannedStmt *result;
+	bool		swapped = false;
+	bool		left_for_executor = false;
+
 	/*
 	 * The planner may scribble on its input (plancache hands it a copy), so
 	 * changing the FuncExpr in place is what the planner itself does.  Only
 	 * statements that call pg_notify, or whose text mentions it, are looked
 	 * at (SQL, PL/pgSQL expressions, prepared statements and SQL function
 	 * bodies all come with their own text); after its first planning a
-	 * statement's verdict comes from the cache.
+	 * statement's verdict comes from the cache.  A client's SELECT
+	 * pg_notify(..) (Coder's publish) is not changed at all: its calls are
+	 * counted at ExecutorStart, which spares the executor a catalog lookup
+	 * of the wrapper at every execution.
 	 */
-	PlannedStmt *result;
-	bool		swapped = false;
-
 	if (tracking() && parse->commandType != CMD_UTILITY)
 	{
 		int			verdict = cached_verdict(parse->queryId);
@@ -1208,10 +1265,16 @@ ch_notify_planner(Query *parse, const char *query_string, int cursorOptions,
 			(verdict < 0 &&
 			 (query_string == NULL || text_mentions_pg_notify(query_string))))
 		{
-			SwapContext cxt = {InvalidOid, false, false};
+			SwapContext cxt = {InvalidOid, false, false,
+			planned_for_client(query_string)};
 
 			if (!swap_simple_select(parse, &cxt))
+			{
+				/* not the simple shape: swap wherever the calls are */
+				cxt.find_only = false;
+				cxt.found = false;
 				(void) query_tree_walker(parse, swap_walker, (void *) &cxt, 0);
+			}
 			/*
 			 * "Does not call it" is remembered only from the text: statements
 			 * with one text-based id (text_query_id.c) may still resolve the
@@ -1219,7 +1282,8 @@ ch_notify_planner(Query *parse, const char *query_string, int cursorOptions,
 			 */
 			if (cxt.found)
 				remember_verdict(parse->queryId, true);
-			swapped = cxt.found && OidIsValid(cxt.wrapper);
+			left_for_executor = cxt.found && cxt.find_only;
+			swapped = cxt.found && !cxt.find_only && OidIsValid(cxt.wrapper);
 		}
 		else if (verdict < 0)
 			remember_verdict(parse->queryId, false);
@@ -1230,7 +1294,61 @@ ch_notify_planner(Query *parse, const char *query_string, int cursorOptions,
 		result = standard_planner(parse, query_string, cursorOptions, boundParams);
 	if (swapped)
 		forget_wrapper_dependency(result);
+	else if (left_for_executor)
+		swap_in_plan(result);
 	return result;
+}
+
+/*
+ * ExecutorStart of a plan that is a Result node projecting pg_notify calls
+ * (SELECT pg_notify(..), planned for a client): the calls' expression steps
+ * are pointed at coder_health_pg_notify, which calls pg_notify and counts.
+ * Only this execution's steps change, never the plan.  A plan of any other
+ * shape had its calls swapped for the wrapper when it was planned.
+ */
+static ExecutorStart_hook_type prev_ExecutorStart = NULL;
+
+static void
+count_in_executor(QueryDesc *queryDesc)
+{
+	PlanState  *ps = queryDesc->planstate;
+	ExprState  *state;
+
+	if (ps == NULL || !IsA(ps, ResultState) || ps->ps_ProjInfo == NULL ||
+		(queryDesc->estate->es_jit_flags & PGJIT_EXPR))
+		return;
+	state = &ps->ps_ProjInfo->pi_state;
+	for (int i = 0; i < state->steps_len; i++)
+	{
+		ExprEvalStep *op = &state->steps[i];
+		ExprEvalOp	opcode;
+
+		/*
+		 * Any step's union can be read as d.func; only a function call's
+		 * holds pg_notify's address there.  Its opcode is then confirmed
+		 * (decoding an opcode is a search: once per candidate only).
+		 */
+		if (op->d.func.fn_addr != pg_notify)
+			continue;
+		opcode = ExecEvalStepOp(state, op);
+		if ((opcode == EEOP_FUNCEXPR || opcode == EEOP_FUNCEXPR_FUSAGE) &&
+			op->d.func.finfo->fn_oid == CH_PG_NOTIFY_OID)
+		{
+			op->d.func.fn_addr = coder_health_pg_notify;
+			op->d.func.finfo->fn_addr = coder_health_pg_notify;
+		}
+	}
+}
+
+static void
+ch_notify_ExecutorStart(QueryDesc *queryDesc, int eflags)
+{
+	if (prev_ExecutorStart)
+		prev_ExecutorStart(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+	if (tracking() && IsA(queryDesc->plannedstmt->planTree, Result))
+		count_in_executor(queryDesc);
 }
 
 /*
@@ -1329,6 +1447,8 @@ ch_notify_install_hooks(void)
 	ProcessUtility_hook = ch_notify_ProcessUtility;
 	prev_planner = planner_hook;
 	planner_hook = ch_notify_planner;
+	prev_ExecutorStart = ExecutorStart_hook;
+	ExecutorStart_hook = ch_notify_ExecutorStart;
 	prev_needs_fmgr_hook = needs_fmgr_hook;
 	needs_fmgr_hook = ch_needs_fmgr_hook;
 	RegisterXactCallback(ch_notify_xact_callback, NULL);

@@ -70,20 +70,22 @@ $node->safe_psql('postgres', 'CREATE EXTENSION coder_health');
 ok($node->poll_query_until('postgres',
 		"SELECT ($probe_calls) = 5"),
 	'the statement keeps its count across DROP/CREATE (3 before, 2 while dropped)');
-# pg_notify() is counted through the planner swapping it for
-# coder_health_notify.pg_notify, which is dropped with the extension: only
-# the NOTIFY statement was counted while dropped
+# a client's SELECT pg_notify(..) is counted at ExecutorStart, which needs
+# no catalog object: the NOTIFY statement and the pg_notify() call sent while
+# the extension was dropped are both counted
 is($node->safe_psql('postgres',
 		"SELECT notifications FROM coder_health.notify_channels
 		 WHERE channel_family = 'dc_family'"),
-	'2', 'notifications before, and NOTIFY statements while dropped, are counted');
+	'3', 'notifications before and while dropped are counted');
 is($node->safe_psql('postgres', 'SELECT collector_pid FROM coder_health.status'),
 	$collector, 'the collector kept running');
 is(views_inconsistencies($node, 'postgres'), '', 'every view answers consistently');
 
 # one session with cached plans across DROP and CREATE: a prepared statement
 # and a PL/pgSQL function calling pg_notify keep working (the plans that
-# point at the dropped wrapper are invalidated) and count again after CREATE
+# point at the dropped wrapper are invalidated) and count throughout: while
+# the wrapper is gone, both plans keep pg_notify, and PERFORM runs its SELECT
+# through ExecutorStart, where the call is counted
 $node->safe_psql('postgres', 'SELECT coder_health.notify_reset()');
 ($rc, $out, $err) = $node->psql('postgres', q{
 	CREATE FUNCTION nf(i int) RETURNS void LANGUAGE plpgsql AS
@@ -98,7 +100,7 @@ $node->safe_psql('postgres', 'SELECT coder_health.notify_reset()');
 	FROM coder_health.notify_channels WHERE channel_family LIKE 'dc\_p%'});
 is($rc, 0, 'cached plans calling pg_notify survive DROP and CREATE');
 is($err, '', 'with zero errors');
-like($out, qr/dc_plpgsql=2 dc_prep=2$/, 'counted before DROP and after CREATE');
+like($out, qr/dc_plpgsql=3 dc_prep=3$/, 'counted before DROP, while dropped and after CREATE');
 
 # and again, a few times in one session, and in a transaction rolled back
 ($rc, $out, $err) = $node->psql('postgres',
