@@ -18,6 +18,10 @@
  * (so every check and error is PostgreSQL's own) and then makes the record.
  * That covers SQL, prepared statements, PL/pgSQL and triggers, whose
  * statements are all planned; it needs the extension in that database.
+ * A client's own SELECT pg_notify(..) (Coder's publish) keeps pg_notify in
+ * its plan instead: ExecutorStart points the call's expression step at the
+ * same C function (count_in_executor), which spares the executor a catalog
+ * lookup of the wrapper at every execution.
  *
  * LISTEN / UNLISTEN / UNLISTEN * / DISCARD ALL are queued like async.c
  * queues them and applied at commit to a backend-local copy of the listen
