@@ -1169,6 +1169,21 @@ ch_needs_fmgr_hook(Oid fn)
 }
 
 /*
+ * A plan calls the wrapper without a PlanInvalItem for it (dropped by
+ * forget_wrapper_dependency, or swapped in after planning): proc_changed
+ * stands in and resets this backend's plan cache when the wrapper changes.
+ */
+static void
+depend_on_wrapper_unrecorded(void)
+{
+	/* a plan of another wrapper must be gone (see proc_changed) */
+	if (dropped_dependency && dropped_dependency_hash != wrapper_hash)
+		ResetPlanCache();
+	dropped_dependency = true;
+	dropped_dependency_hash = wrapper_hash;
+}
+
+/*
  * The planner records a dependency on every function of the plan that is not
  * built in (a PlanInvalItem, setrefs.c), so that cached plans are replanned
  * when the function changes; pg_notify, built in, has none.  For the
@@ -1193,11 +1208,7 @@ forget_wrapper_dependency(PlannedStmt *stmt)
 		if (item->cacheId == PROCOID && item->hashValue == wrapper_hash)
 		{
 			stmt->invalItems = foreach_delete_current(stmt->invalItems, lc);
-			/* a plan of another wrapper must be gone (see proc_changed) */
-			if (dropped_dependency && dropped_dependency_hash != wrapper_hash)
-				ResetPlanCache();
-			dropped_dependency = true;
-			dropped_dependency_hash = wrapper_hash;
+			depend_on_wrapper_unrecorded();
 		}
 	}
 }
@@ -1233,13 +1244,7 @@ swap_in_plan(PlannedStmt *stmt)
 	(void) expression_tree_walker((Node *) stmt->planTree->targetlist,
 								  swap_walker, (void *) &cxt);
 	if (OidIsValid(cxt.wrapper))
-	{
-		/* no PlanInvalItem was made for it: proc_changed stands in */
-		if (dropped_dependency && dropped_dependency_hash != wrapper_hash)
-			ResetPlanCache();
-		dropped_dependency = true;
-		dropped_dependency_hash = wrapper_hash;
-	}
+		depend_on_wrapper_unrecorded();
 }
 
 static PlannedStmt *
@@ -1270,7 +1275,7 @@ ch_notify_planner(Query *parse, const char *query_string, int cursorOptions,
 			 (query_string == NULL || text_mentions_pg_notify(query_string))))
 		{
 			SwapContext cxt = {InvalidOid, false, false,
-			planned_for_client(query_string)};
+				planned_for_client(query_string)};
 
 			if (!swap_simple_select(parse, &cxt))
 			{
