@@ -212,6 +212,13 @@ RESET jit_above_cost;
 RESET jit;
 SELECT pg_notify('t_jit', 'c');
 SELECT notifications FROM coder_health.notify_channels WHERE channel_family = 't_jit';
+-- a target list that is grouped, made distinct, sorted or expanded is
+-- evaluated below the top plan node: swapped at plan time, counted as well
+SELECT DISTINCT pg_notify('t_shape', 'distinct')::text;
+SELECT pg_notify('t_shape', 'group')::text GROUP BY 1;
+SELECT pg_notify('t_shape', 'sort'), 2 AS k ORDER BY k;
+SELECT pg_notify('t_shape', 'srf'), generate_series(1, 2);
+SELECT notifications FROM coder_health.notify_channels WHERE channel_family = 't_shape';
 
 DROP TABLE t_notify_rows;
 DROP FUNCTION t_notify_row();

@@ -1230,9 +1230,23 @@ planned_for_client(const char *query_string)
 }
 
 /*
- * A plan whose pg_notify calls were left for the executor, but which will
- * not give ExecutorStart the shape it patches (JIT-compiled expressions
- * call pg_notify by name): swap them in the finished plan instead.
+ * Whether the plan of a query will be a bare Result node evaluating its
+ * target list, the shape count_in_executor patches: nothing to group, sort,
+ * make distinct or expand (swap_simple_select checks the rest).  A DISTINCT
+ * or GROUP BY puts the calls into a child node's target list.
+ */
+static inline bool
+plans_to_bare_result(Query *q)
+{
+	return q->groupClause == NIL && q->groupingSets == NIL &&
+		q->distinctClause == NIL && q->sortClause == NIL &&
+		!q->hasAggs && !q->hasWindowFuncs && !q->hasTargetSRFs;
+}
+
+/*
+ * A plan whose pg_notify calls were left for the executor, but whose
+ * expressions will be JIT-compiled (they call pg_notify by name, past the
+ * steps ExecutorStart patches): swap them in the finished plan instead.
  */
 static void
 swap_in_plan(PlannedStmt *stmt)
@@ -1275,7 +1289,7 @@ ch_notify_planner(Query *parse, const char *query_string, int cursorOptions,
 			 (query_string == NULL || text_mentions_pg_notify(query_string))))
 		{
 			SwapContext cxt = {InvalidOid, false, false,
-				planned_for_client(query_string)};
+				planned_for_client(query_string) && plans_to_bare_result(parse)};
 
 			if (!swap_simple_select(parse, &cxt))
 			{
