@@ -1,4 +1,4 @@
--- coder_health 0.3.0: health of the PostgreSQL behind Coder.
+-- coder_health 0.4.0: health of the PostgreSQL behind Coder.
 --
 -- Everything lives in schema coder_health.  Read access is for superusers
 -- and members of pg_monitor (grant it to others as you see fit); nothing is
