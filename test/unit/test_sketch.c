@@ -436,7 +436,15 @@ test_buckets(void)
 			!check_value(top + 1, &log_disagree))
 			boundaries = false;
 	}
-	printf("# log formula disagrees at %d of %d boundary values\n",
+	/*
+	 * sketch_index() bins by the exact bound table; log_index() is only a
+	 * floating-point cross-check, and exactly at a bound its rounding may
+	 * pick the neighbour.  check_value() has already failed the test unless
+	 * each such value is one bucket off, within FP_SLACK of the bound, and
+	 * still within alpha of that bucket's representative: so this count is
+	 * information, not a defect.
+	 */
+	printf("# log formula (cross-check only) one bucket off at %d of %d boundary values, each within rounding of the bound: expected\n",
 		   log_disagree, 2 * (SKETCH_NBUCKETS - 1));
 	ok(boundaries, "buckets: integers either side of every bound land right");
 
@@ -450,7 +458,7 @@ test_buckets(void)
 		if (!check_value(to_ns(x), &log_disagree))
 			contains = false;
 	}
-	printf("# log formula disagrees for %d of 2000000 random values\n",
+	printf("# log formula (cross-check only) one bucket off for %d of 2000000 random values, each within rounding of a bound: expected\n",
 		   log_disagree);
 	ok(contains, "buckets: lower(idx) < v <= upper(idx) for random v");
 }
