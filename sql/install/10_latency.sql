@@ -18,39 +18,15 @@ LANGUAGE C STRICT VOLATILE;
 
 -- Query texts come from pg_stat_statements when it is installed in this
 -- database (with its own privilege rules); otherwise there are none.
+-- Written in C (src/pgss_texts.c): the function is found as a member of the
+-- extension and called by OID, so no look-alike or overload in any schema
+-- can be called instead or make the call ambiguous.
 CREATE FUNCTION coder_health.statement_texts(
     OUT dbid oid, OUT userid oid, OUT queryid bigint, OUT toplevel boolean,
     OUT query text)
 RETURNS SETOF record
-LANGUAGE plpgsql STABLE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    pgss_schema name;
-BEGIN
-    SELECT n.nspname INTO pgss_schema
-    FROM pg_catalog.pg_extension e
-    JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
-    WHERE e.extname = 'pg_stat_statements';
-    IF pgss_schema IS NULL THEN
-        RETURN;
-    END IF;
-    BEGIN
-        RETURN QUERY EXECUTE format(
-            'SELECT s.dbid, s.userid, s.queryid, s.toplevel, s.query FROM %I.pg_stat_statements(true) s',
-            pgss_schema);
-    EXCEPTION WHEN undefined_column THEN
-        -- pg_stat_statements before 1.9 (PostgreSQL 13) has no toplevel:
-        -- one entry covers top-level and nested executions (NULL matches both)
-        RETURN QUERY EXECUTE format(
-            'SELECT s.dbid, s.userid, s.queryid, NULL::boolean, s.query FROM %I.pg_stat_statements(true) s',
-            pgss_schema);
-    END;
-EXCEPTION WHEN undefined_column OR undefined_function OR object_not_in_prerequisite_state THEN
-    -- a pg_stat_statements of another shape, or one not preloaded
-    RETURN;
-END
-$$;
+AS 'MODULE_PATHNAME', 'coder_health_statement_texts'
+LANGUAGE C STRICT VOLATILE;
 
 -- Like pg_stat_activity and pg_stat_statements: without pg_read_all_stats a
 -- role sees every statement's numbers but only its own statements' identity.

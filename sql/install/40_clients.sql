@@ -39,56 +39,21 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'coder_health_backend_counts'
 LANGUAGE C STRICT VOLATILE;
 
--- Coder's own record of its replicas (public.replicas), when there is one
--- of the expected shape that this role may read.  Never raises: anything
--- unexpected gives no rows.  The last row, with replica_id NULL and
--- source_ok true, says the table was read; without it nothing is known.
+-- Coder's own record of its replicas (public.replicas), when it is a plain
+-- table of the expected shape that this role may read.  Written in C
+-- (src/coder_replicas.c): the table is read with a heap scan, so no view,
+-- function, operator or row-level security policy planted there ever runs
+-- with the reader's rights.  Never raises: anything unexpected gives no
+-- rows.  The last row, with replica_id NULL and source_ok true, says the
+-- table was read; without it nothing is known.
 CREATE FUNCTION coder_health.coder_replicas(
     OUT replica_id text, OUT hostname text, OUT relay_host text,
     OUT region_id integer, OUT version text, OUT heartbeat_age_s float8,
     OUT replica_db_latency_ms float8, OUT stopped boolean,
     OUT source_ok boolean)
 RETURNS SETOF record
-LANGUAGE plpgsql VOLATILE
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    rel oid := pg_catalog.to_regclass('public.replicas');
-    has_stopped boolean;
-BEGIN
-    IF rel IS NULL OR NOT pg_catalog.has_table_privilege(rel, 'SELECT') THEN
-        RETURN;
-    END IF;
-    IF (SELECT pg_catalog.count(*) FROM pg_catalog.pg_attribute a
-        WHERE a.attrelid = rel AND a.attnum > 0 AND NOT a.attisdropped
-          AND a.attname IN ('id', 'hostname', 'relay_address', 'region_id',
-                            'version', 'database_latency', 'updated_at')) <> 7 THEN
-        RETURN;
-    END IF;
-    has_stopped := EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
-                           WHERE a.attrelid = rel AND a.attname = 'stopped_at'
-                             AND NOT a.attisdropped);
-    -- relay_address is a URL such as http://10.1.2.3:8080 or http://[fd00::1]:8080
-    RETURN QUERY EXECUTE pg_catalog.format($q$
-        SELECT r.id::text, r.hostname::text,
-               pg_catalog.lower(pg_catalog.btrim(pg_catalog.substring(r.relay_address::text,
-                   '^(?:[A-Za-z][A-Za-z0-9+.-]*://)?(\[[^]]*\]|[^/:]+)'), '[]')),
-               r.region_id::integer, r.version::text,
-               pg_catalog.date_part('epoch', pg_catalog.clock_timestamp() - r.updated_at::timestamptz)::float8,
-               r.database_latency::float8 / 1000.0,
-               %s,
-               NULL::boolean
-        FROM %s r$q$,
-        CASE WHEN has_stopped THEN 'r.stopped_at IS NOT NULL' ELSE 'false' END,
-        rel::regclass);
-    RETURN QUERY SELECT NULL::text, NULL::text, NULL::text, NULL::integer,
-        NULL::text, NULL::float8, NULL::float8, NULL::boolean, true;
-EXCEPTION WHEN OTHERS THEN
-    -- another shape (column types), a privilege on some column missing,
-    -- a policy error: the view works from addresses alone
-    RETURN;
-END
-$$;
+AS 'MODULE_PATHNAME', 'coder_health_coder_replicas'
+LANGUAGE C STRICT VOLATILE;
 
 COMMENT ON FUNCTION coder_health.coder_replicas() IS
   'Coder''s replicas table (public.replicas) as coder_health reads it; no rows when it is absent, of another shape or unreadable';
