@@ -32,7 +32,9 @@ case "$what" in
   test|bench)
     pkgs+=("postgresql-$PGMAJOR-pgtap" libtap-parser-sourcehandler-pgtap-perl
            libipc-run-perl perl valgrind iproute2 cppcheck curl
-           prometheus-postgres-exporter prometheus)
+           prometheus-postgres-exporter prometheus
+           # scripts/sql_exporter_collector.py (test/tap/520_sql_exporter.pl)
+           python3 python3-yaml)
     ;;
 esac
 case "$what" in
