@@ -36,12 +36,24 @@
 #include "latency.h"
 #include "module.h"
 #include "notify.h"
+#include "privacy.h"
 #include "replication.h"
 #include "srf.h"
 
 PG_FUNCTION_INFO_V1(coder_health_history);
 
 #define CH_HISTORY_ROWS_PER_SAMPLE 48
+
+/*
+ * The ring never holds more rows than this (72 MB): the largest settings
+ * (history_length 7 days, history_interval 1 s) would otherwise ask for
+ * 29 million rows, 2 GB of shared memory.  With the cap the ring covers
+ * less time than history_length when samples have many rows; readers
+ * filter on time anyway.  Readers copy the ring in chunks of
+ * CH_HISTORY_READ_CHUNK rows, so no allocation grows with it.
+ */
+#define CH_HISTORY_MAX_ROWS 1000000
+#define CH_HISTORY_READ_CHUNK 8192
 #define CH_HISTORY_KEY_LEN 48
 
 /* The metrics, in the order sparkline() lists them. */
@@ -93,9 +105,9 @@ static int	npending;
 static int
 history_capacity(void)
 {
-	int			samples = ch_history_length_s / Max(ch_history_interval_s, 1) + 1;
+	int64		samples = ch_history_length_s / Max(ch_history_interval_s, 1) + 1;
 
-	return samples * CH_HISTORY_ROWS_PER_SAMPLE;
+	return (int) Min(samples * CH_HISTORY_ROWS_PER_SAMPLE, CH_HISTORY_MAX_ROWS);
 }
 
 static Size
@@ -307,39 +319,63 @@ coder_health_history(PG_FUNCTION_ARGS)
 	Tuplestorestate *store;
 	TimestampTz oldest;
 	ChHistoryRow *copy;
-	uint64		first;
-	int			n;
+	uint64		capacity;
+	uint64		pos;
+	uint64		end;
+	bool		sees_all = ch_sees_all_roles();
 
 	ch_require_loaded();
 	store = ch_srf_begin(fcinfo, &tupdesc, 4);
+	capacity = (uint64) ch_history->capacity;
 	oldest = TimestampTzPlusMilliseconds(GetCurrentTimestamp(),
 										 -(int64) ch_history_length_s * 1000);
 
-	/* copy under the lock, build tuples after */
-	copy = palloc(sizeof(ChHistoryRow) * ch_history->capacity);
+	/* the rows there are now, oldest first */
 	LWLockAcquire(ch_shared->locks[CH_LOCK_HISTORY], LW_SHARED);
-	first = ch_history->written > (uint64) ch_history->capacity ?
-		ch_history->written - ch_history->capacity : 0;
-	n = (int) (ch_history->written - first);
-	for (int i = 0; i < n; i++)
-		copy[i] = ch_history->rows[(first + i) % ch_history->capacity];
+	end = ch_history->written;
 	LWLockRelease(ch_shared->locks[CH_LOCK_HISTORY]);
+	pos = end > capacity ? end - capacity : 0;
 
-	for (int i = 0; i < n; i++)
+	/* a chunk at a time: copy under the lock, build tuples after */
+	copy = palloc(sizeof(ChHistoryRow) * CH_HISTORY_READ_CHUNK);
+	while (pos < end)
 	{
-		Datum		values[4];
-		bool		nulls[4] = {false, false, false, false};
+		int			n;
 
-		if (copy[i].ts < oldest || copy[i].metric < 0 || copy[i].metric >= CH_HM_COUNT)
-			continue;
-		values[0] = TimestampTzGetDatum(copy[i].ts);
-		values[1] = CStringGetTextDatum(metric_names[copy[i].metric]);
-		if (copy[i].key[0] == '\0')
-			nulls[2] = true;
-		else
-			values[2] = CStringGetTextDatum(copy[i].key);
-		values[3] = Float8GetDatum(copy[i].value);
-		tuplestore_putvalues(store, tupdesc, values, nulls);
+		LWLockAcquire(ch_shared->locks[CH_LOCK_HISTORY], LW_SHARED);
+		/* rows overwritten since the last chunk are gone: skip them */
+		if (ch_history->written > capacity && pos < ch_history->written - capacity)
+			pos = ch_history->written - capacity;
+		n = (int) Min(end > pos ? end - pos : 0, (uint64) CH_HISTORY_READ_CHUNK);
+		for (int i = 0; i < n; i++)
+			copy[i] = ch_history->rows[(pos + i) % capacity];
+		LWLockRelease(ch_shared->locks[CH_LOCK_HISTORY]);
+		pos += n;
+
+		for (int i = 0; i < n; i++)
+		{
+			Datum		values[4];
+			bool		nulls[4] = {false, false, false, false};
+
+			if (copy[i].ts < oldest || copy[i].metric < 0 ||
+				copy[i].metric >= CH_HM_COUNT)
+				continue;
+			values[0] = TimestampTzGetDatum(copy[i].ts);
+			values[1] = CStringGetTextDatum(metric_names[copy[i].metric]);
+			/*
+			 * Connections are keyed by client host: another role's
+			 * addresses are shown only with pg_read_all_stats (privacy.h),
+			 * as in coder_servers.
+			 */
+			if (copy[i].key[0] == '\0' ||
+				(copy[i].metric == CH_HM_CONNECTIONS && !sees_all))
+				nulls[2] = true;
+			else
+				values[2] = CStringGetTextDatum(copy[i].key);
+			values[3] = Float8GetDatum(copy[i].value);
+			tuplestore_putvalues(store, tupdesc, values, nulls);
+		}
+		CHECK_FOR_INTERRUPTS();
 	}
 	pfree(copy);
 	return (Datum) 0;

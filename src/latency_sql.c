@@ -27,6 +27,7 @@
 #include "compat.h"
 #include "coder_health.h"
 #include "latency.h"
+#include "privacy.h"
 #include "srf.h"
 
 PG_FUNCTION_INFO_V1(coder_health_statement_latency);
@@ -84,6 +85,7 @@ coder_health_statement_latency(PG_FUNCTION_ARGS)
 	ChStmtEntry *entry;
 	ChReadout  *total;
 	ChReadout  *recent;
+	bool		sees_all = ch_sees_all_roles();
 
 	ch_require_loaded();
 	store = ch_srf_begin(fcinfo, &tupdesc, SL_COLS);
@@ -98,6 +100,7 @@ coder_health_statement_latency(PG_FUNCTION_ARGS)
 		bool		nulls[SL_COLS];
 		double		q[lengthof(report_qs)];
 		int			i = 0;
+		bool		visible = ch_may_see_role(sees_all, entry->key.userid);
 
 		memset(nulls, 0, sizeof(nulls));
 		ch_readout_reset(total);
@@ -108,9 +111,13 @@ coder_health_statement_latency(PG_FUNCTION_ARGS)
 
 		values[i++] = ObjectIdGetDatum(entry->key.dbid);
 		values[i++] = ObjectIdGetDatum(entry->key.userid);
-		values[i++] = Int64GetDatum((int64) entry->key.queryid);
+		/* another role's statement: its numbers, not its identity */
+		if (visible)
+			values[i++] = Int64GetDatum((int64) entry->key.queryid);
+		else
+			nulls[i++] = true;
 		values[i++] = BoolGetDatum(entry->key.toplevel);
-		if (entry->name[0] != '\0')
+		if (visible && entry->name[0] != '\0')
 			values[i++] = CStringGetTextDatum(entry->name);
 		else
 			nulls[i++] = true;
@@ -395,9 +402,14 @@ typedef struct ChNameGroup
 	uint64	   *queryids;
 } ChNameGroup;
 
-/* Group every named entry by (database, name).  Shared lock held. */
+/*
+ * Group every named entry by (database, name).  Shared lock held.  The
+ * names of other roles' statements are shown only to roles that see every
+ * role's (privacy.h): for others those entries form one group per database
+ * with the name "" (shown as NULL).
+ */
 static HTAB *
-group_by_name(bool with_recent)
+group_by_name(bool with_recent, bool sees_all)
 {
 	HASHCTL		info;
 	HTAB	   *groups;
@@ -423,7 +435,8 @@ group_by_name(bool with_recent)
 			continue;
 		memset(&key, 0, sizeof(key));
 		key.dbid = entry->key.dbid;
-		strlcpy(key.name, entry->name, QUERY_NAME_LEN);
+		if (ch_may_see_role(sees_all, entry->key.userid))
+			strlcpy(key.name, entry->name, QUERY_NAME_LEN);
 		g = hash_search(groups, &key, HASH_ENTER, &found);
 		if (!found)
 		{
@@ -468,12 +481,14 @@ coder_health_query_latency(PG_FUNCTION_ARGS)
 	HTAB	   *groups;
 	HASH_SEQ_STATUS hs;
 	ChNameGroup *g;
+	bool		sees_all;
 
 	ch_require_loaded();
 	store = ch_srf_begin(fcinfo, &tupdesc, QL_COLS);
 
+	sees_all = ch_sees_all_roles();
 	LWLockAcquire(ch_shared->lock, LW_SHARED);
-	groups = group_by_name(true);
+	groups = group_by_name(true, sees_all);
 	LWLockRelease(ch_shared->lock);
 
 	hash_seq_init(&hs, groups);
@@ -487,7 +502,10 @@ coder_health_query_latency(PG_FUNCTION_ARGS)
 
 		memset(nulls, 0, sizeof(nulls));
 		values[i++] = ObjectIdGetDatum(g->key.dbid);
-		values[i++] = CStringGetTextDatum(g->key.name);
+		if (g->key.name[0] != '\0')
+			values[i++] = CStringGetTextDatum(g->key.name);
+		else
+			nulls[i++] = true;
 		values[i++] = Int64GetDatum((int64) g->total->calls);
 		values[i++] = Int64GetDatum((int64) g->total->errors);
 		values[i++] = Float8GetDatum(ns_to_ms((double) tot->sum_ns));
@@ -597,6 +615,7 @@ coder_health_latency_buckets(PG_FUNCTION_ARGS)
 	ChTopEntry *top;
 	long		n = 0;
 	long		cap;
+	bool		sees_all = ch_sees_all_roles();
 
 	ch_require_loaded();
 	store = ch_srf_begin(fcinfo, &tupdesc, 9);
@@ -635,16 +654,19 @@ coder_health_latency_buckets(PG_FUNCTION_ARGS)
 	qsort(top, n, sizeof(ChTopEntry), top_order);
 	for (long k = 0; k < n && k < ch_export_top_statements; k++)
 	{
+		bool		visible = ch_may_see_role(sees_all, top[k].entry->key.userid);
+
 		ch_readout_reset(r);
 		ch_read_sketch(&top[k].entry->total, r);
 		put_histogram(store, tupdesc, "statement", top[k].entry->key.dbid, NULL,
-					  top[k].entry->key.queryid, true, top[k].entry->name, r);
+					  top[k].entry->key.queryid, visible,
+					  visible ? top[k].entry->name : NULL, r);
 	}
 
 	/* per sqlc name, the top export_top_queries by total time */
 	if (ch_export_top_queries > 0)
 	{
-		HTAB	   *groups = group_by_name(false);
+		HTAB	   *groups = group_by_name(false, sees_all);
 		long		ngroups = hash_get_num_entries(groups);
 		ChNameGroup **byname = palloc(sizeof(ChNameGroup *) * Max(ngroups, 1));
 		HASH_SEQ_STATUS gs;

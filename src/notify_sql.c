@@ -26,6 +26,7 @@
 #include "compat.h"
 #include "coder_health.h"
 #include "notify.h"
+#include "privacy.h"
 #include "srf.h"
 
 PG_FUNCTION_INFO_V1(coder_health_notify_queue);
@@ -213,9 +214,13 @@ coder_health_notify_listeners(PG_FUNCTION_ARGS)
 	bool	   *slot_used;
 	int			nslots;
 	TimestampTz now = GetCurrentTimestamp();
+	int		   *visible;
+	int			nvisible;
 
 	ch_require_loaded();
 	store = ch_srf_begin(fcinfo, &tupdesc, LS_COLS);
+	/* another role's listener: its backlog, not its channels (privacy.h) */
+	nvisible = ch_visible_session_pids(ch_sees_all_roles(), &visible);
 	ch_notify_queue_read(&snap);
 
 	nslots = ch_notify->nslots;
@@ -242,8 +247,9 @@ coder_health_notify_listeners(PG_FUNCTION_ARGS)
 		values[0] = Int32GetDatum(l->pid);
 		values[1] = ObjectIdGetDatum(l->dboid);
 		if (s < nslots)
-		{
 			slot_used[s] = true;
+		if (s < nslots && ch_session_visible(visible, nvisible, l->pid))
+		{
 			values[2] = Int32GetDatum(slots[s].nchannels);
 			values[3] = family_names(&slots[s]);
 		}
@@ -272,8 +278,16 @@ coder_health_notify_listeners(PG_FUNCTION_ARGS)
 		memset(nulls, 0, sizeof(nulls));
 		values[0] = Int32GetDatum(slots[s].pid);
 		nulls[1] = true;
-		values[2] = Int32GetDatum(slots[s].nchannels);
-		values[3] = family_names(&slots[s]);
+		if (ch_session_visible(visible, nvisible, slots[s].pid))
+		{
+			values[2] = Int32GetDatum(slots[s].nchannels);
+			values[3] = family_names(&slots[s]);
+		}
+		else
+		{
+			nulls[2] = true;
+			nulls[3] = true;
+		}
 		nulls[4] = true;
 		nulls[5] = true;
 		tuplestore_putvalues(store, tupdesc, values, nulls);
