@@ -84,7 +84,7 @@ CREATE FUNCTION t_notify_sql(n int) RETURNS SETOF void LANGUAGE sql AS
   $$ SELECT pg_notify('t_sqlfn', n::text) $$;
 SELECT t_notify_sql(1);
 SELECT t_notify_sql(2);
--- and one the planner would inline into the caller (it no longer does)
+-- and one the planner inlines into the caller
 CREATE FUNCTION t_notify_inl(n int) RETURNS void LANGUAGE sql AS
   $$ SELECT PG_NOTIFY('t_sqlfn', 'inl' || n) $$;
 SELECT t_notify_inl(1);
@@ -104,7 +104,7 @@ COMMIT;
 SELECT notifications FROM coder_health.notify_channels WHERE channel_family = 't_ro';
 
 -- 7,999-byte payloads work, 8,000 bytes fail with PostgreSQL's own error;
--- the same without coder_health's swap (track_notify = off)
+-- the same with counting off (track_notify = off)
 SELECT pg_notify('t_big', repeat('x', 7999));
 SELECT pg_notify('t_big', repeat('x', 8000));
 SELECT pg_notify(NULL, 'x');
@@ -119,8 +119,8 @@ RESET coder_health.track_notify;
 SELECT notifications, max_payload_bytes FROM coder_health.notify_channels
 WHERE channel_family = 't_big';
 
--- the swap is visible in EXPLAIN VERBOSE, and only there (the query id
--- EXPLAIN shows differs by version, so that line is left out)
+-- plans call pg_catalog.pg_notify itself (the query id line EXPLAIN shows
+-- with compute_query_id differs by version, so it is left out)
 CREATE FUNCTION plan_lines(q text) RETURNS SETOF text LANGUAGE plpgsql AS $$
 DECLARE l text;
 BEGIN
@@ -131,7 +131,33 @@ BEGIN
   END LOOP;
 END $$;
 SELECT plan_lines($$SELECT pg_notify('t_explain', 'x')$$);
+-- a SQL function whose body merely mentions pg_notify is inlined, as
+-- without coder_health (0.3.0 stopped inlining it)
+CREATE FUNCTION t_inline_me(n int) RETURNS int LANGUAGE sql IMMUTABLE AS
+  $$ SELECT n + 1 /* not pg_notify */ $$;
+SELECT plan_lines($$SELECT t_inline_me(g) FROM generate_series(1, 2) g$$);
+DROP FUNCTION t_inline_me(int);
 DROP FUNCTION plan_lines(text);
+
+-- pg_notify inside a view and inside a rule: counted like any other
+-- (0.3.0 missed both: the view's and the rule's calls were never planned
+-- through its swap)
+CREATE VIEW t_notify_view AS
+  SELECT pg_notify('t_view:' || g, 'v')::text AS n FROM generate_series(1, 3) g;
+SELECT count(n) FROM t_notify_view;
+SELECT count(n) FROM t_notify_view;
+CREATE TABLE t_rule_target (id int);
+CREATE RULE t_notify_rule AS ON INSERT TO t_rule_target
+  DO ALSO SELECT pg_notify('t_rule:' || NEW.id, 'r');
+INSERT INTO t_rule_target VALUES (1), (2);
+BEGIN;
+INSERT INTO t_rule_target VALUES (3);
+ROLLBACK;
+-- expect 6 (3 + 3) and 2
+SELECT channel_family, notifications, bytes FROM coder_health.notify_channels
+WHERE channel_family IN ('t_view:*', 't_rule:*') ORDER BY 1;
+DROP VIEW t_notify_view;
+DROP TABLE t_rule_target;
 
 -- EXECUTE on pg_notify is still PostgreSQL's to grant
 BEGIN;
@@ -199,9 +225,8 @@ RESET coder_health.notify_layout_test_bytes;
 SELECT supported FROM coder_health.notify_queue;
 \set VERBOSITY default
 
--- a client's SELECT pg_notify(..) is counted at ExecutorStart; where its
--- expressions are to be JIT-compiled (they would call pg_notify by name) the
--- wrapper is swapped into the finished plan instead: counted either way
+-- JIT-compiled expressions call pg_notify like interpreted ones: counted
+-- either way
 SET jit = on;
 SET jit_above_cost = 0;
 SELECT pg_notify('t_jit', 'a');
@@ -212,8 +237,8 @@ RESET jit_above_cost;
 RESET jit;
 SELECT pg_notify('t_jit', 'c');
 SELECT notifications FROM coder_health.notify_channels WHERE channel_family = 't_jit';
--- a target list that is grouped, made distinct, sorted or expanded is
--- evaluated below the top plan node: swapped at plan time, counted as well
+-- a target list that is grouped, made distinct, sorted or expanded, where
+-- the call runs below the top plan node: counted as well
 SELECT DISTINCT pg_notify('t_shape', 'distinct')::text;
 SELECT pg_notify('t_shape', 'group')::text GROUP BY 1;
 SELECT pg_notify('t_shape', 'sort'), 2 AS k ORDER BY k;

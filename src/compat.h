@@ -24,6 +24,7 @@
 #include "access/slru.h"
 #include "catalog/pg_proc.h"
 #include "commands/async.h"
+#include "storage/lock.h"
 #include "storage/shmem.h"
 #include "utils/acl.h"
 #include "pgstat.h"
@@ -297,6 +298,14 @@ typedef struct ChAsyncBackendStatus
 	ChAsyncQueuePosition pos;
 } ChAsyncBackendStatus;
 
+/*
+ * Two layouts: with stopPage (the physical tail, every release checked
+ * here: 13.16, 15, 17.12, 18.6) and without it (async.c before the
+ * truncation fix that added it).  On 13..16 both have the same size, so
+ * the size check cannot tell them apart; notify_readback.c decides at
+ * startup by what the fields hold (firstListener is -1, everything else
+ * 0), and every reader goes through its accessors.
+ */
 typedef struct ChAsyncQueueControl
 {
 	ChAsyncQueuePosition head;
@@ -306,6 +315,79 @@ typedef struct ChAsyncQueueControl
 	TimestampTz lastQueueFillWarn;
 	ChAsyncBackendStatus backend[FLEXIBLE_ARRAY_MEMBER];
 } ChAsyncQueueControl;
+
+typedef struct ChAsyncQueueControlNoStop
+{
+	ChAsyncQueuePosition head;
+	ChAsyncQueuePosition tail;
+	int			firstListener;
+	TimestampTz lastQueueFillWarn;
+	ChAsyncBackendStatus backend[FLEXIBLE_ARRAY_MEMBER];
+} ChAsyncQueueControlNoStop;
+
+/*
+ * One entry of the queue (async.c's AsyncQueueEntry, the same 13..18):
+ * header, then channel and payload, each NUL-terminated; length rounded up
+ * to int alignment.  A page ends with a filler entry of dboid 0.
+ */
+typedef struct ChAsyncQueueEntryHeader
+{
+	int			length;
+	Oid			dboid;
+	TransactionId xid;
+	int32		srcPid;
+} ChAsyncQueueEntryHeader;
+
+#define CH_ASYNC_ENTRY_EMPTY_SIZE (sizeof(ChAsyncQueueEntryHeader) + 2)
+#define CH_ASYNC_QUEUEALIGN(len) INTALIGN(len)
+
+/*
+ * The queue's SLRU: its shared part is registered under a name (renamed in
+ * 17), sized for NUM_NOTIFY_BUFFERS (13..16) or notify_buffers (17+)
+ * slots.  13..16 guard all slots with one control lock; 17+ split them
+ * into banks of 16 (slru.c's SLRU_BANK_SIZE), page p in bank p % nbanks
+ * under that bank's lock.  Segment files are pg_notify/XXXX (13..16) or
+ * 15 hex digits (17+, long segment names).
+ */
+#if PG_VERSION_NUM >= 170000
+#define CH_NOTIFY_SLRU_NAME "notify"
+#define compat_notify_slru_slots() (notify_buffers)
+#define CH_SLRU_BANK_SIZE 16
+#define CH_NOTIFY_SEGMENT_FORMAT "pg_notify/%015llX"
+#else
+#define CH_NOTIFY_SLRU_NAME "Notify"
+#define compat_notify_slru_slots() (NUM_NOTIFY_BUFFERS)
+#define CH_SLRU_BANK_SIZE 0		/* no banks */
+#define CH_NOTIFY_SEGMENT_FORMAT "pg_notify/%04llX"
+#endif
+
+/*
+ * The lock guarding SLRU page pageno, and the slots it may be in
+ * [*first, *last).
+ */
+static inline LWLock *
+compat_slru_page_lock(SlruShared shared, int64 pageno, int *first, int *last)
+{
+#if PG_VERSION_NUM >= 170000
+	int			nbanks = shared->num_slots / CH_SLRU_BANK_SIZE;
+	int			bankno = (int) (pageno % nbanks);
+
+	*first = bankno * CH_SLRU_BANK_SIZE;
+	*last = *first + CH_SLRU_BANK_SIZE;
+	return &shared->bank_locks[bankno].lock;
+#else
+	*first = 0;
+	*last = shared->num_slots;
+	return shared->ControlLock;
+#endif
+}
+
+/* LockHeldByMe gained "or stronger" in 17. */
+#if PG_VERSION_NUM >= 170000
+#define compat_lock_held_by_me(tag, mode) LockHeldByMe((tag), (mode), false)
+#else
+#define compat_lock_held_by_me(tag, mode) LockHeldByMe((tag), (mode))
+#endif
 
 /* String-keyed dynahash: explicit from 14, the default before. */
 #if PG_VERSION_NUM >= 140000
@@ -324,14 +406,11 @@ typedef struct ChAsyncQueueControl
 #define CH_ASYNC_CONTROL_NAME "Async Queue Control"
 
 /* Bytes PostgreSQL registered for the struct, if the mirror is right. */
-#define compat_async_control_size() \
-	add_size(offsetof(ChAsyncQueueControl, backend), \
+#define compat_async_control_size(type) \
+	add_size(offsetof(type, backend), \
 			 mul_size(compat_async_backend_entries(), sizeof(ChAsyncBackendStatus)))
 
-/* pg_notify() as a planner sees it (F_PG_NOTIFY in every version). */
-#define CH_PG_NOTIFY_OID 3036
-
-/* Name of a function's SQL-callable C symbol changed nothing; ACL check did. */
+/* EXECUTE permission on a function: object_aclcheck from 16. */
 #if PG_VERSION_NUM >= 160000
 #define compat_proc_aclcheck(funcid, roleid) \
 	object_aclcheck(ProcedureRelationId, (funcid), (roleid), ACL_EXECUTE)

@@ -4,13 +4,12 @@
  *	  LISTEN/NOTIFY health: how notifications are counted, where listeners
  *	  are recorded, and how PostgreSQL's own queue state is read.
  *
- *	  NOTIFY statement (ProcessUtility), pg_notify() (swapped at plan time
- *	  for coder_health_notify.pg_notify, which calls pg_notify itself)
- *	      -> one record in backend-local memory, tagged with the
- *	         subtransaction level; a subtransaction abort drops its records
- *	  commit (xact callbacks)
- *	      -> duplicates removed the way async.c removes them, records folded
- *	         into the channel-family table with atomic adds: no lock
+ *	  commit of a transaction that wrote to PostgreSQL's NOTIFY queue
+ *	      -> while it still holds the lock serializing writers, the backend
+ *	         reads its own entries back from the queue's pages (what
+ *	         PostgreSQL delivers: NOTIFY and pg_notify from anywhere, after
+ *	         rollbacks and duplicate folding), folded into the channel-family
+ *	         table with atomic adds (notify_readback.c)
  *	      -> commit phase (pre-commit .. commit) timed into a shared sketch
  *	  LISTEN / UNLISTEN / UNLISTEN * / DISCARD ALL
  *	      -> applied to a backend-local copy of the listen set at commit;
@@ -30,6 +29,7 @@
 #include "utils/timestamp.h"
 
 #include "channel_family.h"
+#include "compat.h"
 #include "sketch.h"
 
 /* Families one backend's slot can name; more count as "(other)". */
@@ -99,7 +99,7 @@ typedef struct ChNotifyShared
 	int			max_families;	/* entries after "(other)" */
 	uint32		index_size;		/* power of two */
 	pg_atomic_uint32 nfamilies; /* entries handed out, incl. "(other)" */
-	pg_atomic_uint64 dropped;	/* records lost to a full local buffer */
+	pg_atomic_uint64 unread_pages;	/* queue pages not read back */
 	pg_atomic_uint64 reset_time;
 
 	/* rate snapshots: when each was taken (collector) */
@@ -111,6 +111,17 @@ typedef struct ChNotifyShared
 
 	/* queue-reader state published by whoever read it last */
 	pg_atomic_uint64 mismatch_warned_size;	/* mirror size already warned */
+
+	/*
+	 * Read-back (notify_readback.c): whether the mirror of async.c's queue
+	 * was verified at startup, its layout, and where the last writer's
+	 * entries ended -- read and written only by the holder of PostgreSQL's
+	 * NOTIFY lock (the lock on "database 0").
+	 */
+	bool		readback_ok;
+	bool		has_stop_page;
+	int64		written_end_page;
+	int32		written_end_offset;
 
 	/* listener progress (collector writes under CH_LOCK_NOTIFY) */
 	int			nprogress;
@@ -177,6 +188,18 @@ typedef struct ChQueueSnapshot
 extern void ch_notify_queue_read(ChQueueSnapshot *snap);
 extern void ch_notify_track_progress(TimestampTz now);
 extern TimestampTz ch_notify_progress_since(const ChQueueListener *l);
+
+/* notify_readback.c: the verified mirror of async.c's queue, and read-back */
+extern void ch_notify_readback_attach(bool verify);
+extern void ch_notify_readback_adopt(void);
+extern void ch_notify_readback_pre_commit(void);
+extern void ch_notify_readback_end(bool committed, bool count);
+extern bool ch_async_control_known(void);
+extern Size ch_async_control_size(void);
+extern ChAsyncQueuePosition ch_async_head(void);
+extern ChAsyncQueuePosition ch_async_tail(void);
+extern int	ch_async_first_listener(void);
+extern ChAsyncBackendStatus *ch_async_backend(int i);
 
 /* notify_track.c */
 extern Size ch_notify_shmem_size(void);

@@ -46,7 +46,6 @@ typedef enum
 
 static MirrorState mirror_state = MIRROR_UNCHECKED;
 static int	mirror_checked_with = -1;	/* layout_test_bytes of the check */
-static ChAsyncQueueControl *queue_control = NULL;
 
 /*
  * Find the queue's control struct and check that it has the size our mirror
@@ -56,7 +55,7 @@ static ChAsyncQueueControl *queue_control = NULL;
 static void
 check_mirror(void)
 {
-	Size		expected = compat_async_control_size() +
+	Size		expected = ch_async_control_size() +
 		(Size) ch_notify_layout_test_bytes;
 	MemoryContext oldcontext = CurrentMemoryContext;
 	void	   *found_ptr = NULL;
@@ -82,16 +81,18 @@ check_mirror(void)
 	}
 	PG_END_TRY();
 
-	if (found_ptr != NULL && found)
+	/* the layout was told apart and checked by meaning at startup */
+	if (found_ptr != NULL && found && ch_async_control_known() &&
+		ch_notify->readback_ok)
 	{
-		queue_control = (ChAsyncQueueControl *) found_ptr;
 		mirror_state = MIRROR_OK;
 		return;
 	}
 	if (found_ptr != NULL && !found)
 		why = pstrdup("no such shared memory structure");
+	else if (found_ptr != NULL)
+		why = pstrdup("its fields did not hold their initial values at startup");
 
-	queue_control = NULL;
 	mirror_state = MIRROR_MISMATCH;
 	if (pg_atomic_exchange_u64(&ch_notify->mismatch_warned_size,
 							   (uint64) expected) != (uint64) expected)
@@ -160,11 +161,11 @@ ch_notify_queue_read(ChQueueSnapshot *snap)
 
 	out = palloc(sizeof(ChQueueListener) * Max(nentries, 1));
 	LWLockAcquire(NotifyQueueLock, LW_EXCLUSIVE);
-	head = queue_control->head;
-	tail = queue_control->tail;
-	for (int i = queue_control->firstListener;
+	head = ch_async_head();
+	tail = ch_async_tail();
+	for (int i = ch_async_first_listener();
 		 i != CH_ASYNC_INVALID_LISTENER;
-		 i = queue_control->backend[i].nextListener)
+		 i = ch_async_backend(i)->nextListener)
 	{
 		ChAsyncBackendStatus *b;
 
@@ -174,7 +175,7 @@ ch_notify_queue_read(ChQueueSnapshot *snap)
 			chain_ok = false;
 			break;
 		}
-		b = &queue_control->backend[i];
+		b = ch_async_backend(i);
 		out[n].pid = b->pid;
 		out[n].dboid = b->dboid;
 		out[n].index = i;

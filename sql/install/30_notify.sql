@@ -2,25 +2,9 @@
 -- LISTEN/NOTIFY health
 -- ---------------------------------------------------------------------------
 
--- pg_notify() as coder_health counts it.  The planner swaps calls of
--- pg_catalog.pg_notify(text, text) for this function, which calls
--- PostgreSQL's own pg_notify (same checks, same errors) and then records the
--- notification; it is only ever reached through that swap.  It lives in a
--- schema of its own because it must stay executable by every role that may
--- call pg_notify (it checks EXECUTE on pg_notify itself), while nothing in
--- schema coder_health is for PUBLIC.
-CREATE SCHEMA coder_health_notify;
-REVOKE ALL ON SCHEMA coder_health_notify FROM PUBLIC;
-
-CREATE FUNCTION coder_health_notify.pg_notify(text, text)
-RETURNS void
-AS 'MODULE_PATHNAME', 'coder_health_pg_notify'
-LANGUAGE C CALLED ON NULL INPUT VOLATILE PARALLEL RESTRICTED;
-
-COMMENT ON FUNCTION coder_health_notify.pg_notify(text, text) IS
-  'pg_notify as counted by coder_health: the planner calls this instead of pg_catalog.pg_notify';
-
-GRANT EXECUTE ON FUNCTION coder_health_notify.pg_notify(text, text) TO PUBLIC;
+-- Notifications are counted from PostgreSQL's NOTIFY queue itself (each
+-- committing backend reads its own entries back, docs/notify.md): pg_notify
+-- is PostgreSQL's own, untouched.
 
 CREATE FUNCTION coder_health.notify_queue_internal(
     OUT usage float8, OUT backlog_bytes bigint, OUT max_bytes bigint,

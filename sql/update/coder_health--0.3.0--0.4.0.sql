@@ -25,3 +25,12 @@ CREATE OR REPLACE FUNCTION coder_health.statement_texts(
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'coder_health_statement_texts'
 LANGUAGE C STRICT VOLATILE;
+
+-- ---------------------------------------------------------------------------
+-- #18: notifications are counted from PostgreSQL's NOTIFY queue (each
+-- committing backend reads its own entries back), so the planner no longer
+-- swaps pg_notify for a wrapper: the wrapper and its schema go.  The C
+-- symbol stays in the library, raising an error with a hint, so a 0.3.0
+-- installation that has not been updated still loads.
+DROP FUNCTION coder_health_notify.pg_notify(text, text);
+DROP SCHEMA coder_health_notify;
