@@ -1,4 +1,4 @@
--- The health view: twelve checks in a fixed order, a status from the
+-- The health view: thirteen checks in a fixed order, a status from the
 -- thresholds, unknown (never ok) without data; history and sparkline errors.
 SELECT "check", status IN ('ok', 'warn', 'critical', 'unknown') AS valid_status,
        unit, warn_threshold, critical_threshold, detail IS NOT NULL AS has_detail

@@ -63,11 +63,20 @@ SELECT q.usage, q.backlog_bytes, q.max_bytes, q.listeners,
            AS stalled_listeners,
        q.slowest_listener_pid, q.slowest_listener_backlog_bytes,
        q.notifications, q.notify_bytes, q.notifications_per_s,
-       q.commit_p50_ms, q.commit_p99_ms, q.supported, q.reset_at
+       q.commit_p50_ms, q.commit_p99_ms, q.supported, q.reset_at,
+       -- which pubsub Coder uses: PostgreSQL's (a LISTEN connection per
+       -- Coder Server, pg_notify publishes) or NATS (neither, while clients
+       -- are connected over TCP); NULL when nothing tells
+       CASE WHEN q.listeners > 0 OR q.notifications_per_s > 0 THEN 'postgres'
+            WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
+                         WHERE a.backend_type = 'client backend'
+                           AND a.client_addr IS NOT NULL
+                           AND a.pid <> pg_catalog.pg_backend_pid()) THEN 'nats'
+       END AS pubsub
 FROM coder_health.notify_queue_internal() q;
 
 COMMENT ON VIEW coder_health.notify_queue IS
-  'The NOTIFY queue: usage (as pg_notification_queue_usage), backlog, slowest listener, committed notifications and the commit time of notifying transactions (last minute)';
+  'The NOTIFY queue: usage (as pg_notification_queue_usage), backlog, slowest listener, committed notifications, the commit time of notifying transactions (last minute), and which pubsub Coder uses (postgres or nats)';
 
 CREATE FUNCTION coder_health.notify_channels_internal(
     OUT channel_family text, OUT distinct_channels bigint, OUT listeners integer,

@@ -99,6 +99,17 @@ WITH hosts AS MATERIALIZED (
 ), limits AS (
     SELECT s.setting::float8 AS max_rtt_ms
     FROM pg_catalog.pg_settings s WHERE s.name = 'coder_health.max_rtt_ms'
+), pubsub AS (
+    -- Coder on PostgreSQL pubsub keeps one LISTEN connection per Coder
+    -- Server; on NATS (its default since September 2026) none at all.
+    -- Coder Servers: hosts matched to a replica (all TCP hosts when the
+    -- replicas table is unknown), not the host of this very session.
+    SELECT coalesce((SELECT pg_catalog.bool_or(m.listening > 0)
+                     FROM matched m CROSS JOIN source src
+                     WHERE m.client_addr <> 'local'
+                       AND (NOT src.replicas_known OR m.replica_id IS NOT NULL)),
+                    false) AS any_listening,
+           coalesce(pg_catalog.host(pg_catalog.inet_client_addr()), 'local') AS own_host
 )
 SELECT coalesce(m.hostname, m.client_hostname, m.client_addr) AS coder_server,
        m.client_addr,
@@ -127,15 +138,20 @@ SELECT coalesce(m.hostname, m.client_hostname, m.client_addr) AS coder_server,
        CASE WHEN NOT src.replicas_known THEN NULL
             ELSE m.replica_id IS NULL AND m.connections > 0
                  AND m.client_addr <> 'local'
-       END AS unknown
+       END AS unknown,
+       -- lost its LISTEN connection while other Coder Servers hold theirs
+       (ps.any_listening AND m.connections > 0 AND m.client_addr <> 'local'
+        AND m.client_addr <> ps.own_host AND coalesce(m.listening, 0) = 0
+        AND (NOT src.replicas_known OR m.replica_id IS NOT NULL)) AS listen_lost
 FROM matched m
 CROSS JOIN source src
 CROSS JOIN limits lim
+CROSS JOIN pubsub ps
 LEFT JOIN latency lat ON lat.client_addr = m.client_addr
 ORDER BY 1, 2;
 
 COMMENT ON VIEW coder_health.coder_servers IS
-  'One row per client host (Coder Server): connections by state, lock waits, LISTEN, kernel RTT, 15-minute peak, p99, matched to Coder''s replicas table; flags far, stale, missing, unknown';
+  'One row per client host (Coder Server): connections by state, lock waits, LISTEN, kernel RTT, 15-minute peak, p99, matched to Coder''s replicas table; flags far, stale, missing, unknown, listen_lost (no LISTEN connection while other Coder Servers hold one)';
 
 CREATE VIEW coder_health.connections AS
 WITH types AS (

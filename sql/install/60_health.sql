@@ -82,7 +82,7 @@ WITH th AS MATERIALIZED (
     SELECT * FROM coder_health.notify_listeners
 ), queue AS MATERIALIZED (
     SELECT q.usage, q.backlog_bytes, q.slowest_listener_pid,
-           q.slowest_listener_backlog_bytes, q.supported
+           q.slowest_listener_backlog_bytes, q.supported, q.notifications_per_s
     FROM coder_health.notify_queue_internal() q
 ), repl AS MATERIALIZED (
     SELECT * FROM coder_health.replication
@@ -285,6 +285,41 @@ WITH th AS MATERIALIZED (
                         st.collector_pid, st.collector_last_run_age_s)
            END
     FROM t CROSS JOIN st
+    UNION ALL
+    -- 13. Coder on PostgreSQL pubsub: every Coder Server holds a LISTEN
+    --     connection.  On NATS (no LISTEN anywhere, no pg_notify) there is
+    --     nothing to hold, and that is no fault.
+    SELECT 13, 'coder_server_listen',
+           CASE WHEN ls.connected > 0 THEN
+                CASE WHEN ls.listening = 0 AND q.notifications_per_s > 0 THEN ls.connected
+                     ELSE ls.lost END::float8
+           END,
+           'servers', 1, 1, false,
+           CASE WHEN ls.connected = 0 THEN 'unknown'
+                WHEN ls.listening = 0 AND q.notifications_per_s > 0 THEN 'critical' END,
+           CASE WHEN ls.connected = 0 THEN 'no Coder Server connected over TCP'
+                WHEN ls.listening = 0 AND q.notifications_per_s > 0 THEN
+                    pg_catalog.format('pg_notify publishes %s notifications/s but none of %s Coder Servers holds a LISTEN connection',
+                        round(q.notifications_per_s::numeric, 1), ls.connected)
+                WHEN ls.listening = 0 THEN
+                    pg_catalog.format('pubsub on NATS: none of %s Coder Servers LISTENs and nothing is published with pg_notify; nothing to check',
+                        ls.connected)
+                WHEN ls.lost = 0 THEN
+                    pg_catalog.format('PostgreSQL pubsub: all %s Coder Servers hold a LISTEN connection', ls.connected)
+                ELSE pg_catalog.format('PostgreSQL pubsub: %s of %s Coder Servers hold no LISTEN connection: %s',
+                        ls.lost, ls.connected,
+                        (SELECT pg_catalog.string_agg(pg_catalog.format('%s (%s, %s connections)',
+                                    s.coder_server, s.client_addr, s.connections), '; ' ORDER BY s.coder_server)
+                         FROM servers s WHERE s.listen_lost))
+           END
+    FROM (SELECT pg_catalog.count(*) FILTER (WHERE s.connections > 0) AS connected,
+                 pg_catalog.count(*) FILTER (WHERE s.listening > 0) AS listening,
+                 pg_catalog.count(*) FILTER (WHERE s.listen_lost) AS lost
+          FROM servers s
+          -- Coder Servers as coder_servers.listen_lost counts them
+          WHERE s.client_addr <> 'local' AND s.unknown IS NOT TRUE
+            AND s.client_addr <> coalesce(pg_catalog.host(pg_catalog.inet_client_addr()), 'local')) ls
+    LEFT JOIN queue q ON true
 )
 SELECT c."check",
        coalesce(c.forced, coder_health.health_status(c.value, c.warn, c.crit, c.lower_is_worse)) AS status,

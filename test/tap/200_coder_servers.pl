@@ -199,6 +199,50 @@ ok($node->poll_query_until('postgres', q{
 	FROM coder_health.coder_servers WHERE client_addr = '127.0.0.4'}),
 	'after disconnecting, 127.0.0.4 shows 0 connections and its 15-minute peak of 2');
 
+# --- which pubsub Coder uses ------------------------------------------------
+# PostgreSQL pubsub: coder-a holds a LISTEN connection, coder-b (connected,
+# matched to a replica) holds none: it lost it.  A host with no connections
+# (127.0.0.4 after it left, coder-c) is not flagged.
+sub listen_check
+{
+	return query(q{SELECT status || '|' || coalesce(value::text, '') || '|' || detail
+		FROM coder_health.health WHERE "check" = 'coder_server_listen'});
+}
+is(query(q{SELECT string_agg(client_addr || '=' || listen_lost, ',' ORDER BY client_addr)
+	FROM coder_health.coder_servers WHERE client_addr <> 'local'}),
+	'127.0.0.2=false,127.0.0.3=true,127.0.0.4=false,127.0.0.5=false',
+	'PostgreSQL pubsub: coder-b lost its LISTEN connection while coder-a holds one');
+is(query(q{SELECT pubsub FROM coder_health.notify_queue}), 'postgres',
+	'notify_queue: pubsub on PostgreSQL (a LISTEN connection)');
+is(listen_check(),
+	'critical|1|PostgreSQL pubsub: 1 of 2 Coder Servers hold no LISTEN connection: coder-b (127.0.0.3, 2 connections)',
+	'health: a Coder Server without its LISTEN connection is critical');
+
+# NATS: nobody LISTENs, nothing is published: no fault
+send_sql($a[3], 'UNLISTEN *;');
+ok($node->poll_query_until('postgres',
+		q{SELECT listening = 0 FROM coder_health.coder_servers WHERE client_addr = '127.0.0.2'}),
+	'coder-a stopped listening');
+is(query(q{SELECT count(*) FROM coder_health.coder_servers WHERE listen_lost}), '0',
+	'NATS: no Coder Server is flagged for holding no LISTEN connection');
+is(query(q{SELECT pubsub FROM coder_health.notify_queue}), 'nats',
+	'notify_queue: pubsub on NATS (TCP clients, no LISTEN, no pg_notify)');
+is(listen_check(),
+	'ok|0|pubsub on NATS: none of 2 Coder Servers LISTENs and nothing is published with pg_notify; nothing to check',
+	'health: no LISTEN under NATS is ok');
+
+# pg_notify traffic with nobody listening: PostgreSQL pubsub without listeners
+send_sql($a[0], q{SELECT pg_notify('workspace_owner:1', 'x');});
+ok($node->poll_query_until('postgres',
+		q{SELECT status = 'critical' FROM coder_health.health WHERE "check" = 'coder_server_listen'}),
+	'health: publishes with no LISTEN connection anywhere is critical')
+  or diag(listen_check());
+like(listen_check(), qr/^critical\|2\|pg_notify publishes [0-9.]+ notifications\/s but none of 2 Coder Servers holds a LISTEN connection$/,
+	'health detail names the publishing without listeners');
+is(query(q{SELECT pubsub FROM coder_health.notify_queue}), 'postgres',
+	'notify_queue: pg_notify traffic means PostgreSQL pubsub');
+send_sql($a[3], 'LISTEN workspace_owner;');
+
 # without the replicas table, with another shape, and unreadable: no error
 $node->safe_psql('postgres', 'ALTER TABLE public.replicas RENAME TO replicas_saved');
 is(query(q{SELECT count(*) > 0 AND bool_and(replica_id IS NULL AND unknown IS NULL

@@ -82,13 +82,13 @@ sub wait_status
 is($node->safe_psql('postgres', q{SELECT string_agg("check", ',') FROM coder_health.health}),
 	'statement_p99,error_rate,notify_queue,stalled_listeners,connection_headroom,'
 	  . 'coder_server_rtt,coder_server_pool,coder_replicas,replication_lag_bytes,'
-	  . 'replication_lag_time,slot_wal_retention,collector',
-	'twelve checks, in order');
+	  . 'replication_lag_time,slot_wal_retention,collector,coder_server_listen',
+	'thirteen checks, in order');
 is($node->safe_psql('postgres',
 		q{SELECT count(*) FROM coder_health.health WHERE status NOT IN ('ok', 'warn', 'critical', 'unknown')}),
 	'0', 'every status is ok, warn, critical or unknown');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM coder_health.health}, extra_params => [ '-U', 'mon' ]),
-	'12', 'pg_monitor member reads the health view');
+	'13', 'pg_monitor member reads the health view');
 like(check_row($node, 'replication_lag_bytes'), qr/^unknown\|no standby connected and no physical slot/,
 	'no standby, no slot: replication lag is unknown, not ok');
 like(check_row($node, 'collector'), qr/^ok\|collector pid \d+/, 'collector ok');
