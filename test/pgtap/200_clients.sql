@@ -11,7 +11,7 @@ SELECT columns_are('coder_health', 'coder_servers', ARRAY[
     'heartbeat_age_s', 'replica_db_latency_ms', 'connections', 'active', 'idle',
     'idle_in_transaction', 'idle_in_transaction_aborted', 'waiting_on_lock',
     'listening', 'oldest_xact_s', 'longest_statement_s', 'rtt_ms', 'rtt_max_ms',
-    'peak_connections_15min', 'p99_ms', 'far', 'stale', 'missing', 'unknown'],
+    'peak_connections_15min', 'p99_ms', 'far', 'stale', 'missing', 'unknown', 'listen_lost'],
     'coder_servers has the columns of the issue, in order');
 
 SELECT is((SELECT unknown FROM coder_health.coder_servers WHERE client_addr = 'local'),
@@ -33,9 +33,11 @@ SELECT throws_ok($$SET coder_health.rtt_interval = '5s'$$, '55P02', NULL,
 SELECT is((SELECT unit FROM coder_health.settings WHERE name = 'coder_health.rtt_interval'),
           's', 'rtt_interval is in seconds');
 
-SELECT is((SELECT bool_and(p.proconfig @> ARRAY['search_path=pg_catalog, pg_temp'])
-           FROM pg_proc p WHERE p.oid = 'coder_health.coder_replicas()'::regprocedure),
-          true, 'coder_replicas pins its search_path');
+-- coder_replicas() reads Coder's table with a heap scan in C: no SQL, so no
+-- name is resolved through a search_path and no user code can run in it
+SELECT is((SELECT l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang
+           WHERE p.oid = 'coder_health.coder_replicas()'::regprocedure),
+          'c', 'coder_replicas is C code: it runs no SQL');
 
 CREATE ROLE ch_clients_nobody;
 CREATE ROLE ch_clients_monitor IN ROLE pg_monitor;
