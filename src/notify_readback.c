@@ -33,8 +33,8 @@
  * entries span a segment boundary (32 pages) can lose its first pages,
  * and only if the tail crosses that boundary in the microseconds between
  * ProcArrayEndTransaction and our callback.  A page that is neither in the
- * SLRU buffers nor in its segment file is not guessed at: the entries it
- * held are counted in ch_notify->unread (coder_health.status).
+ * SLRU buffers nor in its segment file is not guessed at: it is counted in
+ * ch_notify->unread_pages and logged (once per process).
  *
  * Reading: a page is looked for in the SLRU buffers under the SLRU's lock
  * in shared mode (the bank's lock from 17 on), which keeps a valid page
@@ -513,6 +513,7 @@ read_back(TransactionId xid, int64 page, int offset, ChAsyncQueuePosition head)
 	ReadState	st;
 	int64		distance = (int64) head.page - page;
 	static bool malformed_logged = false;
+	static bool unread_logged = false;
 
 	/* our entries lie within the queue's capacity behind the head */
 	if (CH_ASYNC_PAGE_WRAP > 0 && distance < 0)
@@ -537,7 +538,15 @@ read_back(TransactionId xid, int64 page, int offset, ChAsyncQueuePosition head)
 			break;
 		r = read_page(&st, page, offset, last ? head.offset : BLCKSZ);
 		if (r < 0)
+		{
+			if (!unread_logged)
+				ereport(LOG,
+						(errmsg("coder_health could not read back NOTIFY queue page " INT64_FORMAT ": its notifications are not counted",
+								page),
+						 errdetail("The page was neither in the SLRU buffers nor in its segment file (truncated after every listener had read it).")));
+			unread_logged = true;
 			pg_atomic_fetch_add_u64(&ch_notify->unread_pages, 1);
+		}
 		else if (r == 0)
 		{
 			if (!malformed_logged)
