@@ -102,11 +102,11 @@ show() {
   ch_psql "$DATA" -d coder -P pager=off -P footer=off -c "$sql"
 }
 
-show "LIVE: Coder Servers: connections, state, network round trip (flags: far > 10 ms, stale heartbeat, missing, unknown)" "
+show "LIVE: Coder Servers: connections, state, network round trip (flags: far > 10 ms, stale heartbeat, missing, unknown, listen_lost: no LISTEN connection while the others hold one)" "
 SELECT coder_server, client_addr, connections AS conns, active, idle,
        idle_in_transaction AS idle_in_xact, waiting_on_lock AS lock_wait, listening,
        round(rtt_ms::numeric, 3) AS rtt_ms, peak_connections_15min AS peak_15min,
-       round(p99_ms::numeric, 3) AS p99_ms, far, stale, missing, unknown
+       round(p99_ms::numeric, 3) AS p99_ms, far, stale, missing, unknown, listen_lost
 FROM coder_health.coder_servers
 ORDER BY coder_server"
 
@@ -122,12 +122,12 @@ SELECT role, application_name, state, sync_state, replay_lag_bytes,
        round(peak_replay_lag_s_15min::numeric, 3) AS peak_lag_s_15min
 FROM coder_health.replication"
 
-show "LIVE: the NOTIFY queue (PostgreSQL's own state) and the notifying commits" "
+show "LIVE: the NOTIFY queue (PostgreSQL's own state), the notifying commits, and which pubsub Coder uses (postgres: LISTEN per Coder Server; nats: none, and none needed)" "
 SELECT round(usage::numeric, 6) AS usage, pg_size_pretty(backlog_bytes) AS backlog,
        listeners, stalled_listeners AS stalled, slowest_listener_pid AS slowest_pid,
        pg_size_pretty(slowest_listener_backlog_bytes) AS slowest_backlog,
        notifications, round(notifications_per_s::numeric, 1) AS per_s,
-       commit_p50_ms, commit_p99_ms, supported
+       commit_p50_ms, commit_p99_ms, supported, pubsub
 FROM coder_health.notify_queue"
 
 show "LIVE: LISTEN connections: which one is stalling the queue" "

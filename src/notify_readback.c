@@ -524,9 +524,12 @@ read_back(TransactionId xid, int64 page, int offset, ChAsyncQueuePosition head)
 		return;
 	}
 
-	memset(&st, 0, sizeof(st));
+	/* no memset: the deltas are filled as families are met */
 	st.xid = xid;
+	st.ndeltas = 0;
+	st.counted = 0;
 	st.last_len = -1;
+	st.last_family = CH_FAMILY_OTHER;
 	st.now = GetCurrentTransactionStopTimestamp();
 
 	for (;;)
