@@ -131,10 +131,9 @@ compat_max_backends(void)
  * Query ids.  Core computes them from 14 on when something asks for them
  * (compute_query_id = on, or auto and an extension called EnableQueryId,
  * as pg_stat_statements does); 13 has none of its own.  coder_health does
- * not ask: where no one computed an id it gives the statement one from its
- * normalized text (text_query_id.c), on every version, through
- * post_parse_analyze_hook, whose arguments gained the jumble state in 14.
- * Utility statements carry an id into their PlannedStmt from 14 on; on 13,
+ * not ask: where a statement it times has no id it uses its own, from the
+ * normalized text (text_query_id.c), kept in its own state only (core's
+ * query id is never written).  Utility statements carry an id into their PlannedStmt from 14 on; on 13,
  * and whenever it is 0, compat_utility_query_id() hashes the statement's
  * text at ProcessUtility.  18 made queryId an int64; coder_health keeps
  * the same 64 bits in a uint64.
@@ -145,14 +144,6 @@ extern uint64 ch_text_query_id(const char *source, int location, int len);
 	((uint64) (pstmt)->queryId != UINT64CONST(0) ? (uint64) (pstmt)->queryId : \
 	 ch_text_query_id((query_string), (pstmt)->stmt_location, (pstmt)->stmt_len))
 
-#if PG_VERSION_NUM >= 140000
-#define CH_POST_PARSE_ANALYZE_ARGS \
-	ParseState *pstate, Query *query, JumbleState *jstate
-#define CH_POST_PARSE_ANALYZE_PASS pstate, query, jstate
-#else
-#define CH_POST_PARSE_ANALYZE_ARGS ParseState *pstate, Query *query
-#define CH_POST_PARSE_ANALYZE_PASS pstate, query
-#endif
 
 /*
  * Parse analysis of a statement whose parameters' types are inferred (what

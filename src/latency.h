@@ -56,21 +56,23 @@
 typedef struct ChSample
 {
 	uint64		queryid;
+	uint64		namehash;		/* hash of the sqlc name, 0 = none */
 	uint64		duration_ns;
 	Oid			userid;
 	uint32		flags;
 } ChSample;
 
 /*
- * "This statement is called <name>": posted by a backend the first time it
- * ends a statement it has not named before (one compare per statement
- * otherwise), applied by the fold once the entry exists.
+ * "The statement (queryid, namehash) is called <name>": the name's text,
+ * posted by a backend the first time it ends such a statement (one compare
+ * per statement otherwise), applied by the fold once the entry exists.
  */
 #define CH_NAME_NOTES 16
 
 typedef struct ChNameNote
 {
 	uint64		queryid;
+	uint64		namehash;
 	Oid			userid;
 	bool		toplevel;
 	char		name[QUERY_NAME_LEN];
@@ -113,11 +115,17 @@ typedef struct ChSketch
 	pg_atomic_uint32 chunk[SKETCH_NCHUNKS];	/* pool index + 1; 0 = none */
 } ChSketch;
 
+/*
+ * A statement is a query id *and* a sqlc name: texts that PostgreSQL (or
+ * our text ids) give one query id but that sqlc names differently are
+ * different statements, each with its own row (namehash 0: no name).
+ */
 typedef struct ChStmtKey
 {
 	Oid			dbid;
 	Oid			userid;
 	uint64		queryid;
+	uint64		namehash;
 	bool		toplevel;
 } ChStmtKey;
 

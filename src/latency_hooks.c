@@ -41,6 +41,7 @@
 #include "compat.h"
 #include "coder_health.h"
 #include "latency.h"
+#include "hash64.h"
 #include "text_query_id.h"
 
 /* Deeper nesting than this is not timed (and counted nowhere: it is
@@ -51,6 +52,7 @@ typedef struct ChFrame
 {
 	QueryDesc  *query;			/* NULL for a utility statement */
 	uint64		queryid;
+	uint64		namehash;		/* its sqlc name's hash, 0 = none */
 	TimestampTz start;
 	TimestampTz end;			/* 0 until the statement's work is done */
 	int			xact_level;		/* transaction nest level at start */
@@ -59,6 +61,7 @@ typedef struct ChFrame
 	const char *text;			/* the query string, valid until the end */
 	int			text_location;	/* this statement's part of it */
 	int			text_len;		/* 0: to the end of the string */
+	TimestampTz last_msg;		/* statement_timestamp() when it last ran */
 } ChFrame;
 
 static ChFrame frames[CH_MAX_FRAMES];
@@ -71,6 +74,21 @@ static int	nframes = 0;
 static ChFrame deferred;
 static bool have_deferred = false;
 static bool deferred_is_rollback = false;
+/* statement_timestamp() of the message that ran the deferred statement */
+static TimestampTz deferred_msg_start = 0;
+
+/*
+ * statement_timestamp() of the message of the last top-level ROLLBACK / ROLLBACK
+ * TO, tracked or not: the (sub)transaction abort that follows it in the
+ * same message is what the user asked for, not a failure.  Cleared by the
+ * abort it announces (ROLLBACK TO of an already failed savepoint: by the
+ * subtransaction that starts instead).
+ */
+static TimestampTz rollback_msg = 0;
+static bool rollback_is_to_savepoint = false;
+
+/* At backend exit, after this backend's last fold: record nothing more. */
+static bool exiting = false;
 
 /*
  * Statements started now are nested when we are inside ExecutorRun/Finish
@@ -95,9 +113,13 @@ static int	executor_depth_at_level[CH_DEPTH_LEVELS];
 static TimestampTz last_top_end = 0;
 
 /*
- * Statements this backend has already looked up a sqlc name for, keyed by
- * (queryid, role, toplevel): a direct-mapped cache, so the common case is
- * one compare per statement.  A collision only means parsing a name again.
+ * Statements this backend has already posted a sqlc name for, keyed by
+ * (queryid, name hash, role, toplevel): a direct-mapped cache, so the common
+ * case is one compare per statement.  A collision only means posting a name
+ * again.  The name itself is part of the statement's identity and is read
+ * from each statement's own text (query_name_parse stops at the first
+ * character that is not the marker, so an unnamed statement costs a few
+ * compares); the cache never answers one text with another text's name.
  */
 #define CH_NAMED_CACHE 256
 static uint64 named_cache[CH_NAMED_CACHE];
@@ -111,17 +133,7 @@ static ExecutorRun_hook_type prev_ExecutorRun = NULL;
 static ExecutorFinish_hook_type prev_ExecutorFinish = NULL;
 static ExecutorEnd_hook_type prev_ExecutorEnd = NULL;
 static ProcessUtility_hook_type prev_ProcessUtility = NULL;
-static emit_log_hook_type prev_emit_log_hook = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-
-/*
- * An ERROR was sent to the client since the last transaction end.  Errors
- * raised before a statement reaches the executor (parse errors, planning
- * errors, lock timeouts during parse analysis) have no frame; with this the
- * abort callback still counts them, with their time to failure, in the
- * database and client aggregates (queryid 0: not attributed to a statement).
- */
-static bool error_reported = false;
 
 /* ------------------------------------------------------------------------
  * Samples
@@ -143,11 +155,32 @@ fold_own_ring(int max_tries)
 	}
 }
 
+static void fail_frames_from(int first, TimestampTz now);
+static void record(uint64 queryid, uint64 namehash, TimestampTz start,
+				   TimestampTz end, bool toplevel, bool error);
+
 static void
 fold_at_exit(int code, Datum arg)
 {
+	/*
+	 * This runs before the transaction is aborted at exit (callbacks run in
+	 * reverse order of registration, and PostgreSQL's own was registered
+	 * first): statements still running were cut short by the exit
+	 * (pg_terminate_backend, a lost client).  They failed.
+	 */
+	if (have_deferred || nframes > 0)
+	{
+		TimestampTz now = GetCurrentTimestamp();
+
+		if (have_deferred)
+			record(deferred.queryid, deferred.namehash, deferred.start, now,
+				   true, true);
+		have_deferred = false;
+		fail_frames_from(0, now);
+	}
 	/* leave nothing behind for the next owner of the slot */
 	fold_own_ring(1000);
+	exiting = true;
 }
 
 /* The client address as text: what identifies a Coder Server. */
@@ -185,12 +218,14 @@ claim_slot(void)
 }
 
 static void
-record(uint64 queryid, TimestampTz start, TimestampTz end, bool toplevel,
-	   bool error)
+record(uint64 queryid, uint64 namehash, TimestampTz start, TimestampTz end,
+	   bool toplevel, bool error)
 {
 	uint64		head;
 	ChSample   *s;
 
+	if (exiting)
+		return;
 	if (my_slot == NULL)
 	{
 		my_slot = claim_slot();
@@ -205,6 +240,7 @@ record(uint64 queryid, TimestampTz start, TimestampTz end, bool toplevel,
 	}
 	s = &my_slot->ring[head % CH_RING_SIZE];
 	s->queryid = queryid;
+	s->namehash = namehash;
 	s->duration_ns = end > start ? (uint64) (end - start) * 1000 : 0;
 	s->userid = GetUserId();
 	s->flags = (toplevel ? CH_SAMPLE_TOPLEVEL : 0) | (error ? CH_SAMPLE_ERROR : 0);
@@ -243,7 +279,7 @@ ch_flush_my_samples(void)
 
 /* Post "queryid is called name" for the fold; false when the ring is full. */
 static bool
-post_name(uint64 queryid, bool toplevel, const char *name)
+post_name(uint64 queryid, uint64 namehash, bool toplevel, const char *name)
 {
 	uint64		head = pg_atomic_read_u64(&my_slot->note_head);
 	ChNameNote *note;
@@ -252,6 +288,7 @@ post_name(uint64 queryid, bool toplevel, const char *name)
 		return false;
 	note = &my_slot->notes[head % CH_NAME_NOTES];
 	note->queryid = queryid;
+	note->namehash = namehash;
 	note->userid = GetUserId();
 	note->toplevel = toplevel;
 	strlcpy(note->name, name, QUERY_NAME_LEN);
@@ -261,9 +298,37 @@ post_name(uint64 queryid, bool toplevel, const char *name)
 }
 
 /*
- * The first time this session ends a statement, read its sqlc name from its
- * own part of the query string.  Called at statement end, just before its
- * sample, so the fold sees the entry before the name.
+ * The sqlc name of the statement at text[location .. location + len), into
+ * name; returns its hash (0: no name).  The marker is a comment before the
+ * statement.  PostgreSQL 18 starts a statement's location after its leading
+ * comments (17 and older at the end of the previous statement), so look
+ * back to the previous ';' or the start of the string: only whitespace and
+ * comments lie between.
+ */
+static uint64
+statement_name(const char *text, int location, int len,
+			   char name[QUERY_NAME_LEN])
+{
+	int			start;
+	long		span;
+	uint64		h;
+
+	if (text == NULL)
+		return UINT64CONST(0);
+	start = Max(location, 0);
+	while (start > 0 && text[start - 1] != ';')
+		start--;
+	span = len > 0 ? len + (Max(location, 0) - start) : -1;
+	if (!query_name_parse(text + start, span, name))
+		return UINT64CONST(0);
+	h = hash64_bytes(name, (int) strlen(name), UINT64CONST(0x6e616d6568617368));
+	return h != UINT64CONST(0) ? h : UINT64CONST(1);
+}
+
+/*
+ * The first time this session ends a (statement, name), post the name's
+ * text for the fold.  Called at statement end, just before its sample, so
+ * the fold sees the entry before the name.
  */
 static void
 note_name(const ChFrame *f)
@@ -271,30 +336,19 @@ note_name(const ChFrame *f)
 	uint64		key;
 	int			slot;
 	char		name[QUERY_NAME_LEN];
-	const char *text;
-	long		len;
-	int			start;
 
-	if (!ch_query_names || f->text == NULL || my_slot == NULL)
+	if (f->namehash == UINT64CONST(0) || my_slot == NULL)
 		return;
-	key = f->queryid ^ ((uint64) GetUserId() * UINT64CONST(0x9E3779B97F4A7C15)) ^
+	key = (f->queryid ^ (f->namehash * UINT64CONST(0xC2B2AE3D27D4EB4F)) ^
+		   ((uint64) GetUserId() * UINT64CONST(0x9E3779B97F4A7C15))) +
 		(uint64) f->toplevel;
 	slot = (int) (key % CH_NAMED_CACHE);
 	if (named_cache[slot] == key)
 		return;
-
-	/*
-	 * The marker is a comment before the statement.  PostgreSQL 18 starts a
-	 * statement's location after its leading comments (17 and older at the
-	 * end of the previous statement), so look back to the previous ';' or
-	 * the start of the string: only whitespace and comments lie between.
-	 */
-	start = Max(f->text_location, 0);
-	while (start > 0 && f->text[start - 1] != ';')
-		start--;
-	text = f->text + start;
-	len = f->text_len > 0 ? f->text_len + (Max(f->text_location, 0) - start) : -1;
-	if (query_name_parse(text, len, name) && !post_name(f->queryid, f->toplevel, name))
+	if (statement_name(f->text, f->text_location, f->text_len, name) !=
+		f->namehash)
+		return;					/* the text went away: cannot happen */
+	if (!post_name(f->queryid, f->namehash, f->toplevel, name))
 		return;					/* ring full: try again next time */
 	named_cache[slot] = key;
 }
@@ -312,19 +366,30 @@ tracking(bool toplevel)
 	return toplevel ? ch_track != CH_TRACK_NONE : ch_track == CH_TRACK_ALL;
 }
 
+/*
+ * A statement starts.  queryid is core's (0 when core computed none: then
+ * coder_health's own id from the statement's text, text_query_id.c; core's
+ * query id is never written).
+ */
 static ChFrame *
 push_frame(QueryDesc *query, uint64 queryid, const char *text,
 		   int location, int len)
 {
 	ChFrame    *f;
 	bool		toplevel = (running_depth() == 0);
+	char		name[QUERY_NAME_LEN];
 
-	if (queryid == UINT64CONST(0) || nframes >= CH_MAX_FRAMES ||
-		!tracking(toplevel))
+	if (nframes >= CH_MAX_FRAMES || !tracking(toplevel))
+		return NULL;
+	if (queryid == UINT64CONST(0))
+		queryid = ch_normalized_query_id(text, location, len);
+	if (queryid == UINT64CONST(0))
 		return NULL;
 	f = &frames[nframes++];
 	f->query = query;
 	f->queryid = queryid;
+	f->namehash = ch_query_names ? statement_name(text, location, len, name) :
+		UINT64CONST(0);
 	f->toplevel = toplevel;
 	f->end = 0;
 	f->xact_level = GetCurrentTransactionNestLevel();
@@ -332,11 +397,12 @@ push_frame(QueryDesc *query, uint64 queryid, const char *text,
 	f->text = text;
 	f->text_location = location;
 	f->text_len = len;
+	f->last_msg = GetCurrentStatementStartTimestamp();
 	if (toplevel)
 	{
 		/* started when its message arrived, or when the previous statement
 		 * of the same query string ended */
-		f->start = Max(GetCurrentStatementStartTimestamp(), last_top_end);
+		f->start = Max(f->last_msg, last_top_end);
 	}
 	else
 		f->start = GetCurrentTimestamp();
@@ -383,12 +449,13 @@ finish_frame(ChFrame *f, bool commit_follows, bool is_rollback)
 		 * the earlier one ended at the latest where this one began.
 		 */
 		if (have_deferred)
-			record(deferred.queryid, deferred.start,
+			record(deferred.queryid, deferred.namehash, deferred.start,
 				   deferred.end ? deferred.end : Max(done.start, deferred.start),
 				   true, false);
 		deferred = done;
 		have_deferred = true;
 		deferred_is_rollback = is_rollback;
+		deferred_msg_start = done.last_msg;
 		/*
 		 * Fold now and then here too: most client statements take this
 		 * path.  No clock was read; the statement's own start time is close
@@ -399,7 +466,8 @@ finish_frame(ChFrame *f, bool commit_follows, bool is_rollback)
 	}
 	if (done.end == 0)
 		done.end = GetCurrentTimestamp();
-	record(done.queryid, done.start, done.end, done.toplevel, false);
+	record(done.queryid, done.namehash, done.start, done.end, done.toplevel,
+		   false);
 	if (done.toplevel)
 		last_top_end = done.end;
 	maybe_fold(done.end);
@@ -427,7 +495,8 @@ ch_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0)
 	{
-		ChFrame    *f = push_frame(queryDesc, queryDesc->plannedstmt->queryId,
+		ChFrame    *f = push_frame(queryDesc,
+								   (uint64) queryDesc->plannedstmt->queryId,
 								   queryDesc->sourceText,
 								   queryDesc->plannedstmt->stmt_location,
 								   queryDesc->plannedstmt->stmt_len);
@@ -449,6 +518,22 @@ ch_ExecutorRun(CH_EXECUTOR_RUN_ARGS)
 {
 	ChFrame    *f;
 
+	/*
+	 * A portal run again by a later Execute (a row limit): the time between
+	 * the end of its previous run and this message was the client's.
+	 */
+	if (nframes > 0 && (f = find_frame(queryDesc)) != NULL && f->toplevel)
+	{
+		TimestampTz msg = GetCurrentStatementStartTimestamp();
+
+		if (f->end != 0 && msg > f->end)
+		{
+			f->start += msg - f->end;
+			f->end = 0;
+		}
+		f->last_msg = msg;
+	}
+
 	executor_depth++;
 	if (prev_ExecutorRun)
 		prev_ExecutorRun(CH_EXECUTOR_RUN_PASS);
@@ -456,9 +541,12 @@ ch_ExecutorRun(CH_EXECUTOR_RUN_ARGS)
 		standard_ExecutorRun(CH_EXECUTOR_RUN_PASS);
 	executor_depth--;
 
-	/* a client's SELECT in autocommit ends with its commit: no clock here */
+	/*
+	 * A client's SELECT in autocommit ends with its commit: no clock here,
+	 * unless the run was limited to some rows (another Execute may follow).
+	 */
 	if (nframes > 0 && (f = find_frame(queryDesc)) != NULL && f->select_like &&
-		!(f->toplevel && autocommit()))
+		(!(f->toplevel && autocommit()) || count != 0))
 		f->end = GetCurrentTimestamp();
 }
 
@@ -524,11 +612,33 @@ ends_transaction(Node *parsetree, bool *is_rollback)
 	return false;
 }
 
+/*
+ * A top-level ROLLBACK or ROLLBACK TO SAVEPOINT: the (sub)transaction abort
+ * that follows (in this same message) is what the user asked for.
+ */
+static void
+note_user_rollback(Node *parsetree)
+{
+	TransactionStmt *stmt;
+
+	if (!IsA(parsetree, TransactionStmt))
+		return;
+	stmt = (TransactionStmt *) parsetree;
+	if (stmt->kind == TRANS_STMT_ROLLBACK || stmt->kind == TRANS_STMT_ROLLBACK_TO)
+	{
+		rollback_msg = GetCurrentStatementStartTimestamp();
+		rollback_is_to_savepoint = stmt->kind == TRANS_STMT_ROLLBACK_TO;
+	}
+}
+
 static void
 ch_ProcessUtility(CH_PROCESS_UTILITY_ARGS)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 	bool		timed;
+	bool		is_rollback;
+	bool		ends_xact;
+	bool		in_aborted_block;
 	uint64		queryid;
 	ChFrame    *f;
 	int			pushed_at;
@@ -549,10 +659,21 @@ ch_ProcessUtility(CH_PROCESS_UTILITY_ARGS)
 	}
 
 	/* all set before PG_TRY and not changed after: nothing is clobbered */
+	ends_xact = ends_transaction(parsetree, &is_rollback);
+
+	/*
+	 * COMMIT or ROLLBACK of a block that already failed: the abort happened
+	 * with the error, what is left is cleanup without any callback, so the
+	 * statement ends with this call.
+	 */
+	in_aborted_block = ends_xact && IsAbortedTransactionBlockState();
+	if (running_depth() == 0)
+		note_user_rollback(parsetree);
 	timed = ch_track_utility;
 	queryid = timed ? compat_utility_query_id(pstmt, queryString) : UINT64CONST(0);
-	f = timed ? push_frame(NULL, queryid, queryString,
-						   pstmt->stmt_location, pstmt->stmt_len) : NULL;
+	f = timed && queryid != UINT64CONST(0) ?
+		push_frame(NULL, queryid, queryString,
+				   pstmt->stmt_location, pstmt->stmt_len) : NULL;
 	pushed_at = f ? (int) (f - frames) : -1;
 
 	/* statements inside (DO, CALL, CREATE TABLE AS ...) are nested either way */
@@ -575,17 +696,16 @@ ch_ProcessUtility(CH_PROCESS_UTILITY_ARGS)
 
 	/*
 	 * Find our frame again: statements run inside the utility may have come
-	 * and gone, and a COMMIT inside a procedure may have cleared the stack.
+	 * and gone.
 	 */
 	if (pushed_at < nframes && frames[pushed_at].query == NULL &&
 		frames[pushed_at].queryid == queryid)
 	{
-		bool		is_rollback;
 		bool		commit_follows;
 
 		f = &frames[pushed_at];
-		commit_follows = ends_transaction(parsetree, &is_rollback) ||
-			(f->toplevel && autocommit());
+		commit_follows = !in_aborted_block &&
+			(ends_xact || (f->toplevel && autocommit()));
 		finish_frame(f, f->toplevel && commit_follows, is_rollback);
 	}
 }
@@ -600,83 +720,133 @@ fail_frames_from(int first, TimestampTz now)
 {
 	for (int i = first; i < nframes; i++)
 	{
-		record(frames[i].queryid, frames[i].start, now, frames[i].toplevel, true);
+		record(frames[i].queryid, frames[i].namehash, frames[i].start, now,
+			   frames[i].toplevel, true);
 		if (frames[i].toplevel)
 			last_top_end = now;
 	}
 	nframes = first;
 }
 
-static void
-ch_emit_log(ErrorData *edata)
-{
-	if (edata->elevel == ERROR)
-		error_reported = true;
-	if (prev_emit_log_hook)
-		prev_emit_log_hook(edata);
-}
-
-/* An error aborted the (sub)transaction but no statement frame failed. */
+/*
+ * A (sub)transaction aborted while a client message was being processed
+ * and no statement frame was open: an error raised before the executor
+ * (parse, analysis, planning, a lock timeout while opening a table, a bad
+ * Bind).  Counted in the database and client totals (queryid 0: not
+ * attributed to a statement), with its time to failure.  This does not
+ * depend on log_min_messages or client_min_messages.
+ */
 static void
 record_unattributed_error(TimestampTz now)
 {
 	if (tracking(true))
-		record(UINT64CONST(0), GetCurrentStatementStartTimestamp(), now,
-			   true, true);
+	{
+		TimestampTz start = Max(GetCurrentStatementStartTimestamp(), last_top_end);
+
+		record(UINT64CONST(0), UINT64CONST(0), start, now, true, true);
+		last_top_end = now;
+	}
+}
+
+/* Whether this (sub)transaction abort is the one a ROLLBACK asked for. */
+static bool
+asked_for(bool consume)
+{
+	bool		asked = rollback_msg != 0 &&
+		rollback_msg == GetCurrentStatementStartTimestamp();
+
+	if (consume)
+		rollback_msg = 0;
+	return asked;
 }
 
 static void
 ch_xact_callback(XactEvent event, void *arg)
 {
 	TimestampTz now;
-	bool		error = error_reported;
-
-	error_reported = false;
-	if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
-		((event == XACT_EVENT_COMMIT || event == XACT_EVENT_PARALLEL_COMMIT) &&
-		 utility_depth == 0))
-		executor_depth = 0;
-	if (!have_deferred && nframes == 0 &&
-		!(error && (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT)))
-		return;
-	now = GetCurrentTimestamp();
+	TimestampTz msg;
+	bool		rollback;
 
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 		case XACT_EVENT_PREPARE:
-			if (have_deferred)
-			{
-				record(deferred.queryid, deferred.start, now, true, false);
-				last_top_end = now;
-				have_deferred = false;
-			}
+			/* a COMMIT outside any utility statement: no executor can be
+			 * running (only CALL and DO commit mid-statement) */
+			if (utility_depth == 0)
+				executor_depth = 0;
+			if (!have_deferred)
+				return;
+			now = GetCurrentTimestamp();
+			record(deferred.queryid, deferred.namehash, deferred.start, now,
+				   true, false);
+			last_top_end = now;
+			have_deferred = false;
 			/*
 			 * Frames still open at commit belong to statements that commit
 			 * by themselves midway (VACUUM, CREATE INDEX CONCURRENTLY,
 			 * procedures with COMMIT); they end normally later.
 			 */
-			break;
+			return;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
-			if (have_deferred)
-			{
-				/* a ROLLBACK did what it was asked; a failed commit did not */
-				record(deferred.queryid, deferred.start, now, true,
-					   !deferred_is_rollback);
-				last_top_end = now;
-				have_deferred = false;
-				error = false;
-			}
-			if (nframes > 0)
-				fail_frames_from(0, now);
-			else if (error)
-				record_unattributed_error(now);
 			break;
 		default:
-			break;
+			return;
 	}
+
+	/*
+	 * ROLLBACK inside a procedure or DO block (SPI): the statement goes on,
+	 * and it has not failed.  An error that leaves the CALL unwinds through
+	 * ProcessUtility first, so its abort comes with utility_depth 0.
+	 */
+	if (utility_depth > 0)
+		return;
+	executor_depth = 0;
+	rollback = asked_for(true);
+	if (!have_deferred && nframes == 0 &&
+		(rollback || proc_exit_inprogress || !tracking(true)))
+		return;
+	now = GetCurrentTimestamp();
+	msg = GetCurrentStatementStartTimestamp();
+
+	if (have_deferred)
+	{
+		have_deferred = false;
+		if (deferred_is_rollback)
+		{
+			/* a ROLLBACK did what it was asked */
+			record(deferred.queryid, deferred.namehash, deferred.start, now,
+				   true, false);
+			last_top_end = now;
+		}
+		else if (msg != deferred_msg_start)
+		{
+			/*
+			 * It completed; a later message of the same implicit transaction
+			 * (a pipeline before its Sync) failed.  It ended where that
+			 * message began.
+			 */
+			TimestampTz end = Max(msg, deferred.start);
+
+			record(deferred.queryid, deferred.namehash, deferred.start, end,
+				   true, false);
+			last_top_end = end;
+		}
+		else
+		{
+			/* its own commit failed (a deferred constraint, serialization) */
+			record(deferred.queryid, deferred.namehash, deferred.start, now,
+				   true, true);
+			last_top_end = now;
+			return;
+		}
+	}
+	if (nframes > 0)
+		fail_frames_from(0, now);
+	else if (!rollback && !proc_exit_inprogress)
+		record_unattributed_error(now);
 }
 
 static void
@@ -685,31 +855,34 @@ ch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 {
 	int			level;
 	int			first;
-
-	bool		error = error_reported;
+	bool		rollback;
 
 	if (event == SUBXACT_EVENT_START_SUB)
 	{
 		level = GetCurrentTransactionNestLevel();
 		if (level < CH_DEPTH_LEVELS)
 			executor_depth_at_level[level] = executor_depth;
+		/* ROLLBACK TO of a subtransaction that had already failed: no abort */
+		if (rollback_is_to_savepoint)
+			rollback_msg = 0;
 		return;
 	}
 	if (event != SUBXACT_EVENT_ABORT_SUB)
 		return;
-	error_reported = false;
+	/* a full ROLLBACK aborts the subtransactions first, then the top */
+	rollback = asked_for(rollback_is_to_savepoint);
 	/* an error that left ExecutorRun early: back to the depth at START */
 	level = GetCurrentTransactionNestLevel();
 	if (level < CH_DEPTH_LEVELS)
 		executor_depth = executor_depth_at_level[level];
 	/* statements started inside the aborted subtransaction failed */
-	level = GetCurrentTransactionNestLevel();
 	for (first = 0; first < nframes; first++)
 		if (frames[first].xact_level >= level)
 			break;
 	if (first < nframes)
 		fail_frames_from(first, GetCurrentTimestamp());
-	else if (error)
+	else if (!rollback && nframes == 0 && running_depth() == 0 &&
+			 !proc_exit_inprogress)
 		record_unattributed_error(GetCurrentTimestamp());
 }
 
@@ -750,9 +923,6 @@ ch_latency_install_hooks(void)
 	ExecutorEnd_hook = ch_ExecutorEnd;
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = install_outermost_hooks;
-
-	prev_emit_log_hook = emit_log_hook;
-	emit_log_hook = ch_emit_log;
 
 	RegisterXactCallback(ch_xact_callback, NULL);
 	RegisterSubXactCallback(ch_subxact_callback, NULL);

@@ -583,7 +583,7 @@ resolve_scopes(ChBackendSlot *slot, bool wait)
 /* Create the entry for a key.  Takes and releases the exclusive lock;
  * false when the lock was busy (and we may not wait). */
 static bool
-create_entry(const ChStmtKey *key, bool wait)
+create_entry(const ChStmtKey *key, bool wait, TimestampTz now)
 {
 	ChStmtEntry *entry;
 	bool		found = true;
@@ -604,8 +604,10 @@ create_entry(const ChStmtKey *key, bool wait)
 		pg_atomic_fetch_add_u64(&ch_latency->dropped_table_full, 1);
 	else if (!found)
 	{
-		TimestampTz now = GetCurrentTimestamp();
-
+		/*
+		 * first_seen and last_seen come from the same clock reading (the
+		 * fold's), so first_seen <= last_seen always holds.
+		 */
 		entry->name[0] = '\0';
 		entry->first_seen = now;
 		pg_atomic_init_u64(&entry->last_seen, (uint64) now);
@@ -659,6 +661,7 @@ apply_names(ChBackendSlot *slot)
 		ChStmtEntry *entry;
 
 		key.queryid = note->queryid;
+		key.namehash = note->namehash;
 		key.userid = note->userid;
 		key.toplevel = note->toplevel;
 		entry = hash_search(ch_statements, &key, HASH_FIND, NULL);
@@ -743,12 +746,14 @@ ch_fold_slot(ChBackendSlot *slot, bool wait)
 			continue;
 		}
 		if (entry == NULL || s->queryid != key.queryid ||
+			s->namehash != key.namehash ||
 			s->userid != key.userid || toplevel != key.toplevel)
 		{
 			if (entry != NULL)
 				delta_apply(&stmt_delta, &entry->total,
 							&entry->window[step % CH_STMT_WINDOWS]);
 			key.queryid = s->queryid;
+			key.namehash = s->namehash;
 			key.userid = s->userid;
 			key.toplevel = toplevel;
 			entry = hash_search(ch_statements, &key, HASH_FIND, NULL);
@@ -763,7 +768,7 @@ ch_fold_slot(ChBackendSlot *slot, bool wait)
 				apply_scopes(slot, step, now);
 				LWLockRelease(ch_shared->lock);
 				locked = false;
-				created = create_entry(&key, wait);
+				created = create_entry(&key, wait, now);
 				if (!created || !acquire(LW_SHARED, wait))
 					break;
 				locked = true;

@@ -11,7 +11,7 @@
  * parsing (about 1,800 instructions for Coder's SELECT pg_notify(..), 2,800
  * for pgbench's primary-key SELECT: bench/notify.sh instructions), and
  * 13 has none at all.  So coder_health does not ask; where a statement
- * still has no id after every other library's hook ran, it gets one here:
+ * has no id where coder_health times it, it gets one here:
  * a hash of its text normalized by statement_text.c (constants, comments,
  * spacing and keyword case taken out).  What that means (docs/versions.md):
  * - with pg_stat_statements loaded, or compute_query_id = on, the ids are
@@ -19,17 +19,16 @@
  * - otherwise statements that differ only in constants, spacing or
  *   comments are one statement, as with core ids; statements whose text
  *   differs otherwise (another alias, a reordered list) are two, and the
- *   same text naming tables of different schemas (search_path) is one;
- * - the id is what pg_stat_activity.query_id shows then.
+ *   same text naming tables of different schemas (search_path) is one.
  * Utility statements keep a hash of their exact text, as core 14/15 and
  * pg_stat_statements 13 hash them; on 13, and wherever their PlannedStmt
  * carries no id, compat_utility_query_id() computes it at ProcessUtility.
  *
- * The post_parse_analyze_hook is installed only after every preloaded
- * library has run its _PG_init (from shmem_startup_hook), so it is the
- * outermost one: it lets pg_stat_statements and the like set their ids
- * first and only fills in a zero.  (Installed before pg_stat_statements' on
- * 13, it would run inside that hook, which asserts that it finds no id.)
+ * These ids are coder_health's own: they live in its frames and its views
+ * only.  Core's query id (Query, PlannedStmt, pg_stat_activity.query_id,
+ * EXPLAIN VERBOSE, log_line_prefix %Q) is never written: a statement with
+ * no core id gets ours where it is timed (ExecutorStart, ProcessUtility),
+ * computed only for statements that are tracked.
  *
  *-------------------------------------------------------------------------
  */
@@ -39,7 +38,6 @@
 #include "fmgr.h"
 #include "parser/analyze.h"
 #include "parser/scansup.h"
-#include "storage/ipc.h"
 #include "tcop/tcopprot.h"
 #include "utils/builtins.h"
 
@@ -50,9 +48,8 @@
 
 PG_FUNCTION_INFO_V1(coder_health_query_id);
 
-static post_parse_analyze_hook_type prev_post_parse_analyze = NULL;
-static shmem_startup_hook_type prev_shmem_startup = NULL;
-static bool hook_installed = false;
+/* set when coder_health was preloaded */
+static bool requested = false;
 
 /*
  * The span source[location .. location + len) of a statement, by the rules of
@@ -148,46 +145,12 @@ ch_normalized_query_id(const char *source, int location, int len)
 	return id;
 }
 
-static void
-text_query_id_post_parse_analyze(CH_POST_PARSE_ANALYZE_ARGS)
-{
-	if (prev_post_parse_analyze)
-		prev_post_parse_analyze(CH_POST_PARSE_ANALYZE_PASS);
-
-	if ((uint64) query->queryId == UINT64CONST(0) && query->utilityStmt == NULL)
-		query->queryId = ch_normalized_query_id(pstate->p_sourcetext,
-												query->stmt_location,
-												query->stmt_len);
-}
-
-/*
- * After every preloaded library's _PG_init: shmem_startup_hook runs then in
- * the postmaster, again after a crash restart, and in each backend under
- * EXEC_BACKEND; the hook is installed once per process.
- */
-static void
-text_query_id_install(void)
-{
-	if (prev_shmem_startup)
-		prev_shmem_startup();
-	if (hook_installed)
-		return;
-	hook_installed = true;
-	prev_post_parse_analyze = post_parse_analyze_hook;
-	post_parse_analyze_hook = text_query_id_post_parse_analyze;
-}
-
-/* _PG_init: statements are to have ids. */
+/* _PG_init: statements are to have ids (nothing to install: the ids are
+ * computed where a statement is timed, latency_hooks.c). */
 void
 ch_text_query_id_request(void)
 {
-	static bool requested = false;
-
-	if (requested)
-		return;
 	requested = true;
-	prev_shmem_startup = shmem_startup_hook;
-	shmem_startup_hook = text_query_id_install;
 }
 
 /*
@@ -213,7 +176,7 @@ coder_health_query_id(PG_FUNCTION_ARGS)
 				 errmsg("coder_health.query_id takes one statement, not %d",
 						list_length(raw)),
 				 errhint("Pass the statements of a multi-statement string one at a time.")));
-	if (!hook_installed)
+	if (!requested)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("coder_health is not loaded"),
@@ -221,9 +184,11 @@ coder_health_query_id(PG_FUNCTION_ARGS)
 
 	stmt = linitial_node(RawStmt, raw);
 	query = compat_parse_analyze_varparams(stmt, sql, &types, &ntypes);
-	if (query->utilityStmt != NULL && (uint64) query->queryId == UINT64CONST(0))
+	if ((uint64) query->queryId != UINT64CONST(0))
+		id = (uint64) query->queryId;
+	else if (query->utilityStmt != NULL)
 		id = ch_text_query_id(sql, stmt->stmt_location, stmt->stmt_len);
 	else
-		id = (uint64) query->queryId;
+		id = ch_normalized_query_id(sql, query->stmt_location, query->stmt_len);
 	PG_RETURN_INT64((int64) id);
 }
