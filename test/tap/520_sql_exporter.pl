@@ -309,8 +309,10 @@ note('postgres_exporter ' . ($exporter_version // 'unknown') . ' adds server="'
 my %ignore;
 unless ($has_histograms)
 {
-	# postgres_exporter 0.8 (Debian bullseye) skips HISTOGRAM columns
-	%ignore = map { $_ => 1 } grep { /^coder_health_latency_seconds_/ } keys %sql_series;
+	# postgres_exporter 0.8 (Debian bullseye) has no HISTOGRAM: it skips the
+	# arrays and makes untyped metrics of seconds_sum and seconds_count
+	%ignore = map { $_ => 1 } grep { /^coder_health_latency_seconds_/ } (keys %sql_series, keys %pe_series);
+	delete @pe_series{ keys %ignore };
 	note("postgres_exporter $exporter_version has no HISTOGRAM support: latency histogram not compared");
 }
 my @sql_names = sort grep { !$ignore{$_} } map { $_->{metric_name} } @metrics;
