@@ -16,7 +16,15 @@
  *
  * The file is versioned and ends with a CRC-32C of everything before it.  A
  * truncated, corrupt, foreign or old file is reported with one WARNING and
- * ignored: the server always starts, with empty statistics at worst.
+ * ignored: the server always starts, with empty statistics at worst.  That
+ * holds for a file of any size or content: the header is checked before the
+ * rest is read, a file larger than palloc can take (1 GB - 1) is never
+ * read, the buffer is allocated without raising out of memory, and every
+ * value of a CRC-valid file is checked before anything is restored (counts
+ * and durations within int64, errors <= calls, timestamps finite and in
+ * order, sqlc names made of what sqlc names are made of, channel family
+ * names valid UTF-8): the file is ours, but anybody who can write to the
+ * data directory can write it too.
  *
  *-------------------------------------------------------------------------
  */
@@ -25,6 +33,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "port/pg_crc32c.h"
@@ -44,8 +53,8 @@
 #define CH_STAT_MAGIC 0x43485354	/* "CHST" */
 #define CH_STAT_FORMAT 2	/* 2: channel families after the statements */
 #define CH_STAT_FORMAT_V1 1		/* 0.1.0: statements only; still read */
-/* a file larger than this is not ours to load */
-#define CH_STAT_MAX_BYTES ((Size) 1 << 30)
+/* a file larger than this is not ours to load: the most palloc takes */
+#define CH_STAT_MAX_BYTES ((Size) MaxAllocSize)
 
 typedef struct ChStatHeader
 {
@@ -170,8 +179,15 @@ ch_persist_save(const char *why)
 		strlcpy(saved.name, entry->name, QUERY_NAME_LEN);
 		saved.first_seen = entry->first_seen;
 		saved.last_seen = (TimestampTz) pg_atomic_read_u64(&entry->last_seen);
+		/*
+		 * Counters are read one by one while backends add to them, and
+		 * clocks differ between backends: write values that pass the
+		 * loader's checks (errors <= calls, first_seen <= last_seen).
+		 */
+		if (saved.last_seen < saved.first_seen)
+			saved.last_seen = saved.first_seen;
 		saved.calls = r->calls;
-		saved.errors = r->errors;
+		saved.errors = Min(r->errors, r->calls);
 		saved.sum_ns = r->sk.sum_ns;
 		saved.min_ns = r->sk.min_ns;
 		saved.max_ns = r->sk.max_ns;
@@ -256,6 +272,75 @@ ch_persist_register_shutdown(void)
  * ------------------------------------------------------------------------
  */
 
+/* A timestamp a save can have written: finite and in PostgreSQL's range. */
+static bool
+valid_time(TimestampTz t)
+{
+	return !TIMESTAMP_NOT_FINITE(t) && IS_VALID_TIMESTAMP(t);
+}
+
+/* A count or duration shown as bigint: 0 .. INT64_MAX. */
+static bool
+valid_count(uint64 v)
+{
+	return v <= (uint64) PG_INT64_MAX;
+}
+
+/* "" (no name) or an sqlc name: letters, digits and underscores
+ * (query_name.c), which is also valid in every server encoding. */
+static bool
+valid_query_name(const char *name)
+{
+	for (const char *p = name; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			  (*p >= '0' && *p <= '9') || *p == '_'))
+			return false;
+	return true;
+}
+
+/* Every value of a saved statement entry is one a save can have written. */
+static bool
+valid_entry(const ChSavedEntry *saved)
+{
+	if (memchr(saved->name, '\0', QUERY_NAME_LEN) == NULL ||
+		!valid_query_name(saved->name))
+		return false;
+	if (!valid_count(saved->calls) || !valid_count(saved->errors) ||
+		saved->errors > saved->calls ||
+		!valid_count(saved->sum_ns) || !valid_count(saved->max_ns) ||
+		(saved->min_ns != PG_UINT64_MAX && !valid_count(saved->min_ns)))
+		return false;
+	{
+		uint8		toplevel;
+
+		/* a bool byte other than 0 or 1 would make another key */
+		memcpy(&toplevel, &saved->key.toplevel, 1);
+		if (toplevel > 1)
+			return false;
+	}
+	if (!valid_time(saved->first_seen) || !valid_time(saved->last_seen) ||
+		saved->first_seen > saved->last_seen)
+		return false;
+	return true;
+}
+
+/* Every value of a saved channel family is one a save can have written. */
+static bool
+valid_family(const ChSavedFamily *saved)
+{
+	const char *end = memchr(saved->name, '\0', CH_FAMILY_NAME_LEN);
+
+	if (end == NULL ||
+		!pg_encoding_verifymbstr(PG_UTF8, saved->name, (int) (end - saved->name)))
+		return false;
+	if (!valid_count(saved->notifications) || !valid_count(saved->bytes) ||
+		!valid_count(saved->max_payload))
+		return false;
+	if (saved->last_notify_at != 0 && !valid_time(saved->last_notify_at))
+		return false;
+	return true;
+}
+
 static void
 ignore_file(const char *why)
 {
@@ -294,7 +379,8 @@ walk_entries(const char *p, const char *end, uint32 nentries, bool restore,
 		p += sizeof(uint16) * saved.nbuckets;
 		cnt = (const uint64 *) p;
 		p += sizeof(uint64) * saved.nbuckets;
-		saved.name[QUERY_NAME_LEN - 1] = '\0';
+		if (!valid_entry(&saved))
+			return false;
 
 		/* the arrays are not aligned in the file: copy them out */
 		idx_copy = palloc(sizeof(uint16) * Max(saved.nbuckets, 1));
@@ -303,7 +389,7 @@ walk_entries(const char *p, const char *end, uint32 nentries, bool restore,
 		memcpy(cnt_copy, cnt, sizeof(uint64) * saved.nbuckets);
 		ok = true;
 		for (uint32 b = 0; b < saved.nbuckets; b++)
-			if (idx_copy[b] >= SKETCH_NBUCKETS)
+			if (idx_copy[b] >= SKETCH_NBUCKETS || !valid_count(cnt_copy[b]))
 				ok = false;
 		if (ok && restore)
 		{
@@ -316,6 +402,21 @@ walk_entries(const char *p, const char *end, uint32 nentries, bool restore,
 			return false;
 	}
 	*entries_end = p;
+	return true;
+}
+
+/* Every family of a verified buffer (unaligned: copied out). */
+static bool
+valid_families(const char *p, uint32 nfamilies)
+{
+	for (uint32 f = 0; f < nfamilies; f++)
+	{
+		ChSavedFamily saved;
+
+		memcpy(&saved, p + (Size) f * sizeof(saved), sizeof(saved));
+		if (!valid_family(&saved))
+			return false;
+	}
 	return true;
 }
 
@@ -334,13 +435,19 @@ ch_persist_load(void)
 	const char *families = NULL;
 	const char *end;
 	Size		header_size = sizeof(ChStatHeader);
+	Size		header_read;
+	uint32		nfamilies_max;
 
 	if (stat(CH_STAT_FILE, &st) != 0)
 		return;					/* first start, or removed: nothing to load */
-	if (st.st_size < (off_t) (CH_STAT_HEADER_V1_SIZE + sizeof(pg_crc32c)) ||
-		(Size) st.st_size > CH_STAT_MAX_BYTES)
+	if (st.st_size < (off_t) (CH_STAT_HEADER_V1_SIZE + sizeof(pg_crc32c)))
 	{
 		ignore_file("its size is wrong (truncated?)");
+		return;
+	}
+	if ((uint64) st.st_size > (uint64) CH_STAT_MAX_BYTES)
+	{
+		ignore_file("its size is wrong (larger than any statistics file coder_health writes)");
 		return;
 	}
 	len = (Size) st.st_size;
@@ -350,8 +457,43 @@ ch_persist_load(void)
 		ignore_file("it cannot be opened");
 		return;
 	}
-	buf = palloc(len);
-	if (fread(buf, 1, len, file) != len)
+
+	/* the header first: a file that is not ours is not read further */
+	memset(&header, 0, sizeof(header));
+	header_read = Min(sizeof(header), len - sizeof(pg_crc32c));
+	if (fread(&header, 1, header_read, file) != header_read)
+	{
+		FreeFile(file);
+		ignore_file("it cannot be read");
+		return;
+	}
+	if (header.magic != CH_STAT_MAGIC)
+	{
+		FreeFile(file);
+		ignore_file("it is not a coder_health statistics file");
+		return;
+	}
+	nfamilies_max = header.format == CH_STAT_FORMAT_V1 ? 0 : header.nfamilies;
+	if (header.nentries > (uint32) PG_INT32_MAX / 2 ||
+		nfamilies_max > (uint32) PG_INT32_MAX / 2 ||
+		(uint64) len > (uint64) sizeof(ChStatHeader) + sizeof(pg_crc32c) +
+		(uint64) header.nentries * (sizeof(ChSavedEntry) +
+									SKETCH_NBUCKETS * (sizeof(uint16) + sizeof(uint64))) +
+		(uint64) nfamilies_max * sizeof(ChSavedFamily))
+	{
+		FreeFile(file);
+		ignore_file("its size is wrong (larger than its header says)");
+		return;
+	}
+
+	buf = palloc_extended(len, MCXT_ALLOC_NO_OOM);
+	if (buf == NULL)
+	{
+		FreeFile(file);
+		ignore_file("there is not enough memory to read it");
+		return;
+	}
+	if (fseeko(file, 0, SEEK_SET) != 0 || fread(buf, 1, len, file) != len)
 	{
 		FreeFile(file);
 		pfree(buf);
@@ -389,10 +531,15 @@ ch_persist_load(void)
 		ignore_file("it was written by another version of coder_health");
 	else if (header.pg_major != PG_VERSION_NUM / 100)
 		ignore_file("it was written by another major version of PostgreSQL");
+	else if (!valid_time(header.reset_time) || !valid_time(header.saved_at) ||
+			 (header.format != CH_STAT_FORMAT_V1 && header.notify_reset_time != 0 &&
+			  !valid_time(header.notify_reset_time)))
+		ignore_file("its header holds an invalid time");
 	else if (!walk_entries(buf + header_size, end, header.nentries, false,
 						   NULL, &families) ||
-			 (Size) (end - families) != (Size) header.nfamilies * sizeof(ChSavedFamily))
-		ignore_file("its entries are malformed");
+			 (Size) (end - families) != (Size) header.nfamilies * sizeof(ChSavedFamily) ||
+			 !valid_families(families, header.nfamilies))
+		ignore_file("its entries are malformed or hold invalid values");
 	else
 	{
 		uint32		nfamilies = 0;
