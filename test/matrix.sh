@@ -19,7 +19,8 @@
 #   test/matrix.sh 13 18        some of them (15: a bookworm root, for a run
 #                               that leaves the host's PostgreSQL alone)
 #   CH_MATRIX_SUITES="regress tap" test/matrix.sh 17
-#                               some suites only (default: all but lint)
+#                               some suites only (default: all but lint
+#                               and core, which is PostgreSQL 15's suite)
 #   CH_TAP_TESTS="600 602" test/matrix.sh 13
 #                               some TAP files only (also for test/run.sh)
 #   CH_MATRIX_CACHE=/path       where the roots live
@@ -31,7 +32,7 @@ set -uo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${CH_MATRIX_CACHE:-/var/cache/coder_health}"
-SUITES="${CH_MATRIX_SUITES:-unit regress isolation pgtap tap}"
+SUITES="${CH_MATRIX_SUITES:-unit regress isolation pgtap tap differential}"
 # where the tree is copied to, and scratch space, inside each root
 BUILD_DIR=/build/coder_health
 # logs of the last run of each version, outside the roots

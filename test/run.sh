@@ -5,7 +5,11 @@
 #
 # Suites: unit (plain C, plus ASan/UBSan), regress (pg_regress), isolation
 # (pg_isolation_regress), pgtap (pg_prove), tap (Perl PostgreSQL::Test
-# clusters), lint (cppcheck).  Run a subset with: test/run.sh unit regress ...
+# clusters), lint (cppcheck), differential (test/differential: the same psql
+# script on a server without and one with coder_health, outputs must be
+# identical), core (PostgreSQL 15's own regression suite with and without
+# coder_health, test/core_regress.sh; CH_SKIP_CORE=1 leaves it out).
+# Run a subset with: test/run.sh unit regress ...
 #
 # Servers run as the postgres OS user, in a scratch directory it owns.
 set -uo pipefail
@@ -15,7 +19,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/lib.sh"
 
 SUITES=("$@")
-[ ${#SUITES[@]} -eq 0 ] && SUITES=(lint unit regress isolation pgtap tap)
+[ ${#SUITES[@]} -eq 0 ] && SUITES=(lint unit regress isolation pgtap tap differential)
 
 PASSED=0
 FAILED=0
@@ -184,6 +188,26 @@ run_tap() {
   count_tap "$log" tap "$rc"
 }
 
+run_differential() {
+  note "differential: test/differential (without vs with coder_health, outputs identical)"
+  local log="$WORK/differential.log" rc=0
+  bash "$ROOT/test/differential/run.sh" "$WORK/differential" >"$log" 2>&1 || rc=$?
+  cat "$log"
+  count_tap "$log" differential "$rc"
+}
+
+run_core() {
+  if [ "${CH_SKIP_CORE:-0}" = 1 ]; then
+    note "core: skipped (CH_SKIP_CORE=1)"
+    return
+  fi
+  note "core: PostgreSQL's regression suite, plain vs coder_health vs pg_stat_statements"
+  local log="$WORK/core.log" rc=0
+  bash "$ROOT/test/core_regress.sh" "$WORK/core" >"$log" 2>&1 || rc=$?
+  cat "$log"
+  count_tap "$log" core "$rc"
+}
+
 for s in "${SUITES[@]}"; do
   case "$s" in
     lint) run_lint ;;
@@ -192,6 +216,8 @@ for s in "${SUITES[@]}"; do
     isolation) run_isolation ;;
     pgtap) run_pgtap ;;
     tap) run_tap ;;
+    differential) run_differential ;;
+    core) run_core ;;
     *) echo "unknown suite $s"; FAILED=$((FAILED + 1)) ;;
   esac
 done

@@ -92,7 +92,7 @@ perl -e '
   open(my $kf, "<", $known) or die "cannot read $known\n";
   while (<$kf>) {
     chomp;
-    next if /^\s*(#|$)/;
+    next if /^\s*$/ || /^#(?!\d)/;
     my ($issue, $re) = split /\t/, $_, 2;
     die "bad line in $known: $_\n" unless defined $re && $issue =~ /^#\d+$/;
     push @k, { issue => $issue, re => qr/^(?:$re)$/, text => $re, seen => 0 };
