@@ -20,6 +20,23 @@
 
 CoderHealthShared *ch_shared = NULL;
 
+/*
+ * Postmaster-local: how many times the collector started in the shared
+ * memory generations before this one.  After a crash (a backend or the
+ * collector itself killed) the postmaster initialises shared memory again;
+ * status.collector_restarts counts restarts since the server started, so
+ * the postmaster carries the count over from the old segment, read just
+ * before it is detached.
+ */
+static uint64 collector_starts_before = 0;
+
+static void
+remember_collector_starts(int code, Datum arg)
+{
+	if (ch_shared != NULL)
+		collector_starts_before = pg_atomic_read_u64(&ch_shared->collector_starts);
+}
+
 Size
 ch_shmem_size(void)
 {
@@ -65,6 +82,7 @@ void
 ch_shmem_startup(void)
 {
 	bool		found;
+	bool		in_postmaster;
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	ch_shared = ShmemInitStruct(CH_SHMEM_NAME, sizeof(CoderHealthShared), &found);
@@ -82,20 +100,29 @@ ch_shmem_startup(void)
 		pg_atomic_init_u64(&ch_shared->collector_last_run, 0);
 		pg_atomic_init_u64(&ch_shared->collector_runs, 0);
 		pg_atomic_init_u64(&ch_shared->collector_overruns, 0);
-		pg_atomic_init_u64(&ch_shared->collector_starts, 0);
+		pg_atomic_init_u64(&ch_shared->collector_starts,
+						   IsUnderPostmaster ? 0 : collector_starts_before);
 		pg_atomic_init_u32(&ch_shared->collector_interval_ms, 0);
 		pg_atomic_init_u64(&ch_shared->collector_last_cycle_us, 0);
 	}
 	for (int i = 0; i < ch_nmodules; i++)
 		if (ch_modules[i]->shmem_init)
 			ch_modules[i]->shmem_init();
-	/* in the postmaster (or single-user): statistics from the last save */
-	if (!found && !IsUnderPostmaster)
+	in_postmaster = !found && !IsUnderPostmaster;
+	LWLockRelease(AddinShmemInitLock);
+
+	/*
+	 * In the postmaster (or single-user), before any backend runs:
+	 * statistics from the last save, read without holding
+	 * AddinShmemInitLock (nobody else can touch our memory yet), and the
+	 * collector start count kept for after a crash restart.
+	 */
+	if (in_postmaster)
 	{
 		ch_persist_load();
 		ch_persist_register_shutdown();
+		on_shmem_exit(remember_collector_starts, (Datum) 0);
 	}
-	LWLockRelease(AddinShmemInitLock);
 }
 
 /*
