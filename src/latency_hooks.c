@@ -720,6 +720,8 @@ fail_frames_from(int first, TimestampTz now)
 {
 	for (int i = first; i < nframes; i++)
 	{
+		/* a statement whose every execution fails still has its name */
+		note_name(&frames[i]);
 		record(frames[i].queryid, frames[i].namehash, frames[i].start, now,
 			   frames[i].toplevel, true);
 		if (frames[i].toplevel)
