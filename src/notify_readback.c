@@ -609,15 +609,28 @@ ch_notify_readback_end(bool committed, bool count)
 
 	commit_started = false;
 	if (!TransactionIdIsValid(xid) || ch_notify == NULL ||
-		!ch_notify->readback_ok || async_control == NULL ||
-		!holds_notify_lock())
+		!ch_notify->readback_ok || async_control == NULL)
+		return;
+
+	/*
+	 * A writer that did not notify, spared its lock-table lookup: had this
+	 * transaction written entries, the head would be past written_end (only
+	 * the lock's holder moves either, and written_end is where the holder
+	 * before us left it).  A head read while another backend writes may be
+	 * stale or torn; then it differs, and the lookup decides.
+	 */
+	head = ch_async_head();
+	if (head.page == ch_notify->written_end_page &&
+		head.offset == ch_notify->written_end_offset)
+		return;
+	if (!holds_notify_lock())
 		return;
 
 	/*
 	 * While we hold the lock nobody but us moves the head (asyncQueueAddEntries
 	 * runs only under it; the tail moves, the head does not), and it was
 	 * this process that wrote it: read without NotifyQueueLock.  written_end
-	 * is touched only by the lock's holder.
+	 * is touched only by the lock's holder.  Read it again now that we know.
 	 */
 	head = ch_async_head();
 	start_page = ch_notify->written_end_page;
