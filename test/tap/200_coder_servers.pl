@@ -22,6 +22,7 @@ ok(-f $bindaddr, 'workload/bindaddr.so is built');
 my $node = ch_node('coder_servers', tcp => 1,
 	conf => "coder_health.window_step = 60\ncoder_health.rtt_interval = 1\n");
 $node->start;
+my $t_start = time();
 my $port = $node->port;
 $node->safe_psql('postgres', 'CREATE EXTENSION coder_health');
 $node->safe_psql('postgres', q{
@@ -118,12 +119,15 @@ ok($node->poll_query_until('postgres', q{
 
 is(row('127.0.0.2', q{coder_server, replica_id, region_id, version,
 		heartbeat_age_s < 15, replica_db_latency_ms, connections, active,
-		idle_in_transaction_aborted, waiting_on_lock, oldest_xact_s >= 0,
+		idle_in_transaction_aborted, waiting_on_lock,
+		oldest_xact_s BETWEEN 0 AND } . (time() - $t_start + 1) . q{,
 		stale, missing, unknown, far}),
 	'coder-a|00000000-0000-0000-0000-00000000000a|1|v2.1.0|t|2.5|5|0|0|0|t|f|f|f|f',
 	'coder-a matched by relay address: identity, counts and flags');
 is(row('127.0.0.3', q{coder_server, region_id, connections, active, idle,
-		waiting_on_lock, longest_statement_s >= 0, heartbeat_age_s >= 60,
+		waiting_on_lock,
+		longest_statement_s BETWEEN 0 AND } . (time() - $t_start + 1) . q{,
+		heartbeat_age_s >= 60,
 		stale, missing, unknown}),
 	'coder-b|2|2|1|1|1|t|t|t|f|f',
 	'coder-b: stale heartbeat, one active statement waiting on a lock');

@@ -125,7 +125,8 @@ is($standby->safe_psql('postgres',
 is($primary->safe_psql('postgres',
 		"SELECT s.active AND s.active_pid = r.pid AND s.slot_type = 'physical' "
 		  . "AND s.database IS NULL AND s.wal_status = 'reserved' "
-		  . "AND s.retained_wal_bytes >= 0 AND s.safe_wal_bytes > 0 AND s.inactive_s = 0 "
+		  . "AND s.retained_wal_bytes BETWEEN 0 AND pg_current_wal_lsn() - '0/0' "
+		  . "AND s.safe_wal_bytes > 0 AND s.inactive_s = 0 "
 		  . "FROM coder_health.replication_slots s "
 		  . "JOIN coder_health.replication r ON r.slot_name = s.slot_name"),
 	't', 'slot: active, held by the sender, reserved, inactive_s 0');

@@ -61,8 +61,9 @@ ok($node->poll_query_until('coder', "SELECT ($calls_sql) > $calls_after_crash + 
 is(views_inconsistencies($node, 'coder'), '',
 	'every view consistent after the crash restart');
 is($node->safe_psql('coder',
-		"SELECT count(*) FROM coder_health.statement_latency WHERE calls < 0 OR errors < 0"),
-	'0', 'no negative counts');
+		"SELECT count(*) FROM coder_health.statement_latency
+		 WHERE calls < 0 OR errors < 0 OR errors > calls OR calls = 0"),
+	'0', 'every row: 0 <= errors <= calls, calls > 0');
 
 # --- pg_ctl stop -m immediate during the load, then start -------------------
 my $log_offset = -s $node->logfile;
