@@ -7,6 +7,10 @@ FROM coder_health.health;
 -- no standby and no slot: nothing to measure
 SELECT "check", status, value FROM coder_health.health
 WHERE "check" IN ('replication_lag_bytes', 'replication_lag_time');
+-- and no round trip (unknown, never 0)
+SELECT "check", status, value, detail FROM coder_health.health
+WHERE "check" = 'replication_rtt';
+SELECT count(*) FROM coder_health.replication_rtt_internal();
 
 -- thresholds follow the settings (kB settings in bytes)
 SET coder_health.health_replication_lag_warn_bytes = '2MB';

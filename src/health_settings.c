@@ -105,6 +105,19 @@ static ChRealThreshold pct_thresholds[] = {
 	 "Busy connections of one Coder Server (percent of coder_health.coder_pool_size) at which the coder_server_pool check is critical.", 100},
 };
 
+/*
+ * Round trips between the primary and its standbys, in milliseconds (real:
+ * a lowered threshold may be fractional).  Coder's guide asks replicas of a
+ * clustered PostgreSQL to be "low-latency with respect to one another"; the
+ * warning uses the 10 ms it gives for Coder Servers to PostgreSQL.
+ */
+static ChRealThreshold ms_thresholds[] = {
+	{"coder_health.health_replication_rtt_warn_ms",
+	 "Kernel TCP round trip between the primary and a standby at which the replication_rtt check warns (and the standby is far).", 10},
+	{"coder_health.health_replication_rtt_critical_ms",
+	 "Kernel TCP round trip between the primary and a standby at which the replication_rtt check is critical.", 50},
+};
+
 void
 ch_define_health_settings(void)
 {
@@ -146,6 +159,16 @@ ch_define_health_settings(void)
 								 "A threshold of coder_health.health, in percent.",
 								 &t->value, t->value, 0.0, 100.0,
 								 PGC_USERSET, 0,
+								 NULL, NULL, NULL);
+	}
+	for (int i = 0; i < lengthof(ms_thresholds); i++)
+	{
+		ChRealThreshold *t = &ms_thresholds[i];
+
+		DefineCustomRealVariable(t->name, t->description,
+								 "A threshold of coder_health.health.",
+								 &t->value, t->value, 0.0, 60000.0,
+								 PGC_USERSET, GUC_UNIT_MS,
 								 NULL, NULL, NULL);
 	}
 }

@@ -31,6 +31,8 @@
 #include "access/xlog.h"
 #include "access/xlog_internal.h"
 #include "miscadmin.h"
+#include "common/ip.h"
+#include "pgstat.h"
 #include "replication/slot.h"
 #include "replication/walreceiver.h"
 #include "replication/walsender.h"
@@ -45,6 +47,10 @@
 #include "coder_health.h"
 #include "module.h"
 #include "replication.h"
+#include "tcp_diag.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
 
 /*
  * The LSN -> time track: 4096 entries, at most one per 200 ms and only when
@@ -63,6 +69,7 @@ typedef struct ChSenderPeak
 	char		key[NAMEDATALEN];	/* slot name, or "pid N" without a slot */
 	TimestampTz last_seen;
 	ChPeakBuckets peaks;
+	ChReplRtt	rtt;			/* of the sender's connection (pid inside) */
 } ChSenderPeak;
 
 typedef struct ChSlotSeen
@@ -87,6 +94,7 @@ typedef struct ChReplShared
 	/* as a standby */
 	TimestampTz last_streaming_at;	/* last cycle the receiver streamed */
 	ChPeakBuckets standby_peaks;
+	ChReplRtt	standby_rtt;	/* of the WAL receiver's connection */
 
 	int			max_senders;
 	int			max_slots;
@@ -141,6 +149,7 @@ peaks_init(ChPeakBuckets *p)
 		p->minute[i] = -1;
 		p->max_bytes[i] = -1;
 		p->max_s[i] = -1;
+		p->max_rtt_ms[i] = -1;
 	}
 }
 
@@ -596,6 +605,7 @@ peaks_add(ChPeakBuckets *p, TimestampTz now, bool has_bytes, int64 bytes,
 		p->minute[b] = minute;
 		p->max_bytes[b] = -1;
 		p->max_s[b] = -1;
+		p->max_rtt_ms[b] = -1;
 	}
 	if (has_bytes && bytes > p->max_bytes[b])
 		p->max_bytes[b] = bytes;
@@ -619,6 +629,31 @@ peaks_read(const ChPeakBuckets *p, TimestampTz now, int64 *bytes, double *s)
 		*bytes = Max(*bytes, p->max_bytes[i]);
 		*s = Max(*s, p->max_s[i]);
 	}
+}
+
+/* Highest round trip over the current and the 15 previous minutes; -1: none */
+static double
+peaks_read_rtt(const ChPeakBuckets *p, TimestampTz now)
+{
+	int64		minute = now / USECS_PER_MINUTE;
+	double		ms = -1;
+
+	for (int i = 0; i < CH_REPL_PEAK_BUCKETS; i++)
+		if (p->minute[i] >= 0 && p->minute[i] > minute - CH_REPL_PEAK_BUCKETS &&
+			p->minute[i] <= minute)
+			ms = Max(ms, p->max_rtt_ms[i]);
+	return ms;
+}
+
+static void
+peaks_add_rtt(ChPeakBuckets *p, TimestampTz now, double ms)
+{
+	int64		minute = now / USECS_PER_MINUTE;
+	int			b = (int) (minute % CH_REPL_PEAK_BUCKETS);
+
+	/* peaks_add ran for this minute already (it opens the bucket) */
+	if (p->minute[b] == minute && ms > p->max_rtt_ms[b])
+		p->max_rtt_ms[b] = ms;
 }
 
 /* A sender's peaks follow its slot across reconnects; without one, its pid. */
@@ -789,6 +824,150 @@ slots_update(const ChSlotRow *rows, int nrows, TimestampTz now)
 }
 
 /* ------------------------------------------------------------------------
+ * Round trips of the replication connections, from the kernel
+ * ------------------------------------------------------------------------
+ */
+
+/* The kernel is asked at most this often (the collector may run faster). */
+#define CH_REPL_RTT_INTERVAL_US USECS_PER_SEC
+/* A reading older than this is not shown (the collector stopped). */
+#define CH_REPL_RTT_MAX_AGE_US (10 * USECS_PER_SEC)
+
+static ChTcpRttQuery *rtt_queries = NULL;
+
+/*
+ * A WAL sender's query: its standby's address and port from the backend
+ * status array.  False (no round trip: NULL) for a unix-socket standby, or
+ * when the sender has no status entry.
+ */
+static bool
+sender_query(int pid, ChTcpRttQuery *q)
+{
+	int			nbackends = pgstat_fetch_stat_numbackends();
+
+	memset(q, 0, sizeof(*q));
+	q->pid = pid;
+	for (int i = 1; i <= nbackends; i++)
+	{
+		LocalPgBackendStatus *local = compat_local_beentry(i);
+		const SockAddr *sa;
+
+		if (local == NULL || local->backendStatus.st_procpid != pid)
+			continue;
+		sa = &local->backendStatus.st_clientaddr;
+		if (sa->salen == 0)
+			return false;
+		if (sa->addr.ss_family == AF_INET)
+		{
+			const struct sockaddr_in *in = (const struct sockaddr_in *) &sa->addr;
+
+			q->remote_family = AF_INET;
+			memcpy(q->remote_addr, &in->sin_addr, 4);
+			q->remote_port = ntohs(in->sin_port);
+			return true;
+		}
+		if (sa->addr.ss_family == AF_INET6)
+		{
+			const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) &sa->addr;
+
+			q->remote_family = AF_INET6;
+			memcpy(q->remote_addr, &in6->sin6_addr, 16);
+			q->remote_port = ntohs(in6->sin6_port);
+			return true;
+		}
+		return false;			/* AF_UNIX */
+	}
+	return false;
+}
+
+/*
+ * The WAL receiver's query: the primary's port, and its address when
+ * primary_conninfo names it numerically.  False for a unix socket (a host
+ * that is a directory, or none).
+ */
+static bool
+receiver_query(const ChStandbyRow *standby, ChTcpRttQuery *q)
+{
+	memset(q, 0, sizeof(*q));
+	if (standby->receiver_pid == 0 || !standby->streaming ||
+		standby->sender_host[0] == '\0' || standby->sender_host[0] == '/' ||
+		standby->sender_port == 0)
+		return false;
+	q->pid = standby->receiver_pid;
+	q->remote_port = standby->sender_port;
+	if (inet_pton(AF_INET, standby->sender_host, q->remote_addr) == 1)
+		q->remote_family = AF_INET;
+	else if (inet_pton(AF_INET6, standby->sender_host, q->remote_addr) == 1)
+		q->remote_family = AF_INET6;
+	return true;
+}
+
+static void
+rtt_store(ChReplRtt *dst, const ChTcpRttQuery *q, bool asked, TimestampTz now)
+{
+	uint32		min_rtt;
+	uint32		rtt;
+
+	memset(dst, 0, sizeof(*dst));
+	if (!asked || !ch_tcp_rtt_result(q, &min_rtt, &rtt))
+		return;
+	dst->pid = q->pid;
+	dst->min_rtt_us = min_rtt;
+	dst->rtt_us = rtt;
+	dst->read_at = now;
+}
+
+/*
+ * Rows for coder_health.replication_rtt_internal(): per WAL sender and for
+ * this standby's receiver, the round trip the collector read last, if it
+ * belongs to that very process and is recent.  CH_LOCK_REPLICATION held.
+ */
+int
+ch_repl_rtt_rows(const ChSenderRow *senders, int nsenders,
+				 const ChStandbyRow *standby, TimestampTz now,
+				 ChReplRttRow *out)
+{
+	int			n = 0;
+
+	for (int i = 0; i < nsenders; i++)
+	{
+		ChSenderPeak *e = sender_peak_find(&senders[i], false, now);
+		ChReplRttRow *r = &out[n++];
+
+		memset(r, 0, sizeof(*r));
+		r->pid = senders[i].pid;
+		r->rtt_max_ms = e ? peaks_read_rtt(&e->peaks, now) : -1;
+		if (e && e->rtt.pid == senders[i].pid &&
+			now - e->rtt.read_at <= CH_REPL_RTT_MAX_AGE_US)
+		{
+			r->has_rtt = true;
+			r->rtt_ms = e->rtt.min_rtt_us / 1000.0;
+			r->rtt_recent_ms = e->rtt.rtt_us / 1000.0;
+			r->rtt_max_ms = Max(r->rtt_max_ms, r->rtt_ms);
+		}
+	}
+	if (standby)
+	{
+		ChReplRttRow *r = &out[n++];
+		const ChReplRtt *s = &repl->standby_rtt;
+
+		memset(r, 0, sizeof(*r));
+		r->is_standby = true;
+		r->pid = standby->receiver_pid;
+		r->rtt_max_ms = peaks_read_rtt(&repl->standby_peaks, now);
+		if (s->pid != 0 && s->pid == standby->receiver_pid &&
+			now - s->read_at <= CH_REPL_RTT_MAX_AGE_US)
+		{
+			r->has_rtt = true;
+			r->rtt_ms = s->min_rtt_us / 1000.0;
+			r->rtt_recent_ms = s->rtt_us / 1000.0;
+			r->rtt_max_ms = Max(r->rtt_max_ms, r->rtt_ms);
+		}
+	}
+	return n;
+}
+
+/* ------------------------------------------------------------------------
  * The collector's cycle
  * ------------------------------------------------------------------------
  */
@@ -801,6 +980,11 @@ ch_repl_collect(TimestampTz now)
 	int			nslots;
 	ChStandbyRow standby;
 	ChSenderPeak *peaks;
+	static TimestampTz next_rtt_read = 0;
+	bool		read_rtt = now >= next_rtt_read;
+	bool	   *asked;
+	bool		standby_asked = false;
+	int			nq = 0;
 
 	if (collector_senders == NULL)
 	{
@@ -808,7 +992,10 @@ ch_repl_collect(TimestampTz now)
 											   sizeof(ChSenderRow) * Max(max_wal_senders, 1));
 		collector_slots = MemoryContextAlloc(TopMemoryContext,
 											 sizeof(ChSlotRow) * ch_repl_max_slots());
+		rtt_queries = MemoryContextAlloc(TopMemoryContext,
+										 sizeof(ChTcpRttQuery) * (Max(max_wal_senders, 1) + 1));
 	}
+	asked = palloc0(sizeof(bool) * (Max(max_wal_senders, 1) + 1));
 
 	/* PostgreSQL's state first, under its locks; ours after */
 	end = ch_repl_wal_end(in_recovery);
@@ -817,6 +1004,37 @@ ch_repl_collect(TimestampTz now)
 	ch_repl_match_slots(collector_senders, nsenders, collector_slots, nslots);
 	if (in_recovery)
 		ch_repl_read_standby(&standby);
+
+	/*
+	 * The kernel's round trip of each replication connection: which socket
+	 * is whose comes from /proc and the backend status array, the values
+	 * from sock_diag; nothing of ours is locked meanwhile.
+	 */
+	if (read_rtt && (nsenders > 0 || in_recovery))
+	{
+		next_rtt_read = now + CH_REPL_RTT_INTERVAL_US;
+		compat_clear_backend_snapshot();
+		for (int i = 0; i < nsenders; i++)
+		{
+			ChTcpRttQuery q;
+
+			asked[i] = sender_query(collector_senders[i].pid, &q);
+			if (asked[i])
+				rtt_queries[nq++] = q;
+		}
+		compat_clear_backend_snapshot();
+		if (in_recovery)
+		{
+			ChTcpRttQuery q;
+
+			standby_asked = receiver_query(&standby, &q);
+			if (standby_asked)
+				rtt_queries[nq++] = q;
+		}
+		if (nq > 0 && !ch_tcp_rtt_lookup(rtt_queries, nq))
+			for (int i = 0; i < nq; i++)
+				rtt_queries[i].matches = 0;
+	}
 
 	LWLockAcquire(ch_shared->locks[CH_LOCK_REPLICATION], LW_EXCLUSIVE);
 	track_record(end, now);
@@ -833,6 +1051,17 @@ ch_repl_collect(TimestampTz now)
 			e->last_seen = now;
 			peaks_add(&e->peaks, now, row->has_bytes[CH_LAG_REPLAY],
 					  row->lag_bytes[CH_LAG_REPLAY], row->has_s[2], row->lag_s[2]);
+			if (read_rtt)
+			{
+				/* queries were made in sender order, skipping unix sockets */
+				int			k = 0;
+
+				for (int j = 0; j < i; j++)
+					k += asked[j] ? 1 : 0;
+				rtt_store(&e->rtt, &rtt_queries[k], asked[i], now);
+			}
+			if (e->rtt.pid == row->pid && e->rtt.pid != 0)
+				peaks_add_rtt(&e->peaks, now, e->rtt.min_rtt_us / 1000.0);
 		}
 	}
 	/* peaks of senders gone for longer than the window are of no use */
@@ -850,8 +1079,17 @@ ch_repl_collect(TimestampTz now)
 		peaks_add(&repl->standby_peaks, now, standby.has_replay_lag,
 				  standby.replay_lag_bytes, true,
 				  ch_repl_standby_delay(&standby, now));
+		if (read_rtt)
+			rtt_store(&repl->standby_rtt,
+					  standby_asked ? &rtt_queries[nq - 1] : NULL,
+					  standby_asked, now);
+		if (repl->standby_rtt.pid != 0 &&
+			repl->standby_rtt.pid == standby.receiver_pid)
+			peaks_add_rtt(&repl->standby_peaks, now,
+						  repl->standby_rtt.min_rtt_us / 1000.0);
 	}
 	LWLockRelease(ch_shared->locks[CH_LOCK_REPLICATION]);
+	pfree(asked);
 }
 
 const ChModule ch_replication_module = {

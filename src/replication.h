@@ -25,7 +25,32 @@ typedef struct ChPeakBuckets
 	int64		minute[CH_REPL_PEAK_BUCKETS];	/* Unix minute held, -1: none */
 	int64		max_bytes[CH_REPL_PEAK_BUCKETS];
 	double		max_s[CH_REPL_PEAK_BUCKETS];
+	double		max_rtt_ms[CH_REPL_PEAK_BUCKETS];	/* of rtt_ms (min_rtt) */
 } ChPeakBuckets;
+
+/*
+ * The kernel's round trip of a replication connection, as the collector
+ * last read it (tcp_diag.c): the windowed minimum (tcpi_min_rtt) and the
+ * smoothed value (tcpi_rtt), in microseconds.
+ */
+typedef struct ChReplRtt
+{
+	int			pid;			/* WAL sender or receiver it belongs to; 0: none */
+	uint32		min_rtt_us;
+	uint32		rtt_us;
+	TimestampTz read_at;
+} ChReplRtt;
+
+/* What the SQL function shows of a connection's round trip. */
+typedef struct ChReplRttRow
+{
+	bool		is_standby;		/* this server's WAL receiver */
+	int			pid;
+	bool		has_rtt;
+	double		rtt_ms;			/* min_rtt */
+	double		rtt_recent_ms;	/* smoothed */
+	double		rtt_max_ms;		/* highest rtt_ms over 15 minutes; <0: none */
+} ChReplRttRow;
 
 /* A WAL sender as read from WalSndCtl, with lags computed. */
 typedef struct ChSenderRow
@@ -106,6 +131,9 @@ extern bool ch_repl_standby_peak(TimestampTz now, int64 *bytes, double *seconds)
 extern bool ch_repl_slot_inactive_since(const ChSlotRow *row,
 										TimestampTz *since);
 extern int	ch_repl_max_senders(void);
+extern int	ch_repl_rtt_rows(const ChSenderRow *senders, int nsenders,
+							 const ChStandbyRow *standby, TimestampTz now,
+							 ChReplRttRow *out);
 extern int	ch_repl_max_slots(void);
 
 #endif							/* CODER_HEALTH_REPLICATION_H */

@@ -30,6 +30,7 @@
 
 PG_FUNCTION_INFO_V1(coder_health_replication);
 PG_FUNCTION_INFO_V1(coder_health_replication_slots);
+PG_FUNCTION_INFO_V1(coder_health_replication_rtt);
 
 /* Seconds to the millisecond: finer digits are noise here. */
 static inline Datum
@@ -239,6 +240,93 @@ coder_health_replication(PG_FUNCTION_ARGS)
 			values[c] = seconds_datum(standby_peak_s);
 			nulls[c++] = false;
 			Assert(c == REPL_COLS);
+		}
+		tuplestore_putvalues(store, tupdesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* ------------------------------------------------------------------------
+ * coder_health.replication_rtt_internal: the kernel's round trip of each
+ * replication connection, as the collector last read it (tcp_diag.c); the
+ * view coder_health.replication joins it by role and pid.  Rows only for
+ * roles with pg_read_all_stats, like the addresses they are about.
+ * ------------------------------------------------------------------------
+ */
+#define RTT_COLS 5
+
+static inline Datum
+ms_datum(double ms)
+{
+	/* microseconds: the kernel's resolution */
+	return Float8GetDatum(rint(ms * 1000.0) / 1000.0);
+}
+
+Datum
+coder_health_replication_rtt(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Tuplestorestate *store;
+	bool		in_recovery;
+	XLogRecPtr	end;
+	ChSenderRow *senders;
+	ChStandbyRow standby;
+	ChReplRttRow *rows;
+	int			nsenders;
+	int			nrows;
+	TimestampTz now;
+
+	ch_require_loaded();
+	store = ch_srf_begin(fcinfo, &tupdesc, RTT_COLS);
+	if (!has_privs_of_role(GetUserId(), COMPAT_ROLE_READ_ALL_STATS))
+		return (Datum) 0;
+
+	senders = palloc(sizeof(ChSenderRow) * Max(max_wal_senders, 1));
+	rows = palloc(sizeof(ChReplRttRow) * (Max(max_wal_senders, 1) + 1));
+	in_recovery = RecoveryInProgress();
+	end = ch_repl_wal_end(in_recovery);
+	nsenders = ch_repl_read_senders(senders, max_wal_senders, end);
+	if (ch_repl_max_slots() > 0)
+	{
+		ChSlotRow  *slots = palloc(sizeof(ChSlotRow) * ch_repl_max_slots());
+		int			nslots = ch_repl_read_slots(slots, max_replication_slots, in_recovery);
+
+		/* peaks are kept by slot name */
+		ch_repl_match_slots(senders, nsenders, slots, nslots);
+	}
+	if (in_recovery)
+		ch_repl_read_standby(&standby);
+	now = GetCurrentTimestamp();
+
+	LWLockAcquire(ch_shared->locks[CH_LOCK_REPLICATION], LW_SHARED);
+	nrows = ch_repl_rtt_rows(senders, nsenders, in_recovery ? &standby : NULL,
+							 now, rows);
+	LWLockRelease(ch_shared->locks[CH_LOCK_REPLICATION]);
+
+	for (int i = 0; i < nrows; i++)
+	{
+		Datum		values[RTT_COLS];
+		bool		nulls[RTT_COLS];
+
+		memset(nulls, true, sizeof(nulls));
+		values[0] = CStringGetTextDatum(rows[i].is_standby ? "standby" : "primary");
+		nulls[0] = false;
+		if (rows[i].pid != 0)
+		{
+			values[1] = Int32GetDatum(rows[i].pid);
+			nulls[1] = false;
+		}
+		if (rows[i].has_rtt)
+		{
+			values[2] = ms_datum(rows[i].rtt_ms);
+			nulls[2] = false;
+			values[3] = ms_datum(rows[i].rtt_recent_ms);
+			nulls[3] = false;
+		}
+		if (rows[i].rtt_max_ms >= 0)
+		{
+			values[4] = ms_datum(rows[i].rtt_max_ms);
+			nulls[4] = false;
 		}
 		tuplestore_putvalues(store, tupdesc, values, nulls);
 	}

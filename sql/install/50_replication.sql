@@ -19,8 +19,21 @@ LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION coder_health.replication_internal() IS
   'Raw replication lag rows; use the view coder_health.replication';
 
+CREATE FUNCTION coder_health.replication_rtt_internal(
+    OUT role text, OUT pid integer, OUT rtt_ms float8, OUT rtt_recent_ms float8,
+    OUT rtt_max_ms float8)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'coder_health_replication_rtt'
+LANGUAGE C STRICT VOLATILE;
+
+COMMENT ON FUNCTION coder_health.replication_rtt_internal() IS
+  'Kernel TCP round trip of each replication connection as the collector last read it; use the view coder_health.replication';
+
 -- Who the standby is (application_name, client address, sync state) comes
--- from pg_stat_replication, with its own visibility rules.
+-- from pg_stat_replication, with its own visibility rules.  The round trip
+-- (rtt_ms: the kernel's minimum, rtt_recent_ms: its smoothed value) is that
+-- of the WAL sender's connection, or on a standby of its WAL receiver's;
+-- far compares rtt_ms with coder_health.health_replication_rtt_warn_ms.
 CREATE VIEW coder_health.replication AS
 SELECT r.role,
        r.pid,
@@ -45,13 +58,20 @@ SELECT r.role,
        r.last_msg_age_s,
        r.replay_paused,
        r.peak_replay_lag_bytes_15min,
-       r.peak_replay_lag_s_15min
+       r.peak_replay_lag_s_15min,
+       k.rtt_ms,
+       k.rtt_recent_ms,
+       k.rtt_max_ms,
+       coalesce(k.rtt_ms >= pg_catalog.current_setting('coder_health.health_replication_rtt_warn_ms', true)::float8,
+                false) AS far
 FROM coder_health.replication_internal() r
 LEFT JOIN pg_catalog.pg_stat_replication a
-       ON r.role = 'primary' AND a.pid = r.pid;
+       ON r.role = 'primary' AND a.pid = r.pid
+LEFT JOIN coder_health.replication_rtt_internal() k
+       ON k.role = r.role AND k.pid IS NOT DISTINCT FROM r.pid;
 
 COMMENT ON VIEW coder_health.replication IS
-  'Replication lag: one row per WAL sender (role primary) and, on a standby, one row for its own receiver and replay (role standby); lag 0 when caught up, peaks over 15 minutes';
+  'Replication lag: one row per WAL sender (role primary) and, on a standby, one row for its own receiver and replay (role standby); lag 0 when caught up, peaks over 15 minutes; the kernel''s TCP round trip of the connection (NULL over a unix socket)';
 
 CREATE FUNCTION coder_health.replication_slots_internal(
     OUT slot_name text, OUT slot_type text, OUT datoid oid,
@@ -82,5 +102,6 @@ COMMENT ON VIEW coder_health.replication_slots IS
   'Replication slots: WAL each one holds back, how much more may be written before it is lost, and how long it has been inactive';
 
 GRANT EXECUTE ON FUNCTION coder_health.replication_internal(),
+                          coder_health.replication_rtt_internal(),
                           coder_health.replication_slots_internal() TO pg_monitor;
 GRANT SELECT ON coder_health.replication, coder_health.replication_slots TO pg_monitor;

@@ -56,7 +56,9 @@ WITH th AS MATERIALIZED (
            (j->>'health_slot_retained_critical_bytes')::float8 AS slot_crit,
            (j->>'health_collector_warn_s')::float8 AS coll_warn,
            (j->>'health_collector_critical_s')::float8 AS coll_crit,
-           (j->>'coder_pool_size')::float8 AS pool_size
+           (j->>'coder_pool_size')::float8 AS pool_size,
+           (j->>'health_replication_rtt_warn_ms')::float8 AS repl_rtt_warn,
+           (j->>'health_replication_rtt_critical_ms')::float8 AS repl_rtt_crit
     FROM th
 ), db AS MATERIALIZED (
     SELECT l.datname, l.calls, l.errors, l.p99_ms
@@ -320,6 +322,27 @@ WITH th AS MATERIALIZED (
           WHERE s.client_addr <> 'local' AND s.unknown IS NOT TRUE
             AND s.client_addr <> coalesce(pg_catalog.host(pg_catalog.inet_client_addr()), 'local')) ls
     LEFT JOIN queue q ON true
+    UNION ALL
+    -- 14. kernel TCP round trip to the farthest standby (primary) or to the
+    --     primary (standby); unix-socket connections have none
+    SELECT 14, 'replication_rtt', w.rtt_ms, 'ms', t.repl_rtt_warn, t.repl_rtt_crit, false, NULL,
+           CASE WHEN w.role = 'standby' THEN
+                    pg_catalog.format('this standby''s WAL receiver to %s:%s: %s ms (recent %s ms, 15-minute max %s ms)',
+                        w.sender_host, w.sender_port, w.rtt_ms, w.rtt_recent_ms, w.rtt_max_ms)
+                WHEN w.role = 'primary' THEN
+                    pg_catalog.format('farthest standby %s (%s): %s ms (recent %s ms, 15-minute max %s ms); %s of %s over %s ms',
+                        coalesce(w.application_name, w.slot_name, 'pid ' || w.pid), w.client_addr,
+                        w.rtt_ms, w.rtt_recent_ms, w.rtt_max_ms,
+                        (SELECT pg_catalog.count(*) FROM repl r WHERE r.role = 'primary' AND r.rtt_ms >= t.repl_rtt_warn),
+                        (SELECT pg_catalog.count(*) FROM repl r WHERE r.role = 'primary' AND r.rtt_ms IS NOT NULL),
+                        t.repl_rtt_warn)
+                WHEN st.in_recovery THEN 'this standby''s WAL receiver is not connected over TCP'
+                ELSE 'no standby connected over TCP'
+           END
+    FROM t CROSS JOIN st
+    LEFT JOIN (SELECT * FROM repl r WHERE r.rtt_ms IS NOT NULL
+                 AND r.role = CASE WHEN (SELECT s.in_recovery FROM st s) THEN 'standby' ELSE 'primary' END
+               ORDER BY r.rtt_ms DESC LIMIT 1) w ON true
 )
 SELECT c."check",
        coalesce(c.forced, coder_health.health_status(c.value, c.warn, c.crit, c.lower_is_worse)) AS status,
