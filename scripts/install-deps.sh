@@ -31,7 +31,7 @@ if [ "$PGMAJOR" -lt 14 ]; then pkgs+=(libssl-dev); fi
 case "$what" in
   test|bench)
     pkgs+=("postgresql-$PGMAJOR-pgtap" libtap-parser-sourcehandler-pgtap-perl
-           libipc-run-perl perl valgrind iproute2 cppcheck curl
+           libipc-run-perl perl valgrind iproute2 iputils-ping util-linux cppcheck curl
            prometheus-postgres-exporter prometheus
            # scripts/sql_exporter_collector.py (test/tap/520_sql_exporter.pl)
            python3 python3-yaml)

@@ -66,6 +66,7 @@ typedef enum ChHistoryMetric
 	CH_HM_REPL_LAG_S,
 	CH_HM_P99_MS,				/* key: database oid (the view shows its name) */
 	CH_HM_CALLS_PER_S,
+	CH_HM_REPL_RTT_MS,			/* key as the lag's; kernel min_rtt */
 	CH_HM_COUNT
 } ChHistoryMetric;
 
@@ -77,6 +78,7 @@ static const char *const metric_names[CH_HM_COUNT] = {
 	"replication_lag_s",
 	"p99_ms",
 	"calls_per_s",
+	"replication_rtt_ms",
 };
 
 typedef struct ChHistoryRow
@@ -200,6 +202,8 @@ sample_replication(TimestampTz now)
 	int			nslots;
 	ChStandbyRow standby;
 	double		standby_delay = 0;
+	ChReplRttRow *rtt;
+	int			nrtt;
 
 	senders = palloc(sizeof(ChSenderRow) * Max(max_wal_senders, 1));
 	nsenders = ch_repl_read_senders(senders, max_wal_senders, end);
@@ -210,11 +214,15 @@ sample_replication(TimestampTz now)
 	if (in_recovery)
 		ch_repl_read_standby(&standby);
 
+	rtt = palloc(sizeof(ChReplRttRow) * (Max(max_wal_senders, 1) + 1));
 	LWLockAcquire(ch_shared->locks[CH_LOCK_REPLICATION], LW_SHARED);
 	for (int i = 0; i < nsenders; i++)
 		ch_repl_sender_seconds(&senders[i], now);
 	if (in_recovery)
 		standby_delay = ch_repl_standby_delay(&standby, now);
+	/* one row per sender, in order, then the standby's */
+	nrtt = ch_repl_rtt_rows(senders, nsenders, in_recovery ? &standby : NULL,
+							now, rtt);
 	LWLockRelease(ch_shared->locks[CH_LOCK_REPLICATION]);
 
 	for (int i = 0; i < nsenders; i++)
@@ -230,6 +238,8 @@ sample_replication(TimestampTz now)
 			note(now, CH_HM_REPL_LAG_BYTES, key, (double) row->lag_bytes[CH_LAG_REPLAY]);
 		if (row->has_s[2])
 			note(now, CH_HM_REPL_LAG_S, key, row->lag_s[2]);
+		if (i < nrtt && rtt[i].has_rtt)
+			note(now, CH_HM_REPL_RTT_MS, key, rtt[i].rtt_ms);
 	}
 	if (in_recovery)
 	{
@@ -237,6 +247,8 @@ sample_replication(TimestampTz now)
 			note(now, CH_HM_REPL_LAG_BYTES, "standby",
 				 (double) standby.replay_lag_bytes);
 		note(now, CH_HM_REPL_LAG_S, "standby", standby_delay);
+		if (nrtt > nsenders && rtt[nsenders].has_rtt)
+			note(now, CH_HM_REPL_RTT_MS, "standby", rtt[nsenders].rtt_ms);
 	}
 }
 

@@ -62,7 +62,8 @@ SELECT r.role,
        k.rtt_ms,
        k.rtt_recent_ms,
        k.rtt_max_ms,
-       coalesce(k.rtt_ms >= pg_catalog.current_setting('coder_health.health_replication_rtt_warn_ms', true)::float8,
+       coalesce(k.rtt_ms >= (SELECT s.setting::float8 FROM pg_catalog.pg_settings s
+                             WHERE s.name = 'coder_health.health_replication_rtt_warn_ms'),
                 false) AS far
 FROM coder_health.replication_internal() r
 LEFT JOIN pg_catalog.pg_stat_replication a

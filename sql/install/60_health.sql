@@ -387,7 +387,7 @@ AS $$
 DECLARE
     metrics constant text[] := ARRAY['connections', 'notify_queue_usage',
         'notify_backlog_bytes', 'replication_lag_bytes', 'replication_lag_s',
-        'p99_ms', 'calls_per_s'];
+        'p99_ms', 'calls_per_s', 'replication_rtt_ms'];
     blocks constant text[] := ARRAY['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     keys text[];
     points float8[];
