@@ -82,8 +82,9 @@ sub wait_status
 is($node->safe_psql('postgres', q{SELECT string_agg("check", ',') FROM coder_health.health}),
 	'statement_p99,error_rate,notify_queue,stalled_listeners,connection_headroom,'
 	  . 'coder_server_rtt,coder_server_pool,coder_replicas,replication_lag_bytes,'
-	  . 'replication_lag_time,slot_wal_retention,collector,coder_server_listen',
-	'thirteen checks, in order');
+	  . 'replication_lag_time,slot_wal_retention,collector,coder_server_listen,'
+	  . 'replication_rtt',
+	'fourteen checks, in order');
 is($node->safe_psql('postgres',
 		q{SELECT count(*) FROM coder_health.health WHERE status NOT IN ('ok', 'warn', 'critical', 'unknown')}),
 	'0', 'every status is ok, warn, critical or unknown');
