@@ -119,7 +119,8 @@ show "LIVE: replication, seen from the primary" "
 SELECT role, application_name, state, sync_state, replay_lag_bytes,
        round(replay_lag_s::numeric, 3) AS replay_lag_s, round(reply_age_s::numeric, 1) AS reply_age_s,
        peak_replay_lag_bytes_15min AS peak_lag_bytes_15min,
-       round(peak_replay_lag_s_15min::numeric, 3) AS peak_lag_s_15min
+       round(peak_replay_lag_s_15min::numeric, 3) AS peak_lag_s_15min,
+       rtt_ms, rtt_recent_ms, rtt_max_ms, far
 FROM coder_health.replication"
 
 show "LIVE: the NOTIFY queue (PostgreSQL's own state), the notifying commits, and which pubsub Coder uses (postgres: LISTEN per Coder Server; nats: none, and none needed)" "

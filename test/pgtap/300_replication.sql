@@ -10,7 +10,8 @@ SELECT columns_are('coder_health', 'replication', ARRAY[
   'replay_lag_bytes', 'write_lag_s', 'flush_lag_s', 'replay_lag_s',
   'reply_age_s', 'receiver_status', 'sender_host', 'sender_port',
   'receive_lag_bytes', 'replay_delay_s', 'last_msg_age_s', 'replay_paused',
-  'peak_replay_lag_bytes_15min', 'peak_replay_lag_s_15min']);
+  'peak_replay_lag_bytes_15min', 'peak_replay_lag_s_15min',
+  'rtt_ms', 'rtt_recent_ms', 'rtt_max_ms', 'far']);
 SELECT columns_are('coder_health', 'replication_slots', ARRAY[
   'slot_name', 'slot_type', 'database', 'active', 'active_pid',
   'retained_wal_bytes', 'wal_status', 'safe_wal_bytes', 'inactive_s']);

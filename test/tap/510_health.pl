@@ -89,7 +89,7 @@ is($node->safe_psql('postgres',
 		q{SELECT count(*) FROM coder_health.health WHERE status NOT IN ('ok', 'warn', 'critical', 'unknown')}),
 	'0', 'every status is ok, warn, critical or unknown');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM coder_health.health}, extra_params => [ '-U', 'mon' ]),
-	'13', 'pg_monitor member reads the health view');
+	'14', 'pg_monitor member reads the health view');
 like(check_row($node, 'replication_lag_bytes'), qr/^unknown\|no standby connected and no physical slot/,
 	'no standby, no slot: replication lag is unknown, not ok');
 like(check_row($node, 'collector'), qr/^ok\|collector pid \d+/, 'collector ok');
@@ -205,7 +205,7 @@ like($node->safe_psql('postgres', "SELECT coder_health.sparkline('connections', 
 like($node->safe_psql('postgres', "SELECT coder_health.sparkline('calls_per_s', width => 5)"),
 	qr/^(\xe2\x96[\x81-\x88]){1,5}  calls_per_s: last/, 'sparkline at most width characters');
 my ($ret, $out, $err) = $node->psql('postgres', "SELECT coder_health.sparkline('latency')");
-like($err, qr/ERROR:  unknown history metric "latency"\nHINT:  Valid metrics: connections, notify_queue_usage, notify_backlog_bytes, replication_lag_bytes, replication_lag_s, p99_ms, calls_per_s\./,
+like($err, qr/ERROR:  unknown history metric "latency"\nHINT:  Valid metrics: connections, notify_queue_usage, notify_backlog_bytes, replication_lag_bytes, replication_lag_s, p99_ms, calls_per_s, replication_rtt_ms\./,
 	'unknown metric: ERROR with HINT listing the metrics');
 ($ret, $out, $err) = $node->psql('postgres', "SELECT coder_health.sparkline('connections', '10.9.9.9')");
 like($err, qr/ERROR:  no history of "connections" for key "10\.9\.9\.9"\nHINT:  Keys with history: .*127\.0\.0\.2/,
