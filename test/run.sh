@@ -19,7 +19,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/lib.sh"
 
 SUITES=("$@")
-[ ${#SUITES[@]} -eq 0 ] && SUITES=(lint unit regress isolation pgtap tap differential)
+[ ${#SUITES[@]} -eq 0 ] && SUITES=(lint unit regress isolation pgtap tap differential core)
 
 PASSED=0
 FAILED=0
