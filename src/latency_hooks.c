@@ -33,6 +33,7 @@
 #include "libpq/libpq-be.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
+#include "replication/walsender.h"
 #include "storage/ipc.h"
 #include "tcop/utility.h"
 #include "utils/elog.h"
@@ -741,7 +742,8 @@ fail_frames_from(int first, TimestampTz now)
 static void
 record_unattributed_error(TimestampTz now)
 {
-	if (tracking(true))
+	/* a client's message: not autovacuum's or a background worker's own */
+	if (tracking(true) && MyProcPort != NULL && !am_walsender)
 	{
 		TimestampTz start = Max(GetCurrentStatementStartTimestamp(), last_top_end);
 
