@@ -524,6 +524,39 @@ LEFT JOIN coder_health.replication_rtt_internal() k
 COMMENT ON VIEW coder_health.replication IS
   'Replication lag: one row per WAL sender (role primary) and, on a standby, one row for its own receiver and replay (role standby); lag 0 when caught up, peaks over 15 minutes; the kernel''s TCP round trip of the connection (NULL over a unix socket)';
 
+CREATE VIEW coder_health.sync_commit AS
+WITH s AS (
+    SELECT pg_catalog.current_setting('synchronous_commit') AS synchronous_commit,
+           pg_catalog.current_setting('synchronous_standby_names') AS synchronous_standby_names
+), r AS (
+    SELECT r.application_name, r.sync_state, r.rtt_ms
+    FROM coder_health.replication r
+    WHERE r.role = 'primary' AND r.sync_state IN ('sync', 'quorum')
+)
+SELECT s.synchronous_commit,
+       s.synchronous_standby_names,
+       s.synchronous_commit IN ('on', 'remote_write', 'remote_apply')
+         AND s.synchronous_standby_names <> '' AS commits_wait,
+       (SELECT pg_catalog.count(*) FROM r)::integer AS sync_standbys,
+       (SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_activity a
+        WHERE a.wait_event_type = 'IPC' AND a.wait_event = 'SyncRep')::integer AS waiting_now,
+       CASE WHEN s.synchronous_commit IN ('on', 'remote_write', 'remote_apply')
+                 AND s.synchronous_standby_names <> '' THEN
+            CASE WHEN EXISTS (SELECT 1 FROM r WHERE r.sync_state = 'quorum')
+                 THEN (SELECT pg_catalog.min(r.rtt_ms) FROM r)
+                 ELSE (SELECT pg_catalog.max(r.rtt_ms) FROM r) END
+       END AS commit_wait_floor_ms,
+       (SELECT pg_catalog.string_agg(pg_catalog.format('%s (%s, %s ms)', r.application_name, r.sync_state,
+                                                       coalesce(r.rtt_ms::text, 'no TCP round trip')),
+                                     ', ' ORDER BY r.application_name) FROM r) AS sync_standbys_detail
+FROM s;
+
+COMMENT ON VIEW coder_health.sync_commit IS
+  'Synchronous replication''s cost to commits: whether commits wait for a standby, backends waiting on SyncRep now, and the least a commit waits (the kernel round trip to the synchronous standby)';
+
+GRANT SELECT ON coder_health.sync_commit TO pg_monitor;
+
+
 CREATE OR REPLACE VIEW coder_health.health AS
 WITH th AS MATERIALIZED (
     SELECT pg_catalog.jsonb_object_agg(pg_catalog.substr(s.name, 14),

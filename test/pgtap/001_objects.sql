@@ -1,9 +1,10 @@
 -- The SQL interface exists with the documented shape.
 BEGIN;
-SELECT plan(19);
+SELECT plan(20);
 
 SELECT has_schema('coder_health');
 SELECT has_view('coder_health', 'status', 'view status');
+SELECT has_view('coder_health', 'sync_commit', 'view sync_commit');
 SELECT has_view('coder_health', 'settings', 'view settings');
 SELECT has_view('coder_health', 'statement_latency', 'view statement_latency');
 SELECT has_view('coder_health', 'latency', 'view latency');

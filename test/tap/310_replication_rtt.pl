@@ -206,6 +206,28 @@ is($primary->safe_psql('postgres', q{
 is($primary->safe_psql('postgres', q{
 	SELECT far FROM coder_health.replication WHERE application_name = 'far'}),
 	't', 'the standby is far');
+# synchronous commit: every commit now pays the round trip
+is($primary->safe_psql('postgres', q{
+	SELECT commits_wait::text || ' ' || coalesce(commit_wait_floor_ms::text, 'NULL') FROM coder_health.sync_commit}),
+	'false NULL', 'sync_commit: asynchronous, commits do not wait');
+$primary->safe_psql('postgres', "ALTER SYSTEM SET synchronous_standby_names = 'far'; SELECT pg_reload_conf()");
+ok($primary->poll_query_until('postgres', q{
+	SELECT commits_wait AND sync_standbys = 1 AND commit_wait_floor_ms > 15 FROM coder_health.sync_commit}),
+	'sync_commit: commits wait for far, at least its round trip');
+my $floor = $primary->safe_psql('postgres', 'SELECT commit_wait_floor_ms FROM coder_health.sync_commit');
+# 10 commits in one session, each stamped before it commits: the gap
+# between stamps is one commit, with its wait for the standby
+$primary->safe_psql('postgres', q{
+	CREATE TABLE synced (i int, t timestamptz);
+	DO $$ BEGIN FOR i IN 1 .. 10 LOOP
+	  INSERT INTO synced VALUES (i, clock_timestamp()); COMMIT;
+	END LOOP; END $$});
+my $per_commit = $primary->safe_psql('postgres',
+	'SELECT round((extract(epoch FROM max(t) - min(t)) * 1000 / 9)::numeric, 3) FROM synced');
+diag("synchronous commit: commit_wait_floor_ms $floor, measured $per_commit ms per commit");
+cmp_ok($per_commit, '>=', $floor, 'each synchronous commit took at least commit_wait_floor_ms');
+$primary->safe_psql('postgres', "ALTER SYSTEM RESET synchronous_standby_names; SELECT pg_reload_conf()");
+
 ok($primary->poll_query_until('postgres', q{
 	SELECT count(*) > 0 FROM coder_health.history
 	WHERE metric = 'replication_rtt_ms' AND key = 'far' AND value > 15}),
