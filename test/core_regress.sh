@@ -147,6 +147,17 @@ for t in $tests; do
     continue
   fi
   cmp -s "$WORK/plain/out/results/$t.out" "$WORK/ch/out/results/$t.out" && continue
+  # a test whose output with coder_health is one of PostgreSQL's expected
+  # outputs: the plain run was the one that deviated (a timing-dependent
+  # test), not a difference caused by coder_health
+  same_as_expected=""
+  for e in "$src/expected/$t.out" "$src"/expected/"$t"_[0-9].out; do
+    [ -f "$e" ] && cmp -s "$e" "$WORK/ch/out/results/$t.out" && same_as_expected="$e"
+  done
+  if [ -n "$same_as_expected" ]; then
+    echo "# $t: differs from the plain run, but is PostgreSQL's expected output ($(basename "$same_as_expected")) with coder_health"
+    continue
+  fi
   ch_lines=$(changed ch "$t")
   pgss_lines=""
   [ -f "$WORK/pgss/out/results/$t.out" ] && pgss_lines=$(changed pgss "$t")
