@@ -331,7 +331,7 @@ valid_family(const ChSavedFamily *saved)
 	const char *end = memchr(saved->name, '\0', CH_FAMILY_NAME_LEN);
 
 	if (end == NULL ||
-		!pg_encoding_verifymbstr(PG_UTF8, saved->name, (int) (end - saved->name)))
+		!pg_verify_mbstr(PG_UTF8, saved->name, (int) (end - saved->name), true))
 		return false;
 	if (!valid_count(saved->notifications) || !valid_count(saved->bytes) ||
 		!valid_count(saved->max_payload))
