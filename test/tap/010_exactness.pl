@@ -159,7 +159,7 @@ foreach my $name ('GetLogoURL', 'GetApplicationName', 'CallCommitRollback',
 SKIP:
 {
 	skip 'pg_stat_activity has no query_id before 14', 1
-	  if $node->pg_version < 14;
+	  if $node->safe_psql('coder', 'SHOW server_version_num') < 140000;
 	is($node->safe_psql('coder',
 			"SELECT query_id IS NULL FROM pg_stat_activity WHERE pid = pg_backend_pid()"),
 		't', 'pg_stat_activity.query_id stays NULL');
