@@ -410,14 +410,4 @@ compat_slru_page_lock(SlruShared shared, int64 pageno, int *first, int *last)
 	pg_proc_aclcheck((funcid), (roleid), ACL_EXECUTE)
 #endif
 
-/*
- * 14 added pg_encoding_verifymbstr (the length of the valid prefix); 13
- * has pg_verify_mbstr, enough where only "all valid or not" is asked.
- */
-#if PG_VERSION_NUM < 140000
-#include "mb/pg_wchar.h"
-#define pg_encoding_verifymbstr(encoding, mbstr, len) \
-	(pg_verify_mbstr((encoding), (mbstr), (len), true) ? (len) : 0)
-#endif
-
 #endif							/* CODER_HEALTH_COMPAT_H */
