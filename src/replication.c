@@ -909,7 +909,7 @@ rtt_store(ChReplRtt *dst, const ChTcpRttQuery *q, bool asked, TimestampTz now)
 	uint32		rtt;
 
 	memset(dst, 0, sizeof(*dst));
-	if (!asked || !ch_tcp_rtt_result(q, &min_rtt, &rtt))
+	if (!asked || q == NULL || !ch_tcp_rtt_result(q, &min_rtt, &rtt))
 		return;
 	dst->pid = q->pid;
 	dst->min_rtt_us = min_rtt;

@@ -72,8 +72,15 @@ socket_inodes(int pid, uint64 *inodes, int max)
 		if (len <= 0)
 			continue;
 		target[len] = '\0';
-		if (sscanf(target, "socket:[%llu]", &ino) == 1)
-			inodes[n++] = (uint64) ino;
+		if (strncmp(target, "socket:[", 8) == 0)
+		{
+			char	   *end;
+
+			errno = 0;
+			ino = strtoull(target + 8, &end, 10);
+			if (errno == 0 && end != target + 8 && *end == ']')
+				inodes[n++] = (uint64) ino;
+		}
 	}
 	closedir(dir);
 	return n;
