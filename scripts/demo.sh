@@ -148,7 +148,7 @@ ORDER BY notifications DESC
 LIMIT 8"
 
 show "LIVE: health verdict, one row per check (thresholds: coder_health.health_* settings)" "
-SELECT \"check\", status, round(value::numeric, 3) AS value, unit, detail
+SELECT check_name, status, round(value::numeric, 3) AS value, unit, detail
 FROM coder_health.health"
 
 step "LIVE: replication, seen from the standby"

@@ -1,22 +1,22 @@
 -- The health view: thirteen checks in a fixed order, a status from the
 -- thresholds, unknown (never ok) without data; history and sparkline errors.
-SELECT "check", status IN ('ok', 'warn', 'critical', 'unknown') AS valid_status,
+SELECT check_name, status IN ('ok', 'warn', 'critical', 'unknown') AS valid_status,
        unit, warn_threshold, critical_threshold, detail IS NOT NULL AS has_detail
 FROM coder_health.health;
 
 -- no standby and no slot: nothing to measure
-SELECT "check", status, value FROM coder_health.health
-WHERE "check" IN ('replication_lag_bytes', 'replication_lag_time');
+SELECT check_name, status, value FROM coder_health.health
+WHERE check_name IN ('replication_lag_bytes', 'replication_lag_time');
 -- and no round trip (unknown, never 0)
-SELECT "check", status, value, detail FROM coder_health.health
-WHERE "check" = 'replication_rtt';
+SELECT check_name, status, value, detail FROM coder_health.health
+WHERE check_name = 'replication_rtt';
 SELECT count(*) FROM coder_health.replication_rtt_internal();
 
 -- thresholds follow the settings (kB settings in bytes)
 SET coder_health.health_replication_lag_warn_bytes = '2MB';
 SET coder_health.health_p99_critical_ms = '2s';
-SELECT "check", warn_threshold, critical_threshold FROM coder_health.health
-WHERE "check" IN ('replication_lag_bytes', 'statement_p99');
+SELECT check_name, warn_threshold, critical_threshold FROM coder_health.health
+WHERE check_name IN ('replication_lag_bytes', 'statement_p99');
 RESET coder_health.health_replication_lag_warn_bytes;
 RESET coder_health.health_p99_critical_ms;
 

@@ -96,7 +96,7 @@ WITH th AS MATERIALIZED (
 ), st AS (
     SELECT s.collector_pid, s.collector_last_run_age_s, s.in_recovery
     FROM coder_health.status s
-), checks (ord, "check", value, unit, warn, crit, lower_is_worse, forced, detail) AS (
+), checks (ord, check_name, value, unit, warn, crit, lower_is_worse, forced, detail) AS (
     -- 1. statement p99, worst database, last 5 minutes
     SELECT 1, 'statement_p99', w.p99_ms, 'ms', t.p99_warn, t.p99_crit, false,
            CASE WHEN w.datname IS NULL AND NOT EXISTS (SELECT 1 FROM db) THEN 'unknown' END,
@@ -344,7 +344,7 @@ WITH th AS MATERIALIZED (
                  AND r.role = CASE WHEN (SELECT s.in_recovery FROM st s) THEN 'standby' ELSE 'primary' END
                ORDER BY r.rtt_ms DESC LIMIT 1) w ON true
 )
-SELECT c."check",
+SELECT c.check_name,
        coalesce(c.forced, coder_health.health_status(c.value, c.warn, c.crit, c.lower_is_worse)) AS status,
        c.value, c.unit,
        c.warn AS warn_threshold,

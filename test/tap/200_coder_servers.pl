@@ -210,7 +210,7 @@ ok($node->poll_query_until('postgres', q{
 sub listen_check
 {
 	return query(q{SELECT status || '|' || coalesce(value::text, '') || '|' || detail
-		FROM coder_health.health WHERE "check" = 'coder_server_listen'});
+		FROM coder_health.health WHERE check_name = 'coder_server_listen'});
 }
 is(query(q{SELECT string_agg(client_addr || '=' || listen_lost, ',' ORDER BY client_addr)
 	FROM coder_health.coder_servers WHERE client_addr <> 'local'}),
@@ -238,7 +238,7 @@ is(listen_check(),
 # pg_notify traffic with nobody listening: PostgreSQL pubsub without listeners
 send_sql($a[0], q{SELECT pg_notify('workspace_owner:1', 'x');});
 ok($node->poll_query_until('postgres',
-		q{SELECT status = 'critical' FROM coder_health.health WHERE "check" = 'coder_server_listen'}),
+		q{SELECT status = 'critical' FROM coder_health.health WHERE check_name = 'coder_server_listen'}),
 	'health: publishes with no LISTEN connection anywhere is critical')
   or diag(listen_check());
 like(listen_check(), qr/^critical\|2\|pg_notify publishes [0-9.]+ notifications\/s but none of 2 Coder Servers holds a LISTEN connection$/,

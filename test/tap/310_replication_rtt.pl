@@ -152,29 +152,29 @@ is($local->safe_psql('postgres', q{
 	FROM coder_health.replication WHERE role = 'standby'}),
 	't', 'unix-socket standby: NULL on its own side too');
 is($local->safe_psql('postgres', q{
-	SELECT status || ' ' || (value IS NULL) FROM coder_health.health WHERE "check" = 'replication_rtt'}),
+	SELECT status || ' ' || (value IS NULL) FROM coder_health.health WHERE check_name = 'replication_rtt'}),
 	'unknown true', 'unix-socket standby: the check is unknown, not ok at 0');
 
 # --- the health check flips with the thresholds -----------------------------------
 is($primary->safe_psql('postgres', q{
-	SELECT status FROM coder_health.health WHERE "check" = 'replication_rtt'}),
+	SELECT status FROM coder_health.health WHERE check_name = 'replication_rtt'}),
 	'ok', 'primary: replication_rtt ok at the default 10 ms');
 like($primary->safe_psql('postgres', q{
-	SELECT detail FROM coder_health.health WHERE "check" = 'replication_rtt'}),
+	SELECT detail FROM coder_health.health WHERE check_name = 'replication_rtt'}),
 	qr/^farthest standby far \(10\.231\.0\.2\): [\d.]+ ms/, 'and names the farthest standby');
 is($primary->safe_psql('postgres', q{
 	SET coder_health.health_replication_rtt_warn_ms = 0;
 	SELECT status || ' ' || (SELECT far FROM coder_health.replication WHERE application_name = 'far')
-	FROM coder_health.health WHERE "check" = 'replication_rtt'}),
+	FROM coder_health.health WHERE check_name = 'replication_rtt'}),
 	'warn true', 'warn threshold 0: warn, and the standby is far');
 is($primary->safe_psql('postgres', q{
 	SET coder_health.health_replication_rtt_warn_ms = 0;
 	SET coder_health.health_replication_rtt_critical_ms = 0;
-	SELECT status FROM coder_health.health WHERE "check" = 'replication_rtt'}),
+	SELECT status FROM coder_health.health WHERE check_name = 'replication_rtt'}),
 	'critical', 'critical threshold 0: critical');
 is($standby->safe_psql('postgres', q{
 	SET coder_health.health_replication_rtt_warn_ms = 0;
-	SELECT status FROM coder_health.health WHERE "check" = 'replication_rtt'}),
+	SELECT status FROM coder_health.health WHERE check_name = 'replication_rtt'}),
 	'warn', 'standby: the check flips too');
 
 # --- 10 ms each way: both sides follow -------------------------------------------
@@ -209,7 +209,7 @@ diag("+10 ms each way: ping $pmin/$pavg/$pmax (A->B), $dmin/$davg/$dmax (B->A) m
 ok(agrees($p_rtt, $pmin), "primary's rtt_ms ($p_rtt) agrees with ping ($pmin)");
 ok(agrees($s_rtt, $dmin), "standby's rtt_ms ($s_rtt) agrees with ping ($dmin)");
 is($primary->safe_psql('postgres', q{
-	SELECT status FROM coder_health.health WHERE "check" = 'replication_rtt'}),
+	SELECT status FROM coder_health.health WHERE check_name = 'replication_rtt'}),
 	'warn', 'primary: replication_rtt warns at the default 10 ms');
 is($primary->safe_psql('postgres', q{
 	SELECT far FROM coder_health.replication WHERE application_name = 'far'}),

@@ -65,21 +65,21 @@ sub check_row
 	my ($n, $check, $set) = @_;
 	local $ENV{PGOPTIONS} = pgoptions($set);
 	return $n->safe_psql('postgres',
-		"SELECT status || '|' || coalesce(detail, '') FROM coder_health.health WHERE \"check\" = '$check'");
+		"SELECT status || '|' || coalesce(detail, '') FROM coder_health.health WHERE check_name = '$check'");
 }
 
 sub wait_status
 {
 	my ($n, $check, $status, $set, $name) = @_;
 	local $ENV{PGOPTIONS} = pgoptions($set);
-	my $q = "SELECT status = '$status' FROM coder_health.health WHERE \"check\" = '$check'";
+	my $q = "SELECT status = '$status' FROM coder_health.health WHERE check_name = '$check'";
 	ok($n->poll_query_until('postgres', $q), $name)
 	  or diag(check_row($n, $check, $set));
 	return check_row($n, $check, $set);
 }
 
 # --- shape -------------------------------------------------------------------
-is($node->safe_psql('postgres', q{SELECT string_agg("check", ',') FROM coder_health.health}),
+is($node->safe_psql('postgres', q{SELECT string_agg(check_name, ',') FROM coder_health.health}),
 	'statement_p99,error_rate,notify_queue,stalled_listeners,connection_headroom,'
 	  . 'coder_server_rtt,coder_server_pool,coder_replicas,replication_lag_bytes,'
 	  . 'replication_lag_time,slot_wal_retention,collector,coder_server_listen,'
