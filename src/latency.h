@@ -63,9 +63,18 @@ typedef struct ChSample
 } ChSample;
 
 /*
- * "The statement (queryid, namehash) is called <name>": the name's text,
+ * A statement's text as the views show it (statement_text_display():
+ * constants replaced by '?', comments and extra spacing gone), kept per
+ * entry in shared memory: at most this many bytes with its NUL; a longer
+ * text is cut at a character boundary and ends with "...".
+ */
+#define CH_TEXT_LEN 1024
+
+/*
+ * "The statement (queryid, namehash) is called <name> and reads <text>":
  * posted by a backend the first time it ends such a statement (one compare
- * per statement otherwise), applied by the fold once the entry exists.
+ * per statement otherwise), applied by the fold once the entry exists (an
+ * entry takes the first text it is given).
  */
 #define CH_NAME_NOTES 16
 
@@ -75,7 +84,9 @@ typedef struct ChNameNote
 	uint64		namehash;
 	Oid			userid;
 	bool		toplevel;
+	int			encoding;		/* of text: the poster's database's */
 	char		name[QUERY_NAME_LEN];
+	char		text[CH_TEXT_LEN];	/* "" when not known */
 } ChNameNote;
 
 /* One backend's ring of samples; indexed by PGPROC number. */
@@ -133,11 +144,20 @@ typedef struct ChStmtEntry
 {
 	ChStmtKey	key;			/* hash key: must be first */
 	char		name[QUERY_NAME_LEN];	/* sqlc name, "" when none */
+	/* text: written once by whoever moves text_state from EMPTY to
+	 * WRITING; read only once it is SET */
+	pg_atomic_uint32 text_state;
+	int			text_encoding;
+	char		text[CH_TEXT_LEN];
 	TimestampTz first_seen;
 	pg_atomic_uint64 last_seen; /* TimestampTz */
 	ChSketch	total;
 	ChSketch	window[CH_STMT_WINDOWS];
 } ChStmtEntry;
+
+#define CH_TEXT_EMPTY 0
+#define CH_TEXT_WRITING 1
+#define CH_TEXT_SET 2
 
 typedef enum ChScopeKind
 {
@@ -174,6 +194,9 @@ typedef struct ChLatencyShared
 	pg_atomic_uint64 evictions;
 	pg_atomic_uint64 dropped_table_full;
 	pg_atomic_uint64 dropped_no_chunk;
+	/* bumped whenever entries are removed (reset, eviction): backends
+	 * then post names and texts again (latency_hooks.c) */
+	pg_atomic_uint64 forgets;
 	int			max_scopes;
 	int			nslots;
 } ChLatencyShared;
@@ -223,7 +246,11 @@ extern long ch_statements_tracked(void);
 extern HTAB *ch_statement_table(void);
 extern void ch_latency_reset(bool all, uint64 queryid);
 extern bool ch_restore_entry(const ChSavedEntry *saved, const uint16 *buckets,
-							 const uint64 *counts, int nbuckets);
+							 const uint64 *counts, int nbuckets,
+							 const char *text, int text_encoding);
+extern bool ch_entry_set_text(ChStmtEntry *entry, const char *text,
+							  int encoding);
+extern const char *ch_entry_text(ChStmtEntry *entry, int *encoding);
 
 
 

@@ -31,6 +31,7 @@
 #include "common/ip.h"
 #include "executor/executor.h"
 #include "libpq/libpq-be.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "nodes/parsenodes.h"
 #include "replication/walsender.h"
@@ -43,6 +44,7 @@
 #include "coder_health.h"
 #include "latency.h"
 #include "hash64.h"
+#include "statement_text.h"
 #include "text_query_id.h"
 
 /* Deeper nesting than this is not timed (and counted nowhere: it is
@@ -114,16 +116,20 @@ static int	executor_depth_at_level[CH_DEPTH_LEVELS];
 static TimestampTz last_top_end = 0;
 
 /*
- * Statements this backend has already posted a sqlc name for, keyed by
- * (queryid, name hash, role, toplevel): a direct-mapped cache, so the common
- * case is one compare per statement.  A collision only means posting a name
- * again.  The name itself is part of the statement's identity and is read
- * from each statement's own text (query_name_parse stops at the first
- * character that is not the marker, so an unnamed statement costs a few
- * compares); the cache never answers one text with another text's name.
+ * Statements this backend has already posted a sqlc name and text for,
+ * keyed by (queryid, name hash, role, toplevel): a direct-mapped cache, so
+ * the common case is one compare per statement.  A collision only means
+ * posting again.  The name itself is part of the statement's identity and
+ * is read from each statement's own text (query_name_parse stops at the
+ * first character that is not the marker, so an unnamed statement costs a
+ * few compares); the cache never answers one text with another text's name.
  */
-#define CH_NAMED_CACHE 256
+#define CH_NAMED_CACHE 1024
 static uint64 named_cache[CH_NAMED_CACHE];
+/* ch_latency->forgets when named_cache was last emptied: entries removed
+ * since (reset, eviction) come back without a name or text unless posted
+ * again */
+static uint64 named_cache_forgets = 0;
 
 /* This backend's slot, set up at its first sample. */
 static ChBackendSlot *my_slot = NULL;
@@ -215,6 +221,7 @@ claim_slot(void)
 	pg_write_barrier();
 	before_shmem_exit(fold_at_exit, (Datum) 0);
 	memset(named_cache, 0, sizeof(named_cache));
+	named_cache_forgets = pg_atomic_read_u64(&ch_latency->forgets);
 	return slot;
 }
 
@@ -278,21 +285,46 @@ ch_flush_my_samples(void)
 	last_fold = GetCurrentTimestamp();
 }
 
-/* Post "queryid is called name" for the fold; false when the ring is full. */
+/*
+ * Post "queryid is called name and reads <text>" for the fold; false when
+ * the ring is full.  The text is the statement's as statement_text.c shows
+ * it (no constants), cut to CH_TEXT_LEN at a character boundary.
+ */
 static bool
-post_name(uint64 queryid, uint64 namehash, bool toplevel, const char *name)
+post_name(const ChFrame *f, const char *name)
 {
 	uint64		head = pg_atomic_read_u64(&my_slot->note_head);
 	ChNameNote *note;
+	const char *src;
+	int			len;
+	int			n;
+	bool		truncated;
 
 	if (head - pg_atomic_read_u64(&my_slot->note_tail) >= CH_NAME_NOTES)
 		return false;
 	note = &my_slot->notes[head % CH_NAME_NOTES];
-	note->queryid = queryid;
-	note->namehash = namehash;
+	note->queryid = f->queryid;
+	note->namehash = f->namehash;
 	note->userid = GetUserId();
-	note->toplevel = toplevel;
+	note->toplevel = f->toplevel;
+	note->encoding = GetDatabaseEncoding();
 	strlcpy(note->name, name, QUERY_NAME_LEN);
+	note->text[0] = '\0';
+	if (f->text != NULL)
+	{
+		/* the span as RawStmt gives it: len <= 0 to the end, location < 0
+		 * the whole string */
+		src = f->text + Max(f->text_location, 0);
+		len = f->text_len > 0 && f->text_location >= 0 ?
+			f->text_len : (int) strlen(src);
+		n = statement_text_display(src, len, note->text, CH_TEXT_LEN,
+								   &truncated);
+		if (truncated)
+		{
+			n = pg_mbcliplen(note->text, n, CH_TEXT_LEN - 4);
+			memcpy(note->text + n, "...", 4);
+		}
+	}
 	pg_write_barrier();
 	pg_atomic_write_u64(&my_slot->note_head, head + 1);
 	return true;
@@ -327,9 +359,9 @@ statement_name(const char *text, int location, int len,
 }
 
 /*
- * The first time this session ends a (statement, name), post the name's
+ * The first time this session ends a statement, post its sqlc name and its
  * text for the fold.  Called at statement end, just before its sample, so
- * the fold sees the entry before the name.
+ * the fold sees the entry before the note.
  */
 static void
 note_name(const ChFrame *f)
@@ -338,18 +370,26 @@ note_name(const ChFrame *f)
 	int			slot;
 	char		name[QUERY_NAME_LEN];
 
-	if (f->namehash == UINT64CONST(0) || my_slot == NULL)
+	if (my_slot == NULL)
 		return;
+	/* one unlocked read of a counter that changes at a reset or eviction */
+	if (pg_atomic_read_u64(&ch_latency->forgets) != named_cache_forgets)
+	{
+		memset(named_cache, 0, sizeof(named_cache));
+		named_cache_forgets = pg_atomic_read_u64(&ch_latency->forgets);
+	}
 	key = (f->queryid ^ (f->namehash * UINT64CONST(0xC2B2AE3D27D4EB4F)) ^
 		   ((uint64) GetUserId() * UINT64CONST(0x9E3779B97F4A7C15))) +
 		(uint64) f->toplevel;
 	slot = (int) (key % CH_NAMED_CACHE);
 	if (named_cache[slot] == key)
 		return;
-	if (statement_name(f->text, f->text_location, f->text_len, name) !=
+	name[0] = '\0';
+	if (f->namehash != UINT64CONST(0) &&
+		statement_name(f->text, f->text_location, f->text_len, name) !=
 		f->namehash)
 		return;					/* the text went away: cannot happen */
-	if (!post_name(f->queryid, f->namehash, f->toplevel, name))
+	if (!post_name(f, name))
 		return;					/* ring full: try again next time */
 	named_cache[slot] = key;
 }

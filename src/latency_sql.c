@@ -19,6 +19,7 @@
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -31,6 +32,7 @@
 #include "srf.h"
 
 PG_FUNCTION_INFO_V1(coder_health_statement_latency);
+PG_FUNCTION_INFO_V1(coder_health_statement_latency_with_text);
 PG_FUNCTION_INFO_V1(coder_health_latency);
 PG_FUNCTION_INFO_V1(coder_health_statement_quantile);
 PG_FUNCTION_INFO_V1(coder_health_latency_chart);
@@ -71,14 +73,66 @@ put_extremes(Datum *values, bool *nulls, int i, const sketch_t *sk, bool min)
 		values[i] = Float8GetDatum(ns_to_ms((double) (min ? sk->min_ns : sk->max_ns)));
 }
 
+/*
+ * An entry's text (constants already out), as pg_stat_statements shows
+ * another role's: "<insufficient privilege>" unless visible.  NULL when
+ * no text is known yet.  A text kept in another database's encoding is
+ * shown with its non-ASCII bytes as '?' (never converted: conversion can
+ * fail).  Lock held.
+ */
+static void
+put_text(Datum *values, bool *nulls, int i, ChStmtEntry *entry, bool visible)
+{
+	int			encoding;
+	const char *text;
+
+	if (!visible)
+	{
+		values[i] = CStringGetTextDatum("<insufficient privilege>");
+		return;
+	}
+	text = ch_entry_text(entry, &encoding);
+	if (text == NULL)
+	{
+		nulls[i] = true;
+		return;
+	}
+	if (encoding != GetDatabaseEncoding())
+	{
+		char	   *copy = pstrdup(text);
+
+		for (char *p = copy; *p != '\0'; p++)
+			if (IS_HIGHBIT_SET(*p))
+				*p = '?';
+		values[i] = CStringGetTextDatum(copy);
+	}
+	else
+		values[i] = CStringGetTextDatum(text);
+}
+
 /* ------------------------------------------------------------------------
  * coder_health.statement_latency
  * ------------------------------------------------------------------------
  */
+static Datum statement_latency(FunctionCallInfo fcinfo, bool with_text);
+
+/* 0.1.0 .. 0.3.0's declaration (no query column), until ALTER EXTENSION */
 Datum
 coder_health_statement_latency(PG_FUNCTION_ARGS)
 {
-#define SL_COLS 24
+	return statement_latency(fcinfo, false);
+}
+
+Datum
+coder_health_statement_latency_with_text(PG_FUNCTION_ARGS)
+{
+	return statement_latency(fcinfo, true);
+}
+
+static Datum
+statement_latency(FunctionCallInfo fcinfo, bool with_text)
+{
+#define SL_COLS 25
 	TupleDesc	tupdesc;
 	Tuplestorestate *store;
 	HASH_SEQ_STATUS hs;
@@ -88,7 +142,7 @@ coder_health_statement_latency(PG_FUNCTION_ARGS)
 	bool		sees_all = ch_sees_all_roles();
 
 	ch_require_loaded();
-	store = ch_srf_begin(fcinfo, &tupdesc, SL_COLS);
+	store = ch_srf_begin(fcinfo, &tupdesc, with_text ? SL_COLS : SL_COLS - 1);
 	total = ch_readout_alloc();
 	recent = ch_readout_alloc();
 
@@ -121,6 +175,8 @@ coder_health_statement_latency(PG_FUNCTION_ARGS)
 			values[i++] = CStringGetTextDatum(entry->name);
 		else
 			nulls[i++] = true;
+		if (with_text)
+			put_text(values, nulls, i++, entry, visible);
 		values[i++] = Int64GetDatum((int64) total->calls);
 		values[i++] = Int64GetDatum((int64) total->errors);
 		values[i++] = Float8GetDatum(ns_to_ms((double) total->sk.sum_ns));
@@ -142,7 +198,7 @@ coder_health_statement_latency(PG_FUNCTION_ARGS)
 
 		values[i++] = TimestampTzGetDatum(entry->first_seen);
 		values[i++] = TimestampTzGetDatum((TimestampTz) pg_atomic_read_u64(&entry->last_seen));
-		Assert(i == SL_COLS);
+		Assert(i == (with_text ? SL_COLS : SL_COLS - 1));
 		tuplestore_putvalues(store, tupdesc, values, nulls);
 	}
 	LWLockRelease(ch_shared->lock);

@@ -144,6 +144,7 @@ ch_latency_shmem_init(void)
 	pg_atomic_init_u64(&ch_latency->evictions, 0);
 	pg_atomic_init_u64(&ch_latency->dropped_table_full, 0);
 	pg_atomic_init_u64(&ch_latency->dropped_no_chunk, 0);
+	pg_atomic_init_u64(&ch_latency->forgets, 0);
 	ch_latency->max_scopes = max_scopes();
 	ch_latency->nslots = nslots;
 
@@ -609,6 +610,9 @@ create_entry(const ChStmtKey *key, bool wait, TimestampTz now)
 		 * fold's), so first_seen <= last_seen always holds.
 		 */
 		entry->name[0] = '\0';
+		pg_atomic_init_u32(&entry->text_state, CH_TEXT_EMPTY);
+		entry->text_encoding = 0;
+		entry->text[0] = '\0';
 		entry->first_seen = now;
 		pg_atomic_init_u64(&entry->last_seen, (uint64) now);
 		sketch_init(&entry->total);
@@ -641,7 +645,40 @@ apply_scopes(ChBackendSlot *slot, uint64 step, TimestampTz now)
 }
 
 /*
- * Give entries the sqlc names their backend found.  Shared lock held.  A
+ * Give an entry its text, unless it has one: the first text given stays
+ * (texts with one query id differ at most in spacing, case or aliases).
+ * Any lock on the table held (shared: several folders may try at once; the
+ * one that moves text_state from EMPTY writes, readers wait for SET).
+ */
+bool
+ch_entry_set_text(ChStmtEntry *entry, const char *text, int encoding)
+{
+	uint32		expected = CH_TEXT_EMPTY;
+
+	if (pg_atomic_read_u32(&entry->text_state) != CH_TEXT_EMPTY ||
+		!pg_atomic_compare_exchange_u32(&entry->text_state, &expected,
+										CH_TEXT_WRITING))
+		return false;
+	strlcpy(entry->text, text, CH_TEXT_LEN);
+	entry->text_encoding = encoding;
+	pg_write_barrier();
+	pg_atomic_write_u32(&entry->text_state, CH_TEXT_SET);
+	return true;
+}
+
+/* An entry's text and its encoding, or NULL while it has none.  Lock held. */
+const char *
+ch_entry_text(ChStmtEntry *entry, int *encoding)
+{
+	if (pg_atomic_read_u32(&entry->text_state) != CH_TEXT_SET)
+		return NULL;
+	pg_read_barrier();
+	*encoding = entry->text_encoding;
+	return entry->text;
+}
+
+/*
+ * Give entries the sqlc names and texts their backend found.  Shared lock held.  A
  * note may arrive before its statement's sample (see below).  Two backends
  * may name one entry at once: they write the same bytes.
  */
@@ -679,6 +716,8 @@ apply_names(ChBackendSlot *slot)
 		}
 		if (entry->name[0] == '\0')
 			strlcpy(entry->name, note->name, QUERY_NAME_LEN);
+		if (note->text[0] != '\0')
+			(void) ch_entry_set_text(entry, note->text, note->encoding);
 	}
 	pg_memory_barrier();
 	pg_atomic_write_u64(&slot->note_tail, tail);
@@ -890,6 +929,8 @@ evict_if_needed(void)
 		hash_search(ch_statements, &cand[k].entry->key, HASH_REMOVE, NULL);
 		pg_atomic_fetch_add_u64(&ch_latency->evictions, 1);
 	}
+	if (remove > 0)
+		pg_atomic_fetch_add_u64(&ch_latency->forgets, 1);
 	pfree(cand);
 }
 
@@ -951,6 +992,7 @@ ch_latency_reset(bool all, uint64 queryid)
 		entry_release(entry);
 		hash_search(ch_statements, &entry->key, HASH_REMOVE, NULL);
 	}
+	pg_atomic_fetch_add_u64(&ch_latency->forgets, 1);
 	if (all)
 	{
 		for (int i = 0; i < ch_latency->max_scopes; i++)
@@ -999,7 +1041,8 @@ const ChModule ch_latency_module = {
  */
 bool
 ch_restore_entry(const ChSavedEntry *saved, const uint16 *buckets,
-				 const uint64 *counts, int nbuckets)
+				 const uint64 *counts, int nbuckets, const char *text,
+				 int text_encoding)
 {
 	ChStmtEntry *entry;
 	bool		found;
@@ -1011,10 +1054,14 @@ ch_restore_entry(const ChSavedEntry *saved, const uint16 *buckets,
 		return false;
 	if (!found)
 	{
+		pg_atomic_init_u32(&entry->text_state, CH_TEXT_EMPTY);
+		entry->text[0] = '\0';
 		sketch_init(&entry->total);
 		for (int w = 0; w < CH_STMT_WINDOWS; w++)
 			sketch_init(&entry->window[w]);
 	}
+	if (text != NULL && text[0] != '\0')
+		(void) ch_entry_set_text(entry, text, text_encoding);
 	strlcpy(entry->name, saved->name, QUERY_NAME_LEN);
 	entry->first_seen = saved->first_seen;
 	pg_atomic_write_u64(&entry->last_seen, (uint64) saved->last_seen);

@@ -10,7 +10,7 @@
  * a crash the server starts from the last save: a crash loses at most one
  * interval.  Rolling windows and rates are not saved (they describe the
  * last minutes, which a restart interrupts anyway); per statement the
- * totals, extremes, full sketch and sqlc name are, and per channel family
+ * totals, extremes, full sketch, sqlc name and text are, and per channel family
  * its name, counts, bytes, largest payload, last notification and
  * distinct-channel registers.
  *
@@ -22,7 +22,8 @@
  * read, the buffer is allocated without raising out of memory, and every
  * value of a CRC-valid file is checked before anything is restored (counts
  * and durations within int64, errors <= calls, timestamps finite and in
- * order, sqlc names made of what sqlc names are made of, channel family
+ * order, sqlc names made of what sqlc names are made of, statement texts
+ * shorter than an entry holds and valid in their encoding, channel family
  * names valid UTF-8): the file is ours, but anybody who can write to the
  * data directory can write it too.
  *
@@ -51,8 +52,17 @@
 #define CH_STAT_FILE PGSTAT_STAT_PERMANENT_DIRECTORY "/coder_health.stat"
 #define CH_STAT_TMP CH_STAT_FILE ".tmp"
 #define CH_STAT_MAGIC 0x43485354	/* "CHST" */
-#define CH_STAT_FORMAT 2	/* 2: channel families after the statements */
+#define CH_STAT_FORMAT 3	/* 3: each statement's text after its buckets */
+#define CH_STAT_FORMAT_V2 2		/* 0.3.0: channel families; no texts; still read */
 #define CH_STAT_FORMAT_V1 1		/* 0.1.0: statements only; still read */
+
+/* In format 3, after an entry's buckets: its text's length and encoding,
+ * then the text (no NUL; length < CH_TEXT_LEN, 0: none). */
+typedef struct ChSavedText
+{
+	uint32		len;
+	int32		encoding;
+} ChSavedText;
 /* a file larger than this is not ours to load: the most palloc takes */
 #define CH_STAT_MAX_BYTES ((Size) MaxAllocSize)
 
@@ -195,6 +205,20 @@ ch_persist_save(const char *why)
 		put(&w, &saved, sizeof(saved));
 		put(&w, idx, sizeof(uint16) * n);
 		put(&w, cnt, sizeof(uint64) * n);
+		{
+			ChSavedText st;
+			int			encoding = 0;
+			const char *text = ch_entry_text(entry, &encoding);
+
+			memset(&st, 0, sizeof(st));
+			if (text != NULL)
+			{
+				st.len = (uint32) strnlen(text, CH_TEXT_LEN - 1);
+				st.encoding = encoding;
+			}
+			put(&w, &st, sizeof(st));
+			put(&w, text, st.len);
+		}
 		written++;
 	}
 
@@ -356,16 +380,18 @@ ignore_file(const char *why)
  * every entry is well formed and fits; true recreates them.
  */
 static bool
-walk_entries(const char *p, const char *end, uint32 nentries, bool restore,
-			 uint32 *restored, const char **entries_end)
+walk_entries(const char *p, const char *end, uint32 nentries, bool with_texts,
+			 bool restore, uint32 *restored, const char **entries_end)
 {
 	for (uint32 i = 0; i < nentries; i++)
 	{
 		ChSavedEntry saved;
+		ChSavedText st;
 		const uint16 *idx;
 		const uint64 *cnt;
 		uint16	   *idx_copy;
 		uint64	   *cnt_copy;
+		char		text[CH_TEXT_LEN];
 		bool		ok;
 
 		if ((Size) (end - p) < sizeof(saved))
@@ -381,6 +407,26 @@ walk_entries(const char *p, const char *end, uint32 nentries, bool restore,
 		p += sizeof(uint64) * saved.nbuckets;
 		if (!valid_entry(&saved))
 			return false;
+		memset(&st, 0, sizeof(st));
+		if (with_texts)
+		{
+			/* the text: shorter than an entry holds, no NUL inside, valid
+			 * in a server encoding */
+			if ((Size) (end - p) < sizeof(st))
+				return false;
+			memcpy(&st, p, sizeof(st));
+			p += sizeof(st);
+			if (st.len >= CH_TEXT_LEN || (Size) (end - p) < st.len)
+				return false;
+			memcpy(text, p, st.len);
+			p += st.len;
+			if (st.len > 0 &&
+				(!PG_VALID_BE_ENCODING(st.encoding) ||
+				 memchr(text, '\0', st.len) != NULL ||
+				 !pg_verify_mbstr(st.encoding, text, (int) st.len, true)))
+				return false;
+		}
+		text[st.len] = '\0';
 
 		/* the arrays are not aligned in the file: copy them out */
 		idx_copy = palloc(sizeof(uint16) * Max(saved.nbuckets, 1));
@@ -393,7 +439,8 @@ walk_entries(const char *p, const char *end, uint32 nentries, bool restore,
 				ok = false;
 		if (ok && restore)
 		{
-			if (ch_restore_entry(&saved, idx_copy, cnt_copy, (int) saved.nbuckets))
+			if (ch_restore_entry(&saved, idx_copy, cnt_copy, (int) saved.nbuckets,
+								 text, st.encoding))
 				(*restored)++;
 		}
 		pfree(idx_copy);
@@ -478,7 +525,8 @@ ch_persist_load(void)
 		nfamilies_max > (uint32) PG_INT32_MAX / 2 ||
 		(uint64) len > (uint64) sizeof(ChStatHeader) + sizeof(pg_crc32c) +
 		(uint64) header.nentries * (sizeof(ChSavedEntry) +
-									SKETCH_NBUCKETS * (sizeof(uint16) + sizeof(uint64))) +
+									SKETCH_NBUCKETS * (sizeof(uint16) + sizeof(uint64)) +
+									sizeof(ChSavedText) + CH_TEXT_LEN) +
 		(uint64) nfamilies_max * sizeof(ChSavedFamily))
 	{
 		FreeFile(file);
@@ -523,6 +571,7 @@ ch_persist_load(void)
 	else if (!EQ_CRC32C(crc, stored))
 		ignore_file("its checksum does not match (corrupt or truncated)");
 	else if ((header.format != CH_STAT_FORMAT &&
+			  header.format != CH_STAT_FORMAT_V2 &&
 			  header.format != CH_STAT_FORMAT_V1) ||
 			 (Size) (end - buf) < header_size ||
 			 header.entry_size != sizeof(ChSavedEntry) ||
@@ -535,8 +584,8 @@ ch_persist_load(void)
 			 (header.format != CH_STAT_FORMAT_V1 && header.notify_reset_time != 0 &&
 			  !valid_time(header.notify_reset_time)))
 		ignore_file("its header holds an invalid time");
-	else if (!walk_entries(buf + header_size, end, header.nentries, false,
-						   NULL, &families) ||
+	else if (!walk_entries(buf + header_size, end, header.nentries,
+						   header.format >= CH_STAT_FORMAT, false, NULL, &families) ||
 			 (Size) (end - families) != (Size) header.nfamilies * sizeof(ChSavedFamily) ||
 			 !valid_families(families, header.nfamilies))
 		ignore_file("its entries are malformed or hold invalid values");
@@ -544,8 +593,9 @@ ch_persist_load(void)
 	{
 		uint32		nfamilies = 0;
 
-		(void) walk_entries(buf + header_size, end, header.nentries, true,
-							&restored, &families);
+		(void) walk_entries(buf + header_size, end, header.nentries,
+							header.format >= CH_STAT_FORMAT, true, &restored,
+							&families);
 		ch_latency->reset_time = header.reset_time;
 		if (ch_notify != NULL)
 		{

@@ -396,3 +396,153 @@ statement_text_normalize(const char *src, int len, statement_text_sink sink,
 	if (o.n > 0)
 		sink(arg, o.buf, o.n);
 }
+
+/* ------------------------------------------------------------------------
+ * The text shown in the views (statement_text.h)
+ * ------------------------------------------------------------------------
+ */
+typedef struct Shown
+{
+	char	   *out;
+	int			size;			/* bytes available for text (NUL excluded) */
+	int			n;
+	bool		truncated;
+} Shown;
+
+static void
+show_bytes(Shown *d, const unsigned char *p, int n)
+{
+	if (d->n + n > d->size)
+	{
+		n = d->size - d->n;
+		d->truncated = true;
+	}
+	if (n > 0)
+	{
+		memcpy(d->out + d->n, p, n);
+		d->n += n;
+	}
+}
+
+int
+statement_text_display(const char *src, int len, char *out, int outsize,
+					   bool *truncated)
+{
+	const unsigned char *s = (const unsigned char *) src;
+	Shown		d;
+	int			i = 0;
+	bool		gap = false;	/* whitespace or a comment since the last token */
+
+	d.out = out;
+	d.size = outsize - 1;
+	d.n = 0;
+	d.truncated = false;
+
+	while (i < len && !d.truncated)
+	{
+		unsigned char c = s[i];
+		unsigned char cls = char_class[c];
+		int			start = i;
+		int			next;
+		char		type;
+
+		if (cls & C_SPACE)
+		{
+			gap = true;
+			i++;
+			continue;
+		}
+		if (c == '-' && i + 1 < len && s[i + 1] == '-')
+		{
+			const unsigned char *nl = memchr(s + i, '\n', len - i);
+
+			i = nl ? (int) (nl - s) + 1 : len;
+			gap = true;
+			continue;
+		}
+		if (c == '/' && i + 1 < len && s[i + 1] == '*')
+		{
+			i = skip_block_comment(s, i, len);
+			gap = true;
+			continue;
+		}
+		if (c == ';')
+		{
+			i++;
+			gap = true;
+			continue;
+		}
+		if (gap && d.n > 0)
+			show_bytes(&d, (const unsigned char *) " ", 1);
+		gap = false;
+
+		if (cls & C_WORD)
+		{
+			while (i < len && (char_class[s[i]] & C_CONT))
+				i++;
+			/* E'..', B'..', X'..', N'..': one constant, prefix and all */
+			if (i - start == 1 && i < len && s[i] == '\'' &&
+				strchr("eEbBxXnN", c) != NULL)
+			{
+				i = skip_string(s, i, len, c == 'e' || c == 'E');
+				show_bytes(&d, (const unsigned char *) "?", 1);
+				continue;
+			}
+			show_bytes(&d, s + start, i - start);
+			continue;
+		}
+		if ((cls & C_DIGIT) || (c == '.' && i + 1 < len && is_digit(s[i + 1])))
+		{
+			i = skip_number(s, i, len, &type);
+			show_bytes(&d, (const unsigned char *) "?", 1);
+			continue;
+		}
+		switch (c)
+		{
+			case '\'':
+				i = skip_string(s, i, len, false);
+				show_bytes(&d, (const unsigned char *) "?", 1);
+				continue;
+			case '"':
+				/* a quoted identifier, as it was written */
+				for (i++; i < len; i++)
+				{
+					if (s[i] == '"')
+					{
+						if (i + 1 < len && s[i + 1] == '"')
+							i++;
+						else
+						{
+							i++;
+							break;
+						}
+					}
+				}
+				show_bytes(&d, s + start, i - start);
+				continue;
+			case '$':
+				if (i + 1 < len && is_digit(s[i + 1]))
+				{
+					for (i++; i < len && is_digit(s[i]); i++)
+						;
+					show_bytes(&d, s + start, i - start);
+					continue;
+				}
+				next = skip_dollar_string(s, i, len);
+				if (next >= 0)
+				{
+					i = next;
+					show_bytes(&d, (const unsigned char *) "?", 1);
+					continue;
+				}
+				break;
+			default:
+				break;
+		}
+		show_bytes(&d, s + i, 1);
+		i++;
+	}
+	out[d.n] = '\0';
+	*truncated = d.truncated;
+	return d.n;
+}

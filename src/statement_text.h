@@ -12,6 +12,8 @@
 #ifndef CODER_HEALTH_STATEMENT_TEXT_H
 #define CODER_HEALTH_STATEMENT_TEXT_H
 
+#include <stdbool.h>
+
 /* the normalized text is handed over in pieces of at most this many bytes */
 #define STATEMENT_TEXT_CHUNK 1024
 
@@ -34,5 +36,19 @@ typedef void (*statement_text_sink) (void *arg, const char *chunk, int len);
  */
 extern void statement_text_normalize(const char *src, int len,
 									 statement_text_sink sink, void *arg);
+
+/*
+ * A statement's text as a person reads it, for the views: the same lexer,
+ * but case and the client's word order kept, every constant (string,
+ * number, E'..', B'..', X'..', $tag$..$tag$) replaced by '?', comments
+ * (sqlc's "-- name:" marker included) dropped, each run of whitespace and
+ * comments made one space, none at either end, and the trailing ';' gone.
+ * Writes at most outsize - 1 bytes and a NUL into out (outsize >= 1);
+ * returns the length written, and sets *truncated when the text did not
+ * fit (the caller may then clip to a character boundary and mark it).
+ * Constants never reach out, not even in part.
+ */
+extern int	statement_text_display(const char *src, int len, char *out,
+								   int outsize, bool *truncated);
 
 #endif							/* CODER_HEALTH_STATEMENT_TEXT_H */

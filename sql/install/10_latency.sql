@@ -4,7 +4,7 @@
 
 CREATE FUNCTION coder_health.statement_latency_internal(
     OUT dbid oid, OUT userid oid, OUT queryid bigint, OUT toplevel boolean,
-    OUT query_name text,
+    OUT query_name text, OUT query text,
     OUT calls bigint, OUT errors bigint, OUT total_ms float8, OUT mean_ms float8,
     OUT min_ms float8, OUT p50_ms float8, OUT p90_ms float8, OUT p95_ms float8,
     OUT p99_ms float8, OUT p999_ms float8, OUT max_ms float8,
@@ -13,11 +13,13 @@ CREATE FUNCTION coder_health.statement_latency_internal(
     OUT recent_p99_ms float8, OUT recent_max_ms float8,
     OUT first_seen timestamptz, OUT last_seen timestamptz)
 RETURNS SETOF record
-AS 'MODULE_PATHNAME', 'coder_health_statement_latency'
+AS 'MODULE_PATHNAME', 'coder_health_statement_latency_with_text'
 LANGUAGE C STRICT VOLATILE;
 
--- Query texts come from pg_stat_statements when it is installed in this
--- database (with its own privilege rules); otherwise there are none.
+-- pg_stat_statements' texts (as the client wrote them, with its own
+-- privilege rules), for a DBA who wants them beside coder_health's own
+-- (statement_latency.query, kept by coder_health with or without
+-- pg_stat_statements): join on (dbid, userid, queryid, toplevel).
 -- Written in C (src/pgss_texts.c): the function is found as a member of the
 -- extension and called by OID, so no look-alike or overload in any schema
 -- can be called instead or make the call ambiguous.
@@ -29,29 +31,25 @@ AS 'MODULE_PATHNAME', 'coder_health_statement_texts'
 LANGUAGE C STRICT VOLATILE;
 
 -- Like pg_stat_activity and pg_stat_statements: without pg_read_all_stats a
--- role sees every statement's numbers but only its own statements' identity.
+-- role sees every statement's numbers but only its own statements' identity
+-- (the C function masks queryid, query_name and query itself; query is
+-- '<insufficient privilege>' then, as in pg_stat_statements).  query is the
+-- text coder_health keeps (constants as '?', comments and spacing out; see
+-- docs/latency.md): there with or without pg_stat_statements.
 CREATE VIEW coder_health.statement_latency AS
-WITH viewer AS MATERIALIZED (
-    SELECT (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user) AS role,
-           pg_catalog.pg_has_role(current_user, 'pg_read_all_stats', 'USAGE') AS sees_all
-)
 SELECT l.dbid, d.datname, l.userid, r.rolname,
-       CASE WHEN v.sees_all OR l.userid = v.role THEN l.queryid END AS queryid,
+       l.queryid,
        l.toplevel,
        l.query_name,
-       CASE WHEN v.sees_all OR l.userid = v.role THEN t.query END AS query,
+       l.query,
        l.calls, l.errors, l.total_ms, l.mean_ms, l.min_ms,
        l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.p999_ms, l.max_ms,
        l.recent_calls, l.recent_errors, l.recent_p50_ms, l.recent_p95_ms,
        l.recent_p99_ms, l.recent_max_ms,
        l.first_seen, l.last_seen
 FROM coder_health.statement_latency_internal() l
-CROSS JOIN viewer v
 LEFT JOIN pg_catalog.pg_database d ON d.oid = l.dbid
-LEFT JOIN pg_catalog.pg_roles r ON r.oid = l.userid
-LEFT JOIN coder_health.statement_texts() t
-       ON t.dbid = l.dbid AND t.userid = l.userid AND t.queryid = l.queryid
-      AND (t.toplevel = l.toplevel OR t.toplevel IS NULL);
+LEFT JOIN pg_catalog.pg_roles r ON r.oid = l.userid;
 
 COMMENT ON VIEW coder_health.statement_latency IS
   'Latency percentiles per statement (database, role, queryid, toplevel): since reset and recent (last 5 to 6 minutes)';

@@ -73,7 +73,11 @@ WITH th AS MATERIALIZED (
                             AND c.calls > 0 AND c.datname = pg_catalog.current_database()))
 ), stmt AS MATERIALIZED (
     SELECT d.datname,
-           coalesce(s.query_name, 'queryid ' || s.queryid) AS statement,
+           -- a name a DBA knows: the sqlc name, else coder_health's text
+           coalesce(s.query_name,
+                    CASE WHEN pg_catalog.length(s.query) > 60
+                         THEN pg_catalog.left(s.query, 57) || '...' ELSE s.query END,
+                    'queryid ' || s.queryid) AS statement,
            s.recent_calls, s.recent_errors, s.recent_p99_ms
     FROM coder_health.statement_latency_internal() s
     LEFT JOIN pg_catalog.pg_database d ON d.oid = s.dbid

@@ -27,6 +27,54 @@ AS 'MODULE_PATHNAME', 'coder_health_statement_texts'
 LANGUAGE C STRICT VOLATILE;
 
 -- ---------------------------------------------------------------------------
+-- #21 item 2: every statement has a text a person can read, kept by
+-- coder_health itself (constants as '?'), with or without
+-- pg_stat_statements: statement_latency_internal() gains a query column and
+-- statement_latency shows it instead of joining pg_stat_statements' texts.
+-- A new OUT column means a new function: the views over it are dropped here
+-- and made again (health below, by its definitions of this script; its
+-- grant at the end).
+DROP VIEW coder_health.health;
+DROP VIEW coder_health.statement_latency;
+DROP FUNCTION coder_health.statement_latency_internal();
+
+CREATE FUNCTION coder_health.statement_latency_internal(
+    OUT dbid oid, OUT userid oid, OUT queryid bigint, OUT toplevel boolean,
+    OUT query_name text, OUT query text,
+    OUT calls bigint, OUT errors bigint, OUT total_ms float8, OUT mean_ms float8,
+    OUT min_ms float8, OUT p50_ms float8, OUT p90_ms float8, OUT p95_ms float8,
+    OUT p99_ms float8, OUT p999_ms float8, OUT max_ms float8,
+    OUT recent_calls bigint, OUT recent_errors bigint,
+    OUT recent_p50_ms float8, OUT recent_p95_ms float8,
+    OUT recent_p99_ms float8, OUT recent_max_ms float8,
+    OUT first_seen timestamptz, OUT last_seen timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'coder_health_statement_latency_with_text'
+LANGUAGE C STRICT VOLATILE;
+
+CREATE VIEW coder_health.statement_latency AS
+SELECT l.dbid, d.datname, l.userid, r.rolname,
+       l.queryid,
+       l.toplevel,
+       l.query_name,
+       l.query,
+       l.calls, l.errors, l.total_ms, l.mean_ms, l.min_ms,
+       l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.p999_ms, l.max_ms,
+       l.recent_calls, l.recent_errors, l.recent_p50_ms, l.recent_p95_ms,
+       l.recent_p99_ms, l.recent_max_ms,
+       l.first_seen, l.last_seen
+FROM coder_health.statement_latency_internal() l
+LEFT JOIN pg_catalog.pg_database d ON d.oid = l.dbid
+LEFT JOIN pg_catalog.pg_roles r ON r.oid = l.userid;
+
+COMMENT ON VIEW coder_health.statement_latency IS
+  'Latency percentiles per statement (database, role, queryid, toplevel): since reset and recent (last 5 to 6 minutes)';
+
+REVOKE ALL ON FUNCTION coder_health.statement_latency_internal() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coder_health.statement_latency_internal() TO pg_monitor;
+GRANT SELECT ON coder_health.statement_latency TO pg_monitor;
+
+-- ---------------------------------------------------------------------------
 -- #18: notifications are counted from PostgreSQL's NOTIFY queue (each
 -- committing backend reads its own entries back), so the planner no longer
 -- swaps pg_notify for a wrapper: the wrapper and its schema go.  The C
@@ -604,7 +652,11 @@ WITH th AS MATERIALIZED (
                             AND c.calls > 0 AND c.datname = pg_catalog.current_database()))
 ), stmt AS MATERIALIZED (
     SELECT d.datname,
-           coalesce(s.query_name, 'queryid ' || s.queryid) AS statement,
+           -- a name a DBA knows: the sqlc name, else coder_health's text
+           coalesce(s.query_name,
+                    CASE WHEN pg_catalog.length(s.query) > 60
+                         THEN pg_catalog.left(s.query, 57) || '...' ELSE s.query END,
+                    'queryid ' || s.queryid) AS statement,
            s.recent_calls, s.recent_errors, s.recent_p99_ms
     FROM coder_health.statement_latency_internal() s
     LEFT JOIN pg_catalog.pg_database d ON d.oid = s.dbid
@@ -1014,7 +1066,11 @@ WITH th AS MATERIALIZED (
                             AND c.calls > 0 AND c.datname = pg_catalog.current_database()))
 ), stmt AS MATERIALIZED (
     SELECT d.datname,
-           coalesce(s.query_name, 'queryid ' || s.queryid) AS statement,
+           -- a name a DBA knows: the sqlc name, else coder_health's text
+           coalesce(s.query_name,
+                    CASE WHEN pg_catalog.length(s.query) > 60
+                         THEN pg_catalog.left(s.query, 57) || '...' ELSE s.query END,
+                    'queryid ' || s.queryid) AS statement,
            s.recent_calls, s.recent_errors, s.recent_p99_ms
     FROM coder_health.statement_latency_internal() s
     LEFT JOIN pg_catalog.pg_database d ON d.oid = s.dbid
@@ -1297,3 +1353,7 @@ ORDER BY c.ord;
 COMMENT ON VIEW coder_health.health IS
   'One row per health check: status ok/warn/critical/unknown, value, thresholds (coder_health.health_* settings) and the culprit';
 -- <<< #21 alarms
+
+-- #21 item 2: health was dropped and made again above
+GRANT SELECT ON coder_health.health TO pg_monitor;
+

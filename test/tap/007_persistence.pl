@@ -48,6 +48,9 @@ is($node->safe_psql('postgres',
 like(slurp_file($node->logfile),
 	qr/coder_health: restored latency statistics of \d+ statements and \d+ channel families/,
 	'the restore is logged');
+is($node->safe_psql('postgres',
+		"SELECT query FROM coder_health.statement_latency WHERE query_name = 'GetPersisted'"),
+	'SELECT pg_sleep(?)', 'the statement\'s text survives a clean restart');
 is($node->safe_psql('postgres', $family_sql), '4 10 4 3',
 	'the channel family survives a clean restart (counts, bytes, largest payload, distinct channels)');
 is($node->safe_psql('postgres',
@@ -81,14 +84,49 @@ ok($node->wait_for_log(qr/ignoring statistics file.*another version of coder_hea
 	'wrong version: one WARNING');
 is($node->safe_psql('postgres', $calls_sql), '0', 'wrong version: empty start');
 
-# a file of format 1 (coder_health 0.1.0: no channel families) is read on
-# upgrade: made here from the good file by cutting the header after saved_at
-# (40 bytes) and dropping the families at the end
+# older formats are read on upgrade, made here from the good file (format
+# 3): each entry's text (after its buckets: length, encoding, bytes) taken
+# out gives format 2 (0.3.0); cutting the header after saved_at (40 bytes)
+# and dropping the families at the end gives format 1 (0.1.0)
+$node->stop;
+my ($v2_entries, $v2_families);
+{
+	my ($entry_size, $nentries) = unpack('V2', substr($good, 16, 8));
+	my ($family_size, $nfamilies) = unpack('VV', substr($good, 40, 8));
+	my $k = $entry_size - 128;
+	my $p = 56;
+	$v2_entries = '';
+	for (1 .. $nentries)
+	{
+		my $nb = unpack('V', substr($good, $p + $k + 120, 4));
+		$v2_entries .= substr($good, $p, $entry_size + $nb * 10);
+		$p += $entry_size + $nb * 10;
+		$p += 8 + unpack('V', substr($good, $p, 4));
+	}
+	$v2_families = substr($good, $p, $nfamilies * $family_size);
+	is($p + $nfamilies * $family_size, length($good) - 4, 'format 3 walked to its families');
+}
+{
+	my $v2 = substr($good, 0, 56) . $v2_entries . $v2_families;
+	substr($v2, 4, 4) = pack('V', 2);
+	write_file($file, $v2 . pack('V', crc32c($v2)));
+}
+$offset = -s $node->logfile;
+$node->start;
+ok($node->wait_for_log(
+		qr/restored latency statistics of \d+ statements and [1-9]\d* channel families/, $offset),
+	'a format-2 file (0.3.0) is read on upgrade');
+is($node->safe_psql('postgres', $calls_sql), '15', 'with its statements');
+is($node->safe_psql('postgres',
+		"SELECT count(*) FROM coder_health.statement_latency WHERE query_name = 'GetPersisted' AND query IS NULL"),
+	'1', 'which have no text until they run again');
+run_named(1);
+ok($node->poll_query_until('postgres',
+		"SELECT query = 'SELECT pg_sleep(?)' FROM coder_health.statement_latency WHERE query_name = 'GetPersisted'"),
+	'and their text once they do');
 $node->stop;
 {
-	my ($family_size, $nfamilies) = unpack('VV', substr($good, 40, 8));
-	my $entries_len = length($good) - 4 - 56 - $nfamilies * $family_size;
-	my $v1 = substr($good, 0, 40) . substr($good, 56, $entries_len);
+	my $v1 = substr($good, 0, 40) . $v2_entries;
 	substr($v1, 4, 4) = pack('V', 1);
 	write_file($file, $v1 . pack('V', crc32c($v1)));
 }

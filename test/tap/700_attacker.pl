@@ -187,7 +187,7 @@ is($node->safe_psql('postgres', 'SELECT count(*) FROM coder_health.coder_replica
 
 # pg_stat_statements: its texts still come through, from the real function
 $node->safe_psql('postgres', "SELECT count(*) AS marker FROM pg_catalog.pg_am;\nSELECT coder_health.flush();");
-is($node->safe_psql('postgres', q{SELECT count(*) FROM coder_health.statement_latency
+is($node->safe_psql('postgres', q{SELECT count(*) FROM coder_health.statement_texts()
 	WHERE query = 'SELECT count(*) AS marker FROM pg_catalog.pg_am'}),
 	'1', 'statement texts come from the real pg_stat_statements despite the overload');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM coder_health.statement_texts()

@@ -77,8 +77,18 @@ is(query_as('granted', qq{SELECT count(*) FROM coder_health.statement_latency_in
 	WHERE userid = $app AND (queryid IS NOT NULL OR query_name IS NOT NULL)}), '0',
 	'granted: statement_latency_internal() hides app\'s query ids and sqlc names');
 is(query_as('granted', qq{SELECT count(*) FROM coder_health.statement_latency
-	WHERE userid = $app AND (queryid IS NOT NULL OR query_name IS NOT NULL OR query IS NOT NULL)}), '0',
+	WHERE userid = $app AND (queryid IS NOT NULL OR query_name IS NOT NULL
+	  OR query IS DISTINCT FROM '<insufficient privilege>')}), '0',
 	'granted: statement_latency hides app\'s query ids, sqlc names and texts');
+is(query_as('granted', qq{SELECT count(*) FROM coder_health.statement_latency_internal()
+	WHERE userid = $app AND query IS DISTINCT FROM '<insufficient privilege>'}), '0',
+	'granted: statement_latency_internal() hides app\'s texts');
+# exactly as pg_stat_statements masks them: the same text in place of app's
+is(query_as('granted', qq{SELECT string_agg(DISTINCT query, ',') FROM pg_stat_statements
+	WHERE userid = $app}),
+	query_as('granted', qq{SELECT string_agg(DISTINCT query, ',') FROM coder_health.statement_latency
+	WHERE userid = $app}),
+	'granted: app\'s texts read as pg_stat_statements shows them');
 is(query_as('granted', q{SELECT count(*) FROM coder_health.query_latency_internal()
 	WHERE query_name = 'AppSecretQuery'}), '0',
 	'granted: query_latency_internal() does not name app\'s statements');

@@ -69,6 +69,9 @@ my $marker;
 		$marker = $p if $name eq 'PersistMarker';
 		my $nb = unpack('V', substr($good, $p + $k + 120, 4));
 		$p += $entry_size + $nb * 10;
+		# format 3: the text's length and encoding, then its bytes
+		our $marker_text = $p if $name eq 'PersistMarker';
+		$p += 8 + unpack('V', substr($good, $p, 4));
 	}
 	ok(defined $marker, 'the entry of PersistMarker is found in the file');
 	my $nfam = unpack('V', substr($good, 44, 4));
@@ -125,6 +128,9 @@ sub marker_count
 }
 
 our $families_at;
+our $marker_text;
+my $marker_text_len = unpack('V', substr($good, $marker_text, 4));
+cmp_ok($marker_text_len, '>', 0, "PersistMarker's text is saved ($marker_text_len bytes)");
 my @cases = (
 	[ '1 GiB - 1 bytes (sparse)', size => 1073741823 ],
 	[ '1 GiB exactly (sparse)', size => 1073741824 ],
@@ -134,6 +140,11 @@ my @cases = (
 	[ 'first_seen = -infinity', content => crafted($marker + $k + 64, pack('q<', -9223372036854775808)) ],
 	[ 'last_seen before first_seen', content => crafted($marker + $k + 72, pack('q<', 0)) ],
 	[ 'a sqlc name of 0xff bytes', content => crafted($marker + $k, ("\xff" x 13) . "\0") ],
+	[ 'a text length past the end of the file', content => crafted($marker_text, pack('V', 0x7fffffff)) ],
+	[ 'a text longer than an entry holds', content => crafted($marker_text, pack('V', 1024)) ],
+	[ 'a text in no server encoding', content => crafted($marker_text + 4, pack('l<', 9999)) ],
+	[ 'a text that is not valid in its encoding', content => crafted($marker_text + 8, "\xff\xfe") ],
+	[ 'a text with a NUL inside', content => crafted($marker_text + 8, "\0") ],
 	[ 'a family name that is not UTF-8', content => crafted($families_at, "\xff\xfe\0") ],
 	[ 'a header with saved_at = infinity', content => crafted(32, pack('q<', 9223372036854775807)) ],
 );
@@ -152,7 +163,8 @@ foreach my $case (@cases)
 	is(marker_count(), '0', "$name: an empty start");
 	is($node->safe_psql('postgres', q{SELECT count(*) FROM coder_health.statement_latency_internal()
 		WHERE calls < 0 OR errors > calls OR first_seen = '-infinity'
-		   OR convert_to(coalesce(query_name, ''), 'UTF8') IS NULL}),
+		   OR convert_to(coalesce(query_name, ''), 'UTF8') IS NULL
+		   OR convert_to(coalesce(query, ''), 'UTF8') IS NULL}),
 		'0', "$name: no invalid value reached the views");
 	$node->stop;
 }

@@ -225,6 +225,70 @@ main(void)
 		ok(bounded, "200,000 random texts: output bounded, chunks well-formed", NULL);
 	}
 
+	/* the text shown in the views: case and order kept, constants '?' */
+	{
+		static const struct
+		{
+			const char *in;
+			const char *want;
+		}			shown[] = {
+			{"-- name: GetWorkspaceByID :one\nSELECT id, name\n  FROM workspaces\n WHERE id = $1 AND deleted = false LIMIT 1;",
+			 "SELECT id, name FROM workspaces WHERE id = $1 AND deleted = false LIMIT ?"},
+			{"SELECT pg_notify('workspace_owner:6f1c2d3e-0000-4000-8000-000000000001', $1)",
+			 "SELECT pg_notify(?, $1)"},
+			{"select  'it''s a secret', E'\\'also\\'', $tag$secret$tag$, B'0101', X'ff', 3.14e-2 /* c */ ;",
+			 "select ?, ?, ?, ?, ?, ?"},
+			{"SELECT \"Quoted \"\"Name\"\"\" FROM t WHERE a = -42::int8",
+			 "SELECT \"Quoted \"\"Name\"\"\" FROM t WHERE a = -?::int8"},
+			{"  \n\t ", ""},
+			{"UPDATE t SET v = 'unterminated secret", "UPDATE t SET v = ?"},
+		};
+
+		for (int k = 0; k < (int) (sizeof(shown) / sizeof(shown[0])); k++)
+		{
+			char		out[256];
+			bool		truncated = true;
+
+			statement_text_display(shown[k].in, (int) strlen(shown[k].in), out,
+								   sizeof(out), &truncated);
+			ok(strcmp(out, shown[k].want) == 0 && !truncated, "shown text", out);
+		}
+	}
+	{
+		/* bounded: a long text is cut at outsize - 1 bytes and says so */
+		const char *in = "SELECT aaaaaaaaaa, bbbbbbbbbb, 'secret constant' FROM t";
+		char		out[16];
+		bool		truncated = false;
+		int			n = statement_text_display(in, (int) strlen(in), out, sizeof(out), &truncated);
+
+		ok(n == 15 && truncated && strcmp(out, "SELECT aaaaaaaa") == 0,
+		   "a shown text is cut at its bound", out);
+		n = statement_text_display("x = 'secret constant'", 21, out, 6, &truncated);
+		ok(n <= 5 && strstr(out, "sec") == NULL, "a cut never shows part of a constant", out);
+	}
+	{
+		/* random texts: bounded, NUL-terminated, no quote char of a constant */
+		static const char alphabet[] = "ab1$'\"-/*;. \n\\Ee0x_9";
+		bool		bounded = true;
+
+		srand(7);
+		for (int round = 0; round < 200000; round++)
+		{
+			int			len = rand() % 64;
+			char		text[64];
+			char		out[24];
+			bool		truncated;
+			int			n;
+
+			for (int k = 0; k < len; k++)
+				text[k] = alphabet[rand() % (int) (sizeof(alphabet) - 1)];
+			n = statement_text_display(text, len, out, 1 + rand() % (int) sizeof(out), &truncated);
+			if (n < 0 || n >= (int) sizeof(out) || out[n] != '\0' || (int) strlen(out) != n)
+				bounded = false;
+		}
+		ok(bounded, "200,000 random texts: shown text bounded and terminated", NULL);
+	}
+
 	printf("1..%d\n", tests_run);
 	if (tests_failed)
 		fprintf(stderr, "%d of %d statement text tests failed\n", tests_failed, tests_run);
