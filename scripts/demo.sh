@@ -102,13 +102,12 @@ show() {
   ch_psql "$DATA" -d coder -P pager=off -P footer=off -c "$sql"
 }
 
-show "LIVE: Coder Servers: connections, state, network round trip (flags: far > 10 ms, stale heartbeat, missing, unknown, listen_lost: no LISTEN connection while the others hold one)" "
-SELECT coder_server, client_addr, connections AS conns, active, idle,
+show "LIVE: Coder Servers (replicas row or sqlc-named statements), then other clients: connections, state, network round trip (flags, Coder Servers only: far > 10 ms, stopped, stale heartbeat, missing, unknown, listen_lost: no LISTEN connection while the others hold one)" "
+SELECT coder_server, kind, client_addr, connections AS conns, active, idle,
        idle_in_transaction AS idle_in_xact, waiting_on_lock AS lock_wait, listening,
-       round(rtt_ms::numeric, 3) AS rtt_ms, peak_connections_15min AS peak_15min,
-       round(p99_ms::numeric, 3) AS p99_ms, far, stale, missing, unknown, listen_lost
-FROM coder_health.coder_servers
-ORDER BY coder_server"
+       rtt_ms, peak_connections_15min AS peak_15min,
+       p99_ms, far, stopped, stale, missing, unknown, listen_lost
+FROM coder_health.coder_servers"
 
 show "LIVE: connection headroom" "
 SELECT max_connections, client_backends, headroom, coder_servers,

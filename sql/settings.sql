@@ -3,7 +3,7 @@
 -- PostgreSQL's messages differ by version: settings_1.out is 13 and 14 (no
 -- reserved prefix: a misspelt name is a placeholder), settings_2.out 18+
 -- (ranges shown with units).
-SELECT name, unit, default_value, min_val, max_val, context
+SELECT name, unit, boot_val, min_val, max_val, context
 FROM coder_health.settings
 WHERE name IN ('coder_health.sample_interval', 'coder_health.track',
                'coder_health.track_utility', 'coder_health.include_errors',
@@ -11,6 +11,11 @@ WHERE name IN ('coder_health.sample_interval', 'coder_health.track',
                'coder_health.window_step', 'coder_health.export_top_statements',
                'coder_health.export_top_queries', 'coder_health.query_names')
 ORDER BY name;
+
+-- pg_settings' column names; a *_bytes setting in bytes (PostgreSQL keeps
+-- it in kB), unit B
+SELECT name, setting, unit, boot_val, min_val, max_val FROM coder_health.settings
+WHERE name LIKE '%\_bytes' ORDER BY name;
 
 -- bad values are rejected with PostgreSQL's own messages
 SET coder_health.track = 'everything';

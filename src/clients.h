@@ -51,6 +51,8 @@ typedef struct ChHostPeak
 	int			current;		/* at the last collector cycle */
 	uint64		step[CH_PEAK_STEPS];	/* step number each bucket holds */
 	int32		peak[CH_PEAK_STEPS];
+	TimestampTz named_at;		/* last cycle a backend of this host had a
+								 * sqlc-named statement (0 = never) */
 } ChHostPeak;
 
 typedef struct ChClientsShared
@@ -84,5 +86,7 @@ extern bool ch_client_host_of(const PgBackendStatus *be, char *buf, size_t len);
 extern int	ch_host_peak(const char *addr, uint64 *step_out);
 extern void ch_clients_collect(TimestampTz now);
 extern uint64 ch_peak_step(TimestampTz now);
+extern bool ch_backend_sqlc_named(const PgBackendStatus *be);
+extern TimestampTz ch_host_named_at(const char *addr);
 
 #endif							/* CODER_HEALTH_CLIENTS_H */

@@ -21,6 +21,7 @@
 #include "compat.h"
 #include "coder_health.h"
 #include "clients.h"
+#include "query_name.h"
 
 /*
  * The client host of a backend as text: its numeric address, or "local"
@@ -45,6 +46,42 @@ ch_client_host_of(const PgBackendStatus *be, char *buf, size_t len)
 						   NI_NUMERICHOST) != 0)
 		return false;
 	return true;
+}
+
+/*
+ * Whether the backend's current (or last) statement carries a sqlc name
+ * ("-- name: X :one"), as every statement of a Coder Server does: the
+ * evidence, beside Coder's replicas table, that a client host is a Coder
+ * Server.  Reads the backend status copy's activity text (only its start).
+ */
+bool
+ch_backend_sqlc_named(const PgBackendStatus *be)
+{
+	char		name[QUERY_NAME_LEN];
+
+	if (be->st_activity_raw == NULL || be->st_activity_raw[0] == '\0')
+		return false;
+	return query_name_parse(be->st_activity_raw,
+							(long) strnlen(be->st_activity_raw,
+										   pgstat_track_activity_query_size),
+							name) == 1;
+}
+
+/*
+ * When the collector last saw a sqlc-named statement from addr (0: never,
+ * or the host is not tracked).  Caller holds the clients lock (shared).
+ */
+TimestampTz
+ch_host_named_at(const char *addr)
+{
+	for (int i = 0; i < CH_MAX_HOSTS; i++)
+	{
+		const ChHostPeak *h = &ch_clients->hosts[i];
+
+		if (h->used && strcmp(h->addr, addr) == 0)
+			return h->named_at;
+	}
+	return 0;
 }
 
 uint64
@@ -106,6 +143,7 @@ typedef struct HostCount
 {
 	char		addr[CH_HOST_ADDR_LEN];
 	int			connections;
+	bool		named;			/* a backend ran a sqlc-named statement */
 } HostCount;
 
 void
@@ -144,9 +182,12 @@ ch_clients_collect(TimestampTz now)
 			}
 			strlcpy(counts[k].addr, addr, sizeof(counts[k].addr));
 			counts[k].connections = 0;
+			counts[k].named = false;
 			ncounts++;
 		}
 		counts[k].connections++;
+		if (!counts[k].named && ch_backend_sqlc_named(&local->backendStatus))
+			counts[k].named = true;
 	}
 	compat_clear_backend_snapshot();
 
@@ -193,6 +234,8 @@ ch_clients_collect(TimestampTz now)
 			strlcpy(h->addr, counts[k].addr, sizeof(h->addr));
 		}
 		host_note(h, step, counts[k].connections);
+		if (counts[k].named)
+			h->named_at = now;
 	}
 	ch_clients->step = step;
 	LWLockRelease(ch_shared->locks[CH_LOCK_CLIENTS]);

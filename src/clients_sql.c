@@ -172,6 +172,7 @@ typedef struct HostRow
 	int			rtt_n;
 	double		rtt_sum_us;
 	uint32		rtt_max_us;
+	bool		named;			/* a visible backend runs a sqlc-named statement */
 } HostRow;
 
 static HostRow *
@@ -193,7 +194,7 @@ host_row(HostRow **rows, int *nrows, int *cap, const char *addr)
 Datum
 coder_health_client_hosts(PG_FUNCTION_ARGS)
 {
-#define CH_HOST_COLS 15
+#define CH_HOST_COLS 16
 	TupleDesc	tupdesc;
 	Tuplestorestate *store;
 	ProcMap		map;
@@ -219,6 +220,8 @@ coder_health_client_hosts(PG_FUNCTION_ARGS)
 
 		row = host_row(&rows, &nrows, &cap, addr);
 		row->connections++;
+		if (!row->named && ch_backend_sqlc_named(be))
+			row->named = true;
 		if (row->hostname == NULL && be->st_clienthostname &&
 			be->st_clienthostname[0] != '\0')
 			row->hostname = pstrdup(be->st_clienthostname);
@@ -285,6 +288,7 @@ coder_health_client_hosts(PG_FUNCTION_ARGS)
 		Datum		values[CH_HOST_COLS];
 		bool		nulls[CH_HOST_COLS];
 		int			peak = ch_host_peak(row->addr, NULL);
+		TimestampTz named_at = ch_host_named_at(row->addr);
 		int			c = 0;
 
 		memset(nulls, 0, sizeof(nulls));
@@ -321,6 +325,14 @@ coder_health_client_hosts(PG_FUNCTION_ARGS)
 		values[c++] = Int32GetDatum(row->rtt_n);
 		/* not yet seen by the collector: what is here now is the peak */
 		values[c++] = Int32GetDatum(Max(peak, row->connections));
+		/* sqlc-named statements now, or seen by the collector while the
+		 * host is remembered (its 15-step peak window) */
+		if (row->named)
+			values[c++] = TimestampTzGetDatum(now);
+		else if (named_at != 0)
+			values[c++] = TimestampTzGetDatum(named_at);
+		else
+			nulls[c++] = true;
 		Assert(c == CH_HOST_COLS);
 		tuplestore_putvalues(store, tupdesc, values, nulls);
 	}

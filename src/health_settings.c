@@ -76,6 +76,9 @@ static ChIntThreshold int_thresholds[] = {
 	{"coder_health.health_collector_critical_s",
 	 "Seconds since the collector's last cycle at which the collector check is critical.",
 	 30, 1, 86400, GUC_UNIT_S},
+	{"coder_health.health_min_statements",
+	 "Fewest statements of a database in the last 5 minutes on which the statement_p99 and error_rate checks judge; with fewer they are unknown (too few statements).",
+	 100, 0, INT_MAX, 0},
 };
 
 /* Percentages. */

@@ -63,22 +63,27 @@ LEFT JOIN pg_catalog.pg_extension e ON e.extname = 'coder_health';
 COMMENT ON VIEW coder_health.status IS
   'coder_health itself: versions, shared memory, collector heartbeat, recovery state';
 
+-- pg_settings' own columns, but in the unit a setting's name says: the
+-- *_bytes settings are kept by PostgreSQL in kB and shown here in bytes
+-- (unit B), so health_replication_lag_critical_bytes reads 1073741824 B.
 CREATE VIEW coder_health.settings AS
 SELECT s.name,
-       s.setting AS value,
-       s.unit,
-       s.boot_val AS default_value,
-       s.min_val,
-       s.max_val,
+       CASE WHEN s.unit = 'kB' THEN (s.setting::numeric * 1024)::text ELSE s.setting END AS setting,
+       CASE WHEN s.unit = 'kB' THEN 'B' ELSE s.unit END AS unit,
+       CASE WHEN s.unit = 'kB' THEN (s.boot_val::numeric * 1024)::text ELSE s.boot_val END AS boot_val,
+       CASE WHEN s.unit = 'kB' THEN (s.reset_val::numeric * 1024)::text ELSE s.reset_val END AS reset_val,
+       CASE WHEN s.unit = 'kB' THEN (s.min_val::numeric * 1024)::text ELSE s.min_val END AS min_val,
+       CASE WHEN s.unit = 'kB' THEN (s.max_val::numeric * 1024)::text ELSE s.max_val END AS max_val,
+       s.vartype,
        s.context,
        s.source,
-       s.short_desc AS description
+       s.short_desc
 FROM pg_catalog.pg_settings s
 WHERE s.name LIKE 'coder\_health.%'
 ORDER BY s.name;
 
 COMMENT ON VIEW coder_health.settings IS
-  'Every coder_health.* setting with its value, unit, range and where it was set';
+  'Every coder_health.* setting with pg_settings'' column names (setting, unit, boot_val, reset_val, min_val, max_val, short_desc); kB settings (the *_bytes ones) in bytes, unit B';
 
 GRANT EXECUTE ON FUNCTION coder_health.status_internal() TO pg_monitor;
 GRANT SELECT ON coder_health.status, coder_health.settings TO pg_monitor;

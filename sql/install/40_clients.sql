@@ -9,13 +9,13 @@ CREATE FUNCTION coder_health.client_hosts_internal(
     OUT waiting_on_lock integer, OUT listening integer,
     OUT oldest_xact_s float8, OUT longest_statement_s float8,
     OUT rtt_ms float8, OUT rtt_max_ms float8, OUT rtt_connections integer,
-    OUT peak_connections_15min integer)
+    OUT peak_connections_15min integer, OUT sqlc_named_at timestamptz)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'coder_health_client_hosts'
 LANGUAGE C STRICT VOLATILE;
 
 COMMENT ON FUNCTION coder_health.client_hosts_internal() IS
-  'Client backends grouped by client host (raw); use the view coder_health.coder_servers';
+  'Client backends grouped by client host (raw; sqlc_named_at: when a backend of the host last ran a statement with a sqlc name); use the view coder_health.coder_servers';
 
 CREATE FUNCTION coder_health.client_backends_internal(
     OUT pid integer, OUT client_addr text, OUT rtt_ms float8,
@@ -58,6 +58,12 @@ LANGUAGE C STRICT VOLATILE;
 COMMENT ON FUNCTION coder_health.coder_replicas() IS
   'Coder''s replicas table (public.replicas) as coder_health reads it; no rows when it is absent, of another shape or unreadable';
 
+-- A client host is a Coder Server when Coder's replicas table names it
+-- (relay address) or its statements carry sqlc names ("-- name: X :one",
+-- as every statement Coder sends); other clients (psql, an exporter, a
+-- seeding script) are kind 'other', unix-socket clients 'local': they are
+-- listed apart and never flagged.  Replicas that stopped (stopped_at set)
+-- are listed as stopped when no live replica of that hostname exists.
 CREATE VIEW coder_health.coder_servers AS
 WITH hosts AS MATERIALIZED (
     SELECT * FROM coder_health.client_hosts_internal()
@@ -65,6 +71,10 @@ WITH hosts AS MATERIALIZED (
     SELECT * FROM coder_health.coder_replicas()
 ), replicas AS (
     SELECT * FROM replica_rows WHERE replica_id IS NOT NULL AND NOT stopped
+), stopped AS (
+    SELECT * FROM replica_rows r
+    WHERE r.replica_id IS NOT NULL AND r.stopped
+      AND NOT EXISTS (SELECT 1 FROM replicas l WHERE l.hostname = r.hostname)
 ), source AS (
     SELECT coalesce(pg_catalog.bool_or(source_ok), false) AS replicas_known
     FROM replica_rows
@@ -75,91 +85,101 @@ WITH hosts AS MATERIALIZED (
     WHERE l.scope = 'client' AND l."window" = '5 min'
     GROUP BY l.client_addr
 ), matched AS (
-    SELECT h.*, r.replica_id, r.hostname, r.region_id, r.version,
-           r.heartbeat_age_s, r.replica_db_latency_ms
+    SELECT h.client_addr, h.client_hostname, h.connections, h.active, h.idle,
+           h.idle_in_transaction, h.idle_in_transaction_aborted,
+           h.waiting_on_lock, h.listening, h.oldest_xact_s,
+           h.longest_statement_s, h.rtt_ms, h.rtt_max_ms, h.rtt_connections,
+           h.peak_connections_15min, h.sqlc_named_at,
+           r.replica_id, r.hostname, r.region_id, r.version,
+           r.heartbeat_age_s, r.replica_db_latency_ms, coalesce(r.stopped, false) AS stopped
     FROM hosts h
     LEFT JOIN LATERAL (
-        -- the freshest replica whose relay address is this host
-        SELECT * FROM replicas r
+        -- the freshest replica whose relay address is this host (a live
+        -- one before a stopped one)
+        SELECT * FROM (SELECT * FROM replicas UNION ALL SELECT * FROM stopped) r
         WHERE r.relay_host = h.client_addr
            OR r.relay_host = pg_catalog.lower(h.client_hostname)
-        ORDER BY r.heartbeat_age_s
+        ORDER BY r.stopped, r.heartbeat_age_s
         LIMIT 1
     ) r ON true
     UNION ALL
     -- replicas with no client host at all: a Coder Server not connected
+    -- (missing when its heartbeat is fresh), or one that stopped
     SELECT r.relay_host, NULL, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL,
-           0, 0,
+           0, 0, NULL,
            r.replica_id, r.hostname, r.region_id, r.version,
-           r.heartbeat_age_s, r.replica_db_latency_ms
-    FROM replicas r
+           r.heartbeat_age_s, r.replica_db_latency_ms, r.stopped
+    FROM (SELECT * FROM replicas UNION ALL SELECT * FROM stopped) r
     WHERE NOT EXISTS (SELECT 1 FROM hosts h
                       WHERE r.relay_host = h.client_addr
                          OR r.relay_host = pg_catalog.lower(h.client_hostname))
+), kinds AS (
+    SELECT m.*,
+           CASE WHEN m.replica_id IS NOT NULL OR m.sqlc_named_at IS NOT NULL THEN 'coder_server'
+                WHEN m.client_addr = 'local' THEN 'local'
+                ELSE 'other' END AS kind
+    FROM matched m
 ), limits AS (
     SELECT s.setting::float8 AS max_rtt_ms
     FROM pg_catalog.pg_settings s WHERE s.name = 'coder_health.max_rtt_ms'
 ), pubsub AS (
     -- Coder on PostgreSQL pubsub keeps one LISTEN connection per Coder
     -- Server; on NATS (its default since September 2026) none at all.
-    -- Coder Servers: hosts matched to a replica (all TCP hosts when the
-    -- replicas table is unknown), not the host of this very session.
-    SELECT coalesce((SELECT pg_catalog.bool_or(m.listening > 0)
-                     FROM matched m CROSS JOIN source src
-                     WHERE m.client_addr <> 'local'
-                       AND (NOT src.replicas_known OR m.replica_id IS NOT NULL)),
-                    false) AS any_listening,
-           coalesce(pg_catalog.host(pg_catalog.inet_client_addr()), 'local') AS own_host
+    SELECT coalesce((SELECT pg_catalog.bool_or(k.listening > 0)
+                     FROM kinds k WHERE k.kind = 'coder_server'),
+                    false) AS any_listening
 )
-SELECT coalesce(m.hostname, m.client_hostname, m.client_addr) AS coder_server,
-       m.client_addr,
-       m.replica_id,
-       m.region_id,
-       m.version,
-       round(m.heartbeat_age_s::numeric, 1) AS heartbeat_age_s,
-       m.replica_db_latency_ms,
-       m.connections,
-       m.active,
-       m.idle,
-       m.idle_in_transaction,
-       m.idle_in_transaction_aborted,
-       m.waiting_on_lock,
-       m.listening,
-       round(m.oldest_xact_s::numeric, 3) AS oldest_xact_s,
-       round(m.longest_statement_s::numeric, 3) AS longest_statement_s,
-       round(m.rtt_ms::numeric, 3) AS rtt_ms,
-       round(m.rtt_max_ms::numeric, 3) AS rtt_max_ms,
-       m.peak_connections_15min,
-       lat.p99_ms,
-       coalesce(m.rtt_ms > lim.max_rtt_ms, false) AS far,
-       coalesce(m.heartbeat_age_s > 15, false) AS stale,
-       (m.replica_id IS NOT NULL AND m.connections = 0
-        AND coalesce(m.heartbeat_age_s <= 15, false)) AS missing,
+SELECT coalesce(k.hostname, k.client_hostname, k.client_addr) AS coder_server,
+       k.kind,
+       k.client_addr,
+       k.replica_id,
+       k.region_id,
+       k.version,
+       round(k.heartbeat_age_s::numeric, 1) AS heartbeat_age_s,
+       k.replica_db_latency_ms,
+       k.connections,
+       k.active,
+       k.idle,
+       k.idle_in_transaction,
+       k.idle_in_transaction_aborted,
+       k.waiting_on_lock,
+       k.listening,
+       round(k.oldest_xact_s::numeric, 3) AS oldest_xact_s,
+       round(k.longest_statement_s::numeric, 3) AS longest_statement_s,
+       round(k.rtt_ms::numeric, 3) AS rtt_ms,
+       round(k.rtt_max_ms::numeric, 3) AS rtt_max_ms,
+       k.peak_connections_15min,
+       round(lat.p99_ms::numeric, 3) AS p99_ms,
+       -- flags: Coder Servers only
+       k.kind = 'coder_server' AND coalesce(k.rtt_ms > lim.max_rtt_ms, false) AS far,
+       k.stopped,
+       NOT k.stopped AND coalesce(k.heartbeat_age_s > 15, false) AS stale,
+       (k.replica_id IS NOT NULL AND NOT k.stopped AND k.connections = 0
+        AND coalesce(k.heartbeat_age_s <= 15, false)) AS missing,
+       -- sends Coder's statements but is in no replicas row
        CASE WHEN NOT src.replicas_known THEN NULL
-            ELSE m.replica_id IS NULL AND m.connections > 0
-                 AND m.client_addr <> 'local'
+            ELSE k.kind = 'coder_server' AND k.replica_id IS NULL AND k.connections > 0
        END AS unknown,
        -- lost its LISTEN connection while other Coder Servers hold theirs
-       (ps.any_listening AND m.connections > 0 AND m.client_addr <> 'local'
-        AND m.client_addr <> ps.own_host AND coalesce(m.listening, 0) = 0
-        AND (NOT src.replicas_known OR m.replica_id IS NOT NULL)) AS listen_lost
-FROM matched m
+       (ps.any_listening AND k.kind = 'coder_server' AND NOT k.stopped
+        AND k.connections > 0 AND coalesce(k.listening, 0) = 0) AS listen_lost
+FROM kinds k
 CROSS JOIN source src
 CROSS JOIN limits lim
 CROSS JOIN pubsub ps
-LEFT JOIN latency lat ON lat.client_addr = m.client_addr
-ORDER BY 1, 2;
+LEFT JOIN latency lat ON lat.client_addr = k.client_addr
+ORDER BY k.kind = 'coder_server' DESC, k.kind, 1, 3;
 
 COMMENT ON VIEW coder_health.coder_servers IS
-  'One row per client host (Coder Server): connections by state, lock waits, LISTEN, kernel RTT, 15-minute peak, p99, matched to Coder''s replicas table; flags far, stale, missing, unknown, listen_lost (no LISTEN connection while other Coder Servers hold one)';
+  'One row per client host: kind coder_server (named in Coder''s replicas table, or sending sqlc-named statements), other or local (never flagged); connections by state, lock waits, LISTEN, kernel RTT, 15-minute peak, p99, Coder''s replica row; flags far, stopped, stale, missing, unknown, listen_lost (no LISTEN connection while other Coder Servers hold one)';
 
 CREATE VIEW coder_health.connections AS
 WITH types AS (
     SELECT * FROM coder_health.backend_counts_internal()
 ), servers AS (
-    -- known Coder Servers: live replicas and hosts with connections
+    -- known Coder Servers: live replicas and connected Coder Servers
     SELECT s.connections FROM coder_health.coder_servers s
-    WHERE s.client_addr IS DISTINCT FROM 'local'
+    WHERE s.kind = 'coder_server' AND NOT s.stopped
       AND ((s.replica_id IS NOT NULL AND NOT s.stale) OR s.connections > 0)
 ), settings AS (
     SELECT pg_catalog.current_setting('max_connections')::integer AS max_connections,

@@ -58,7 +58,8 @@ WITH th AS MATERIALIZED (
            (j->>'health_collector_critical_s')::float8 AS coll_crit,
            (j->>'coder_pool_size')::float8 AS pool_size,
            (j->>'health_replication_rtt_warn_ms')::float8 AS repl_rtt_warn,
-           (j->>'health_replication_rtt_critical_ms')::float8 AS repl_rtt_crit
+           (j->>'health_replication_rtt_critical_ms')::float8 AS repl_rtt_crit,
+           (j->>'health_min_statements')::float8 AS min_calls
     FROM th
 ), db AS MATERIALIZED (
     SELECT l.datname, l.calls, l.errors, l.p99_ms
@@ -83,7 +84,9 @@ WITH th AS MATERIALIZED (
     LEFT JOIN pg_catalog.pg_database d ON d.oid = s.dbid
     WHERE s.recent_calls > 0
 ), servers AS MATERIALIZED (
-    SELECT * FROM coder_health.coder_servers
+    -- Coder Servers only: psql, exporters and other clients are no Coder
+    -- Server (coder_servers.kind)
+    SELECT * FROM coder_health.coder_servers s WHERE s.kind = 'coder_server'
 ), listeners AS MATERIALIZED (
     SELECT * FROM coder_health.notify_listeners
 ), queue AS MATERIALIZED (
@@ -103,29 +106,43 @@ WITH th AS MATERIALIZED (
 ), checks (ord, check_name, value, unit, warn, crit, lower_is_worse, forced, detail) AS (
     -- 1. statement p99, worst database, last 5 minutes
     SELECT 1, 'statement_p99', w.p99_ms, 'ms', t.p99_warn, t.p99_crit, false,
-           CASE WHEN w.datname IS NULL AND NOT EXISTS (SELECT 1 FROM db) THEN 'unknown' END,
+           CASE WHEN w.datname IS NULL AND NOT EXISTS (SELECT 1 FROM db) THEN 'unknown'
+                WHEN w.calls < t.min_calls THEN 'unknown' END,
            CASE WHEN w.datname IS NULL THEN 'no statements in the last 5 minutes'
-                ELSE pg_catalog.format('database %s: p99 %s ms over %s statements; slowest: %s (p99 %s ms)',
-                        w.datname, w.p99_ms, w.calls,
+                ELSE pg_catalog.format('database %s: %sp99 %s ms over %s statements; slowest: %s (p99 %s ms)',
+                        w.datname,
+                        CASE WHEN w.calls < t.min_calls
+                             THEN pg_catalog.format('too few statements to judge (fewer than coder_health.health_min_statements, %s): ',
+                                                    t.min_calls) ELSE '' END,
+                        w.p99_ms, w.calls,
                         coalesce((SELECT x.statement FROM stmt x WHERE x.datname = w.datname
                                   ORDER BY x.recent_p99_ms DESC NULLS LAST LIMIT 1), '?'),
                         (SELECT x.recent_p99_ms FROM stmt x WHERE x.datname = w.datname
                          ORDER BY x.recent_p99_ms DESC NULLS LAST LIMIT 1))
            END
-    FROM t LEFT JOIN (SELECT * FROM db ORDER BY p99_ms DESC NULLS LAST LIMIT 1) w ON true
+    FROM t LEFT JOIN (SELECT * FROM db
+                      ORDER BY db.calls >= (SELECT tt.min_calls FROM t tt) DESC,
+                               p99_ms DESC NULLS LAST LIMIT 1) w ON true
     UNION ALL
     -- 2. failed statements, worst database, last 5 minutes
     SELECT 2, 'error_rate', round((100.0 * w.errors / w.calls)::numeric, 3)::float8, '%',
-           t.err_warn, t.err_crit, false, NULL,
+           t.err_warn, t.err_crit, false,
+           CASE WHEN w.calls < t.min_calls THEN 'unknown' END,
            CASE WHEN w.datname IS NULL THEN 'no statements in the last 5 minutes'
-                ELSE pg_catalog.format('database %s: %s of %s statements failed%s',
-                        w.datname, w.errors, w.calls,
+                ELSE pg_catalog.format('database %s: %s%s of %s statements failed%s',
+                        w.datname,
+                        CASE WHEN w.calls < t.min_calls
+                             THEN pg_catalog.format('too few statements to judge (fewer than coder_health.health_min_statements, %s): ',
+                                                    t.min_calls) ELSE '' END,
+                        w.errors, w.calls,
                         coalesce('; most errors: ' ||
                                  (SELECT x.statement || ' (' || x.recent_errors || ')'
                                   FROM stmt x WHERE x.datname = w.datname AND x.recent_errors > 0
                                   ORDER BY x.recent_errors DESC LIMIT 1), ''))
            END
-    FROM t LEFT JOIN (SELECT * FROM db ORDER BY errors::float8 / calls DESC LIMIT 1) w ON true
+    FROM t LEFT JOIN (SELECT * FROM db
+                      ORDER BY db.calls >= (SELECT tt.min_calls FROM t tt) DESC,
+                               errors::float8 / calls DESC LIMIT 1) w ON true
     UNION ALL
     -- 3. NOTIFY queue usage
     SELECT 3, 'notify_queue',
@@ -193,11 +210,13 @@ WITH th AS MATERIALIZED (
         ORDER BY busy_pct DESC LIMIT 1) w ON true
     UNION ALL
     -- 8. Coder's replicas: missing (live heartbeat, no connection) is critical,
-    --    stale heartbeat is a warning
+    --    stale heartbeat is a warning; stopped replicas (stopped_at set) are
+    --    named as stopped, and with no live replica there is nothing to judge
     SELECT 8, 'coder_replicas',
-           CASE WHEN rk.known THEN (SELECT pg_catalog.count(*) FROM servers s WHERE s.stale OR s.missing)::float8 END,
+           CASE WHEN rk.known AND rk.live > 0
+                THEN (SELECT pg_catalog.count(*) FROM servers s WHERE s.stale OR s.missing)::float8 END,
            'replicas', 1, 1, false,
-           CASE WHEN NOT rk.known THEN 'unknown'
+           CASE WHEN NOT rk.known OR rk.live = 0 THEN 'unknown'
                 WHEN EXISTS (SELECT 1 FROM servers s WHERE s.missing) THEN 'critical'
                 WHEN EXISTS (SELECT 1 FROM servers s WHERE s.stale) THEN 'warn'
                 ELSE 'ok' END,
@@ -208,10 +227,18 @@ WITH th AS MATERIALIZED (
                                        s.coder_server, s.client_addr, s.heartbeat_age_s, s.connections),
                                    '; ' ORDER BY s.missing DESC, s.coder_server)
                                FROM servers s WHERE s.stale OR s.missing),
-                              pg_catalog.format('%s replicas, all connected with a fresh heartbeat',
-                                  (SELECT pg_catalog.count(*) FROM servers s WHERE s.replica_id IS NOT NULL)))
+                              CASE WHEN rk.live = 0 THEN 'no live Coder replica in public.replicas'
+                                   ELSE pg_catalog.format('%s live replicas, all connected with a fresh heartbeat', rk.live)
+                              END)
+                     || coalesce((SELECT pg_catalog.format('; %s stopped: %s', pg_catalog.count(*),
+                                             pg_catalog.string_agg(pg_catalog.format('%s (last heartbeat %s s ago)',
+                                                 s.coder_server, s.heartbeat_age_s), ', ' ORDER BY s.coder_server))
+                                  FROM servers s WHERE s.stopped HAVING pg_catalog.count(*) > 0), '')
            END
-    FROM replicas_known rk
+    FROM (SELECT rk0.known,
+                 (SELECT pg_catalog.count(*) FROM servers s
+                  WHERE s.replica_id IS NOT NULL AND NOT s.stopped) AS live
+          FROM replicas_known rk0) rk
     UNION ALL
     -- 9, 10. replication lag: the worst standby (primary) or this standby
     SELECT 9, 'replication_lag_bytes',
@@ -303,7 +330,7 @@ WITH th AS MATERIALIZED (
            'servers', 1, 1, false,
            CASE WHEN ls.connected = 0 THEN 'unknown'
                 WHEN ls.listening = 0 AND q.notifications_per_s > 0 THEN 'critical' END,
-           CASE WHEN ls.connected = 0 THEN 'no Coder Server connected over TCP'
+           CASE WHEN ls.connected = 0 THEN 'no Coder Server connected'
                 WHEN ls.listening = 0 AND q.notifications_per_s > 0 THEN
                     pg_catalog.format('pg_notify publishes %s notifications/s but none of %s Coder Servers holds a LISTEN connection',
                         round(q.notifications_per_s::numeric, 1), ls.connected)
@@ -323,8 +350,7 @@ WITH th AS MATERIALIZED (
                  pg_catalog.count(*) FILTER (WHERE s.listen_lost) AS lost
           FROM servers s
           -- Coder Servers as coder_servers.listen_lost counts them
-          WHERE s.client_addr <> 'local' AND s.unknown IS NOT TRUE
-            AND s.client_addr <> coalesce(pg_catalog.host(pg_catalog.inet_client_addr()), 'local')) ls
+          WHERE NOT s.stopped) ls
     LEFT JOIN queue q ON true
     UNION ALL
     -- 14. kernel TCP round trip to the farthest standby (primary) or to the

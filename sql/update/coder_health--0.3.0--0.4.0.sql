@@ -1015,11 +1015,191 @@ $$;
 -- <<< #20
 
 -- >>> #21 alarms
--- #21: what a DBA sees.  Column names that need no quoting: health.check
--- is a reserved word in SQL, so it is check_name.  Definitions below are
--- the final sql/install ones.
-ALTER VIEW coder_health.health RENAME COLUMN "check" TO check_name;
-CREATE OR REPLACE VIEW coder_health.health AS
+-- #21: what a DBA sees.  Definitions below are the final sql/install ones.
+--  * column names that need no quoting: health.check (a reserved word) is
+--    check_name; settings has pg_settings' column names, *_bytes settings
+--    in bytes (unit B);
+--  * coder_servers.kind: a client host is a Coder Server when Coder's
+--    replicas table names it or its statements carry sqlc names
+--    (client_hosts_internal.sqlc_named_at); others are listed apart and
+--    never flagged; stopped replicas are listed as stopped;
+--  * health: statement_p99 and error_rate judge only with at least
+--    coder_health.health_min_statements statements.
+DROP VIEW coder_health.health;
+DROP VIEW coder_health.connections;
+DROP VIEW coder_health.coder_servers;
+DROP FUNCTION coder_health.client_hosts_internal();
+DROP VIEW coder_health.settings;
+
+CREATE FUNCTION coder_health.client_hosts_internal(
+    OUT client_addr text, OUT client_hostname text,
+    OUT connections integer, OUT active integer, OUT idle integer,
+    OUT idle_in_transaction integer, OUT idle_in_transaction_aborted integer,
+    OUT waiting_on_lock integer, OUT listening integer,
+    OUT oldest_xact_s float8, OUT longest_statement_s float8,
+    OUT rtt_ms float8, OUT rtt_max_ms float8, OUT rtt_connections integer,
+    OUT peak_connections_15min integer, OUT sqlc_named_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'coder_health_client_hosts'
+LANGUAGE C STRICT VOLATILE;
+
+COMMENT ON FUNCTION coder_health.client_hosts_internal() IS
+  'Client backends grouped by client host (raw; sqlc_named_at: when a backend of the host last ran a statement with a sqlc name); use the view coder_health.coder_servers';
+
+REVOKE ALL ON FUNCTION coder_health.client_hosts_internal() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coder_health.client_hosts_internal() TO pg_monitor;
+
+CREATE VIEW coder_health.coder_servers AS
+WITH hosts AS MATERIALIZED (
+    SELECT * FROM coder_health.client_hosts_internal()
+), replica_rows AS MATERIALIZED (
+    SELECT * FROM coder_health.coder_replicas()
+), replicas AS (
+    SELECT * FROM replica_rows WHERE replica_id IS NOT NULL AND NOT stopped
+), stopped AS (
+    SELECT * FROM replica_rows r
+    WHERE r.replica_id IS NOT NULL AND r.stopped
+      AND NOT EXISTS (SELECT 1 FROM replicas l WHERE l.hostname = r.hostname)
+), source AS (
+    SELECT coalesce(pg_catalog.bool_or(source_ok), false) AS replicas_known
+    FROM replica_rows
+), latency AS (
+    -- a host's worst database: percentiles of two databases do not merge
+    SELECT l.client_addr, pg_catalog.max(l.p99_ms) AS p99_ms
+    FROM coder_health.latency l
+    WHERE l.scope = 'client' AND l."window" = '5 min'
+    GROUP BY l.client_addr
+), matched AS (
+    SELECT h.client_addr, h.client_hostname, h.connections, h.active, h.idle,
+           h.idle_in_transaction, h.idle_in_transaction_aborted,
+           h.waiting_on_lock, h.listening, h.oldest_xact_s,
+           h.longest_statement_s, h.rtt_ms, h.rtt_max_ms, h.rtt_connections,
+           h.peak_connections_15min, h.sqlc_named_at,
+           r.replica_id, r.hostname, r.region_id, r.version,
+           r.heartbeat_age_s, r.replica_db_latency_ms, coalesce(r.stopped, false) AS stopped
+    FROM hosts h
+    LEFT JOIN LATERAL (
+        -- the freshest replica whose relay address is this host (a live
+        -- one before a stopped one)
+        SELECT * FROM (SELECT * FROM replicas UNION ALL SELECT * FROM stopped) r
+        WHERE r.relay_host = h.client_addr
+           OR r.relay_host = pg_catalog.lower(h.client_hostname)
+        ORDER BY r.stopped, r.heartbeat_age_s
+        LIMIT 1
+    ) r ON true
+    UNION ALL
+    -- replicas with no client host at all: a Coder Server not connected
+    -- (missing when its heartbeat is fresh), or one that stopped
+    SELECT r.relay_host, NULL, 0, 0, 0, 0, 0, 0, 0, NULL, NULL, NULL, NULL,
+           0, 0, NULL,
+           r.replica_id, r.hostname, r.region_id, r.version,
+           r.heartbeat_age_s, r.replica_db_latency_ms, r.stopped
+    FROM (SELECT * FROM replicas UNION ALL SELECT * FROM stopped) r
+    WHERE NOT EXISTS (SELECT 1 FROM hosts h
+                      WHERE r.relay_host = h.client_addr
+                         OR r.relay_host = pg_catalog.lower(h.client_hostname))
+), kinds AS (
+    SELECT m.*,
+           CASE WHEN m.replica_id IS NOT NULL OR m.sqlc_named_at IS NOT NULL THEN 'coder_server'
+                WHEN m.client_addr = 'local' THEN 'local'
+                ELSE 'other' END AS kind
+    FROM matched m
+), limits AS (
+    SELECT s.setting::float8 AS max_rtt_ms
+    FROM pg_catalog.pg_settings s WHERE s.name = 'coder_health.max_rtt_ms'
+), pubsub AS (
+    -- Coder on PostgreSQL pubsub keeps one LISTEN connection per Coder
+    -- Server; on NATS (its default since September 2026) none at all.
+    SELECT coalesce((SELECT pg_catalog.bool_or(k.listening > 0)
+                     FROM kinds k WHERE k.kind = 'coder_server'),
+                    false) AS any_listening
+)
+SELECT coalesce(k.hostname, k.client_hostname, k.client_addr) AS coder_server,
+       k.kind,
+       k.client_addr,
+       k.replica_id,
+       k.region_id,
+       k.version,
+       round(k.heartbeat_age_s::numeric, 1) AS heartbeat_age_s,
+       k.replica_db_latency_ms,
+       k.connections,
+       k.active,
+       k.idle,
+       k.idle_in_transaction,
+       k.idle_in_transaction_aborted,
+       k.waiting_on_lock,
+       k.listening,
+       round(k.oldest_xact_s::numeric, 3) AS oldest_xact_s,
+       round(k.longest_statement_s::numeric, 3) AS longest_statement_s,
+       round(k.rtt_ms::numeric, 3) AS rtt_ms,
+       round(k.rtt_max_ms::numeric, 3) AS rtt_max_ms,
+       k.peak_connections_15min,
+       round(lat.p99_ms::numeric, 3) AS p99_ms,
+       -- flags: Coder Servers only
+       k.kind = 'coder_server' AND coalesce(k.rtt_ms > lim.max_rtt_ms, false) AS far,
+       k.stopped,
+       NOT k.stopped AND coalesce(k.heartbeat_age_s > 15, false) AS stale,
+       (k.replica_id IS NOT NULL AND NOT k.stopped AND k.connections = 0
+        AND coalesce(k.heartbeat_age_s <= 15, false)) AS missing,
+       -- sends Coder's statements but is in no replicas row
+       CASE WHEN NOT src.replicas_known THEN NULL
+            ELSE k.kind = 'coder_server' AND k.replica_id IS NULL AND k.connections > 0
+       END AS unknown,
+       -- lost its LISTEN connection while other Coder Servers hold theirs
+       (ps.any_listening AND k.kind = 'coder_server' AND NOT k.stopped
+        AND k.connections > 0 AND coalesce(k.listening, 0) = 0) AS listen_lost
+FROM kinds k
+CROSS JOIN source src
+CROSS JOIN limits lim
+CROSS JOIN pubsub ps
+LEFT JOIN latency lat ON lat.client_addr = k.client_addr
+ORDER BY k.kind = 'coder_server' DESC, k.kind, 1, 3;
+
+COMMENT ON VIEW coder_health.coder_servers IS
+  'One row per client host: kind coder_server (named in Coder''s replicas table, or sending sqlc-named statements), other or local (never flagged); connections by state, lock waits, LISTEN, kernel RTT, 15-minute peak, p99, Coder''s replica row; flags far, stopped, stale, missing, unknown, listen_lost (no LISTEN connection while other Coder Servers hold one)';
+
+CREATE VIEW coder_health.connections AS
+WITH types AS (
+    SELECT * FROM coder_health.backend_counts_internal()
+), servers AS (
+    -- known Coder Servers: live replicas and connected Coder Servers
+    SELECT s.connections FROM coder_health.coder_servers s
+    WHERE s.kind = 'coder_server' AND NOT s.stopped
+      AND ((s.replica_id IS NOT NULL AND NOT s.stale) OR s.connections > 0)
+), settings AS (
+    SELECT pg_catalog.current_setting('max_connections')::integer AS max_connections,
+           pg_catalog.current_setting('superuser_reserved_connections')::integer AS superuser_reserved,
+           coalesce(pg_catalog.current_setting('reserved_connections', true)::integer, 0) AS role_reserved,
+           pg_catalog.current_setting('max_wal_senders')::integer AS max_wal_senders,
+           (SELECT s.setting::integer FROM pg_catalog.pg_settings s
+            WHERE s.name = 'coder_health.coder_pool_size') AS pool_size
+), used AS (
+    SELECT coalesce(pg_catalog.sum(t.count) FILTER (WHERE t.backend_type = 'client backend'), 0)::integer AS client_backends,
+           coalesce(pg_catalog.sum(t.count) FILTER (WHERE t.backend_type = 'walsender'), 0)::integer AS walsenders,
+           coalesce(pg_catalog.jsonb_object_agg(t.backend_type, t.count), '{}'::jsonb) AS by_type
+    FROM types t
+)
+SELECT st.max_connections,
+       st.superuser_reserved AS superuser_reserved_connections,
+       st.role_reserved AS reserved_connections,
+       st.max_wal_senders,
+       u.client_backends,
+       u.walsenders,
+       u.by_type AS in_use_by_type,
+       st.max_connections - st.superuser_reserved - st.role_reserved
+           - u.client_backends AS headroom,
+       (SELECT pg_catalog.count(*) FROM servers)::integer AS coder_servers,
+       st.pool_size AS coder_pool_size,
+       st.max_connections - st.superuser_reserved - st.role_reserved
+           - u.client_backends
+           - (SELECT coalesce(pg_catalog.sum(greatest(st.pool_size - s.connections, 0)), 0)
+              FROM servers s)::integer AS headroom_at_full_pools
+FROM settings st CROSS JOIN used u;
+
+COMMENT ON VIEW coder_health.connections IS
+  'max_connections, reserved slots, connections in use by backend type, headroom now and if every known Coder Server filled its pool (coder_health.coder_pool_size)';
+
+CREATE VIEW coder_health.health AS
 WITH th AS MATERIALIZED (
     SELECT pg_catalog.jsonb_object_agg(pg_catalog.substr(s.name, 14),
                CASE WHEN s.unit = 'kB' THEN s.setting::float8 * 1024
@@ -1051,7 +1231,8 @@ WITH th AS MATERIALIZED (
            (j->>'health_collector_critical_s')::float8 AS coll_crit,
            (j->>'coder_pool_size')::float8 AS pool_size,
            (j->>'health_replication_rtt_warn_ms')::float8 AS repl_rtt_warn,
-           (j->>'health_replication_rtt_critical_ms')::float8 AS repl_rtt_crit
+           (j->>'health_replication_rtt_critical_ms')::float8 AS repl_rtt_crit,
+           (j->>'health_min_statements')::float8 AS min_calls
     FROM th
 ), db AS MATERIALIZED (
     SELECT l.datname, l.calls, l.errors, l.p99_ms
@@ -1076,7 +1257,9 @@ WITH th AS MATERIALIZED (
     LEFT JOIN pg_catalog.pg_database d ON d.oid = s.dbid
     WHERE s.recent_calls > 0
 ), servers AS MATERIALIZED (
-    SELECT * FROM coder_health.coder_servers
+    -- Coder Servers only: psql, exporters and other clients are no Coder
+    -- Server (coder_servers.kind)
+    SELECT * FROM coder_health.coder_servers s WHERE s.kind = 'coder_server'
 ), listeners AS MATERIALIZED (
     SELECT * FROM coder_health.notify_listeners
 ), queue AS MATERIALIZED (
@@ -1096,29 +1279,43 @@ WITH th AS MATERIALIZED (
 ), checks (ord, check_name, value, unit, warn, crit, lower_is_worse, forced, detail) AS (
     -- 1. statement p99, worst database, last 5 minutes
     SELECT 1, 'statement_p99', w.p99_ms, 'ms', t.p99_warn, t.p99_crit, false,
-           CASE WHEN w.datname IS NULL AND NOT EXISTS (SELECT 1 FROM db) THEN 'unknown' END,
+           CASE WHEN w.datname IS NULL AND NOT EXISTS (SELECT 1 FROM db) THEN 'unknown'
+                WHEN w.calls < t.min_calls THEN 'unknown' END,
            CASE WHEN w.datname IS NULL THEN 'no statements in the last 5 minutes'
-                ELSE pg_catalog.format('database %s: p99 %s ms over %s statements; slowest: %s (p99 %s ms)',
-                        w.datname, w.p99_ms, w.calls,
+                ELSE pg_catalog.format('database %s: %sp99 %s ms over %s statements; slowest: %s (p99 %s ms)',
+                        w.datname,
+                        CASE WHEN w.calls < t.min_calls
+                             THEN pg_catalog.format('too few statements to judge (fewer than coder_health.health_min_statements, %s): ',
+                                                    t.min_calls) ELSE '' END,
+                        w.p99_ms, w.calls,
                         coalesce((SELECT x.statement FROM stmt x WHERE x.datname = w.datname
                                   ORDER BY x.recent_p99_ms DESC NULLS LAST LIMIT 1), '?'),
                         (SELECT x.recent_p99_ms FROM stmt x WHERE x.datname = w.datname
                          ORDER BY x.recent_p99_ms DESC NULLS LAST LIMIT 1))
            END
-    FROM t LEFT JOIN (SELECT * FROM db ORDER BY p99_ms DESC NULLS LAST LIMIT 1) w ON true
+    FROM t LEFT JOIN (SELECT * FROM db
+                      ORDER BY db.calls >= (SELECT tt.min_calls FROM t tt) DESC,
+                               p99_ms DESC NULLS LAST LIMIT 1) w ON true
     UNION ALL
     -- 2. failed statements, worst database, last 5 minutes
     SELECT 2, 'error_rate', round((100.0 * w.errors / w.calls)::numeric, 3)::float8, '%',
-           t.err_warn, t.err_crit, false, NULL,
+           t.err_warn, t.err_crit, false,
+           CASE WHEN w.calls < t.min_calls THEN 'unknown' END,
            CASE WHEN w.datname IS NULL THEN 'no statements in the last 5 minutes'
-                ELSE pg_catalog.format('database %s: %s of %s statements failed%s',
-                        w.datname, w.errors, w.calls,
+                ELSE pg_catalog.format('database %s: %s%s of %s statements failed%s',
+                        w.datname,
+                        CASE WHEN w.calls < t.min_calls
+                             THEN pg_catalog.format('too few statements to judge (fewer than coder_health.health_min_statements, %s): ',
+                                                    t.min_calls) ELSE '' END,
+                        w.errors, w.calls,
                         coalesce('; most errors: ' ||
                                  (SELECT x.statement || ' (' || x.recent_errors || ')'
                                   FROM stmt x WHERE x.datname = w.datname AND x.recent_errors > 0
                                   ORDER BY x.recent_errors DESC LIMIT 1), ''))
            END
-    FROM t LEFT JOIN (SELECT * FROM db ORDER BY errors::float8 / calls DESC LIMIT 1) w ON true
+    FROM t LEFT JOIN (SELECT * FROM db
+                      ORDER BY db.calls >= (SELECT tt.min_calls FROM t tt) DESC,
+                               errors::float8 / calls DESC LIMIT 1) w ON true
     UNION ALL
     -- 3. NOTIFY queue usage
     SELECT 3, 'notify_queue',
@@ -1186,11 +1383,13 @@ WITH th AS MATERIALIZED (
         ORDER BY busy_pct DESC LIMIT 1) w ON true
     UNION ALL
     -- 8. Coder's replicas: missing (live heartbeat, no connection) is critical,
-    --    stale heartbeat is a warning
+    --    stale heartbeat is a warning; stopped replicas (stopped_at set) are
+    --    named as stopped, and with no live replica there is nothing to judge
     SELECT 8, 'coder_replicas',
-           CASE WHEN rk.known THEN (SELECT pg_catalog.count(*) FROM servers s WHERE s.stale OR s.missing)::float8 END,
+           CASE WHEN rk.known AND rk.live > 0
+                THEN (SELECT pg_catalog.count(*) FROM servers s WHERE s.stale OR s.missing)::float8 END,
            'replicas', 1, 1, false,
-           CASE WHEN NOT rk.known THEN 'unknown'
+           CASE WHEN NOT rk.known OR rk.live = 0 THEN 'unknown'
                 WHEN EXISTS (SELECT 1 FROM servers s WHERE s.missing) THEN 'critical'
                 WHEN EXISTS (SELECT 1 FROM servers s WHERE s.stale) THEN 'warn'
                 ELSE 'ok' END,
@@ -1201,10 +1400,18 @@ WITH th AS MATERIALIZED (
                                        s.coder_server, s.client_addr, s.heartbeat_age_s, s.connections),
                                    '; ' ORDER BY s.missing DESC, s.coder_server)
                                FROM servers s WHERE s.stale OR s.missing),
-                              pg_catalog.format('%s replicas, all connected with a fresh heartbeat',
-                                  (SELECT pg_catalog.count(*) FROM servers s WHERE s.replica_id IS NOT NULL)))
+                              CASE WHEN rk.live = 0 THEN 'no live Coder replica in public.replicas'
+                                   ELSE pg_catalog.format('%s live replicas, all connected with a fresh heartbeat', rk.live)
+                              END)
+                     || coalesce((SELECT pg_catalog.format('; %s stopped: %s', pg_catalog.count(*),
+                                             pg_catalog.string_agg(pg_catalog.format('%s (last heartbeat %s s ago)',
+                                                 s.coder_server, s.heartbeat_age_s), ', ' ORDER BY s.coder_server))
+                                  FROM servers s WHERE s.stopped HAVING pg_catalog.count(*) > 0), '')
            END
-    FROM replicas_known rk
+    FROM (SELECT rk0.known,
+                 (SELECT pg_catalog.count(*) FROM servers s
+                  WHERE s.replica_id IS NOT NULL AND NOT s.stopped) AS live
+          FROM replicas_known rk0) rk
     UNION ALL
     -- 9, 10. replication lag: the worst standby (primary) or this standby
     SELECT 9, 'replication_lag_bytes',
@@ -1296,7 +1503,7 @@ WITH th AS MATERIALIZED (
            'servers', 1, 1, false,
            CASE WHEN ls.connected = 0 THEN 'unknown'
                 WHEN ls.listening = 0 AND q.notifications_per_s > 0 THEN 'critical' END,
-           CASE WHEN ls.connected = 0 THEN 'no Coder Server connected over TCP'
+           CASE WHEN ls.connected = 0 THEN 'no Coder Server connected'
                 WHEN ls.listening = 0 AND q.notifications_per_s > 0 THEN
                     pg_catalog.format('pg_notify publishes %s notifications/s but none of %s Coder Servers holds a LISTEN connection',
                         round(q.notifications_per_s::numeric, 1), ls.connected)
@@ -1316,8 +1523,7 @@ WITH th AS MATERIALIZED (
                  pg_catalog.count(*) FILTER (WHERE s.listen_lost) AS lost
           FROM servers s
           -- Coder Servers as coder_servers.listen_lost counts them
-          WHERE s.client_addr <> 'local' AND s.unknown IS NOT TRUE
-            AND s.client_addr <> coalesce(pg_catalog.host(pg_catalog.inet_client_addr()), 'local')) ls
+          WHERE NOT s.stopped) ls
     LEFT JOIN queue q ON true
     UNION ALL
     -- 14. kernel TCP round trip to the farthest standby (primary) or to the
@@ -1352,6 +1558,28 @@ ORDER BY c.ord;
 
 COMMENT ON VIEW coder_health.health IS
   'One row per health check: status ok/warn/critical/unknown, value, thresholds (coder_health.health_* settings) and the culprit';
+
+CREATE VIEW coder_health.settings AS
+SELECT s.name,
+       CASE WHEN s.unit = 'kB' THEN (s.setting::numeric * 1024)::text ELSE s.setting END AS setting,
+       CASE WHEN s.unit = 'kB' THEN 'B' ELSE s.unit END AS unit,
+       CASE WHEN s.unit = 'kB' THEN (s.boot_val::numeric * 1024)::text ELSE s.boot_val END AS boot_val,
+       CASE WHEN s.unit = 'kB' THEN (s.reset_val::numeric * 1024)::text ELSE s.reset_val END AS reset_val,
+       CASE WHEN s.unit = 'kB' THEN (s.min_val::numeric * 1024)::text ELSE s.min_val END AS min_val,
+       CASE WHEN s.unit = 'kB' THEN (s.max_val::numeric * 1024)::text ELSE s.max_val END AS max_val,
+       s.vartype,
+       s.context,
+       s.source,
+       s.short_desc
+FROM pg_catalog.pg_settings s
+WHERE s.name LIKE 'coder\_health.%'
+ORDER BY s.name;
+
+COMMENT ON VIEW coder_health.settings IS
+  'Every coder_health.* setting with pg_settings'' column names (setting, unit, boot_val, reset_val, min_val, max_val, short_desc); kB settings (the *_bytes ones) in bytes, unit B';
+
+GRANT SELECT ON coder_health.coder_servers, coder_health.connections,
+    coder_health.health, coder_health.settings TO pg_monitor;
 -- <<< #21 alarms
 
 -- #21 item 2: health was dropped and made again above

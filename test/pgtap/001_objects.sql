@@ -35,7 +35,7 @@ SELECT columns_are('coder_health', 'query_latency', ARRAY[
   'recent_errors', 'recent_p50_ms', 'recent_p99_ms', 'queryids']);
 
 -- every setting is documented in the settings view with a description
-SELECT is((SELECT count(*) FROM coder_health.settings WHERE description IS NULL OR description = ''),
+SELECT is((SELECT count(*) FROM coder_health.settings WHERE short_desc IS NULL OR short_desc = ''),
           0::bigint, 'every setting has a description');
 SELECT cmp_ok((SELECT count(*) FROM coder_health.settings), '>=', 8::bigint,
               'settings view lists the coder_health settings');

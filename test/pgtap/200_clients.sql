@@ -7,11 +7,11 @@ SELECT has_view('coder_health', 'coder_servers', 'view coder_servers');
 SELECT has_view('coder_health', 'connections', 'view connections');
 SELECT has_view('coder_health', 'client_backends', 'view client_backends');
 SELECT columns_are('coder_health', 'coder_servers', ARRAY[
-    'coder_server', 'client_addr', 'replica_id', 'region_id', 'version',
+    'coder_server', 'kind', 'client_addr', 'replica_id', 'region_id', 'version',
     'heartbeat_age_s', 'replica_db_latency_ms', 'connections', 'active', 'idle',
     'idle_in_transaction', 'idle_in_transaction_aborted', 'waiting_on_lock',
     'listening', 'oldest_xact_s', 'longest_statement_s', 'rtt_ms', 'rtt_max_ms',
-    'peak_connections_15min', 'p99_ms', 'far', 'stale', 'missing', 'unknown', 'listen_lost'],
+    'peak_connections_15min', 'p99_ms', 'far', 'stopped', 'stale', 'missing', 'unknown', 'listen_lost'],
     'coder_servers has the columns of the issue, in order');
 
 SELECT is((SELECT unknown FROM coder_health.coder_servers WHERE client_addr = 'local'),

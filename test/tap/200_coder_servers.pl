@@ -1,10 +1,12 @@
 # Connections and network round-trip per Coder Server: clients from three
 # loopback source addresses (workload/bindaddr.so), a replicas table naming
 # two of them (one with a stale heartbeat) plus a replica that has no
-# connection, an idle-in-transaction session, a LISTEN session and a lock
-# wait; every count and flag of coder_health.coder_servers, the RTT of TCP
-# and unix-socket clients, the 15-minute peak, the connections totals, and
-# the view without (or with an odd) replicas table.
+# connection and one that stopped, an idle-in-transaction session, a LISTEN
+# session and a lock wait; every count and flag of coder_health.coder_servers,
+# which hosts are Coder Servers (replicas row or sqlc-named statements) and
+# which are other clients, the RTT of TCP and unix-socket clients, the
+# 15-minute peak, the connections totals, and the view without (or with an
+# odd) replicas table.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -131,19 +133,21 @@ is(row('127.0.0.3', q{coder_server, region_id, connections, active, idle,
 		stale, missing, unknown}),
 	'coder-b|2|2|1|1|1|t|t|t|f|f',
 	'coder-b: stale heartbeat, one active statement waiting on a lock');
-is(row('127.0.0.4', q{coder_server, replica_id IS NULL, connections, idle,
-		stale, missing, unknown}),
-	'127.0.0.4|t|2|2|f|f|t',
-	'127.0.0.4: connections from no known replica are unknown');
+is(row('127.0.0.4', q{coder_server, kind, replica_id IS NULL, connections, idle,
+		stale, missing, unknown, listen_lost}),
+	'127.0.0.4|other|t|2|2|f|f|f|f',
+	'127.0.0.4: plain psql from no known replica is another client, never flagged (#21: was unknown)');
+is(row('127.0.0.2', 'kind'), 'coder_server', 'coder-a (replicas row) is a Coder Server');
 is(row('127.0.0.5', q{coder_server, connections, rtt_ms IS NULL,
 		peak_connections_15min, stale, missing, unknown}),
 	'coder-c|0|t|0|f|t|f',
 	'coder-c: a live replica with no connections is missing');
-is(query(q{SELECT count(*) FROM coder_health.coder_servers WHERE coder_server = 'coder-gone'}),
-	'0', 'a stopped replica is not listed');
-is(row('local', q{connections >= 2, idle_in_transaction >= 1, rtt_ms IS NULL,
+is(query(q{SELECT kind || '|' || stopped || '|' || connections || '|' || missing || '|' || stale
+	FROM coder_health.coder_servers WHERE coder_server = 'coder-gone'}),
+	'coder_server|true|0|false|false', 'a stopped replica is listed as stopped, neither missing nor stale');
+is(row('local', q{kind, connections >= 2, idle_in_transaction >= 1, rtt_ms IS NULL,
 		rtt_max_ms IS NULL, unknown, far}),
-	't|t|t|t|f|f',
+	'local|t|t|t|t|f|f',
 	'unix-socket clients grouped as local, no RTT, never unknown or far');
 
 # RTT from the kernel: non-NULL and under 10 ms over loopback TCP
@@ -170,8 +174,10 @@ ok($node->poll_query_until('postgres',
 
 # far: over coder_health.max_rtt_ms
 is(query(q{SET coder_health.max_rtt_ms = 0;
-	SELECT bool_and(far) FROM coder_health.coder_servers WHERE client_addr LIKE '127.0.0._' AND connections > 0}),
-	't', 'with max_rtt_ms = 0 every TCP Coder Server is far');
+	SELECT string_agg(client_addr || '=' || far, ',' ORDER BY client_addr) FROM coder_health.coder_servers
+	WHERE client_addr LIKE '127.0.0._' AND connections > 0}),
+	'127.0.0.2=true,127.0.0.3=true,127.0.0.4=false',
+	'with max_rtt_ms = 0 every TCP Coder Server is far, another client (127.0.0.4) never');
 is(query(q{SELECT count(*) FROM coder_health.coder_servers WHERE far}),
 	'0', 'at the default 10 ms no loopback server is far');
 
@@ -186,11 +192,22 @@ is(query(q{SELECT max_connections = current_setting('max_connections')::int
 		AND superuser_reserved_connections = 3
 		AND client_backends = (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')
 		AND headroom = max_connections - superuser_reserved_connections - reserved_connections - client_backends
-		AND coder_servers = 4 AND coder_pool_size = 11
-		AND headroom_at_full_pools = headroom - ((11 - 5) + (11 - 2) + (11 - 2) + (11 - 0))
+		AND coder_servers = 3 AND coder_pool_size = 11
+		AND headroom_at_full_pools = headroom - ((11 - 5) + (11 - 2) + (11 - 0))
 		AND (in_use_by_type->>'client backend')::int = client_backends
 	FROM coder_health.connections}),
-	't', 'connections: limits, in use, headroom now and at full pools');
+	't', 'connections: limits, in use, headroom now and at full pools (Coder Servers only, not 127.0.0.4)');
+
+# statements with a sqlc name make a host a Coder Server: 127.0.0.4 is one
+# now, and unknown (no replicas row names it)
+send_sql($c[0], q{SELECT E'-- name: GetWorkspaceByID :one\nSELECT 1' \gexec});
+ok($node->poll_query_until('postgres',
+		q{SELECT kind = 'coder_server' AND unknown FROM coder_health.coder_servers WHERE client_addr = '127.0.0.4'}),
+	'127.0.0.4 sends sqlc-named statements: a Coder Server, unknown to the replicas table');
+is(query(q{SELECT coder_servers FROM coder_health.connections}), '4', 'connections counts it');
+my $named_seen = query('SELECT now()');
+ok($node->poll_query_until('postgres', "SELECT collector_last_run > '$named_seen' FROM coder_health.status"),
+	'the collector ran since');
 
 # the collector's peak outlives the connections
 ok($node->poll_query_until('postgres',
@@ -202,6 +219,7 @@ ok($node->poll_query_until('postgres', q{
 	SELECT connections = 0 AND peak_connections_15min = 2
 	FROM coder_health.coder_servers WHERE client_addr = '127.0.0.4'}),
 	'after disconnecting, 127.0.0.4 shows 0 connections and its 15-minute peak of 2');
+is(row('127.0.0.4', 'kind'), 'coder_server', 'and the collector remembers it sent sqlc-named statements');
 
 # --- which pubsub Coder uses ------------------------------------------------
 # PostgreSQL pubsub: coder-a holds a LISTEN connection, coder-b (connected,
@@ -214,7 +232,7 @@ sub listen_check
 }
 is(query(q{SELECT string_agg(client_addr || '=' || listen_lost, ',' ORDER BY client_addr)
 	FROM coder_health.coder_servers WHERE client_addr <> 'local'}),
-	'127.0.0.2=false,127.0.0.3=true,127.0.0.4=false,127.0.0.5=false',
+	'127.0.0.2=false,127.0.0.3=true,127.0.0.4=false,127.0.0.5=false,127.0.0.6=false',
 	'PostgreSQL pubsub: coder-b lost its LISTEN connection while coder-a holds one');
 is(query(q{SELECT pubsub FROM coder_health.notify_queue}), 'postgres',
 	'notify_queue: pubsub on PostgreSQL (a LISTEN connection)');

@@ -68,6 +68,14 @@ sub check_row
 		"SELECT status || '|' || coalesce(detail, '') FROM coder_health.health WHERE check_name = '$check'");
 }
 
+sub check_row_db
+{
+	my ($n, $db, $check, $set) = @_;
+	local $ENV{PGOPTIONS} = pgoptions($set);
+	return $n->safe_psql($db,
+		"SELECT status || '|' || coalesce(detail, '') FROM coder_health.health WHERE check_name = '$check'");
+}
+
 sub wait_status
 {
 	my ($n, $check, $status, $set, $name) = @_;
@@ -106,7 +114,7 @@ wait_status($node, 'coder_server_rtt', 'critical',
 like(check_row($node, 'coder_server_pool'), qr/^ok\|busiest Coder Server coder-a/, 'pool check names coder-a');
 
 # --- replicas: missing, stale, back ----------------------------------------
-like(check_row($node, 'coder_replicas'), qr/^ok\|1 replicas, all connected/, 'replicas ok');
+like(check_row($node, 'coder_replicas'), qr/^ok\|1 live replicas, all connected/, 'replicas ok');
 $node->safe_psql('postgres', q{INSERT INTO public.replicas VALUES
 	  ('00000000-0000-0000-0000-00000000000b', now(), now(), NULL, now(),
 	   'coder-m', 1, 'http://127.0.0.9:8080', 900, 'v2.1.0')});
@@ -116,6 +124,38 @@ $node->safe_psql('postgres', q{UPDATE public.replicas SET updated_at = now() - i
 like(check_row($node, 'coder_replicas'), qr/^warn\|stale coder-m/, 'heartbeat 60 s old: stale, warn');
 $node->safe_psql('postgres', q{DELETE FROM public.replicas WHERE hostname = 'coder-m'});
 like(check_row($node, 'coder_replicas'), qr/^ok\|/, 'row gone: ok again');
+
+# #21: Coder stopped (its replicas rows have stopped_at): reported as
+# stopped, not "0 replicas, all connected with a fresh heartbeat"
+$node->safe_psql('postgres', q{UPDATE public.replicas SET stopped_at = now()});
+like(check_row($node, 'coder_replicas'),
+	qr/^unknown\|no live Coder replica in public\.replicas; 1 stopped: coder-a \(last heartbeat [0-9.]+ s ago\)$/,
+	'every replica stopped: unknown, the stopped replica named (#21: was ok, "0 replicas, all connected")');
+is($node->safe_psql('postgres', q{SELECT stopped FROM coder_health.coder_servers WHERE coder_server = 'coder-a'}),
+	't', 'coder_servers marks it stopped');
+$node->safe_psql('postgres', q{UPDATE public.replicas SET stopped_at = NULL});
+like(check_row($node, 'coder_replicas'), qr/^ok\|1 live replicas/, 'running again: ok');
+
+# --- #21: a DBA's own statements are too few to judge -------------------------
+# 40 statements typed in psql, 2 of them typos, one slow: before #21 this
+# made error_rate critical (5 %) and statement_p99 critical (p99 >= 500 ms)
+$node->safe_psql('postgres', 'CREATE DATABASE dba');
+$node->safe_psql('dba', 'CREATE EXTENSION coder_health');
+my $typed = join('', map { "SELECT $_;\n" } 1 .. 37)
+  . "SELEC 1;\nSELECT * FROM no_such_table;\nSELECT pg_sleep(0.6);\n";
+$node->psql('dba', $typed, on_error_stop => 0);
+ok($node->poll_query_until('postgres', q{SELECT calls >= 40 FROM coder_health.latency
+	WHERE scope = 'database' AND datname = 'dba' AND "window" = '5 min'}), 'the 40 statements are counted');
+like(check_row_db($node, 'dba', 'error_rate'),
+	qr/^unknown\|database dba: too few statements to judge \(fewer than coder_health\.health_min_statements, 100\): 2 of \d+ statements failed/,
+	'2 typos of about 40 statements: unknown (too few), not critical');
+like(check_row_db($node, 'dba', 'statement_p99'),
+	qr/^unknown\|database dba: too few statements to judge \(fewer than coder_health\.health_min_statements, 100\): p99 [0-9.]+ ms over \d+ statements; slowest: SELECT pg_sleep\(\?\) \(p99 /,
+	'one slow statement of about 40: unknown (too few), not critical');
+like(check_row_db($node, 'dba', 'error_rate', 'SET coder_health.health_min_statements = 10; '),
+	qr/^(warn|critical)\|database dba: 2 of \d+ statements failed/, 'with health_min_statements 10 the same errors are judged (about 5 %)');
+like(check_row_db($node, 'dba', 'statement_p99', 'SET coder_health.health_min_statements = 10; '),
+	qr/^critical\|database dba: p99 /, 'and the same p99 is critical');
 
 # --- a stalled listener --------------------------------------------------------
 $node->safe_psql('postgres', 'ALTER SYSTEM SET coder_health.notify_stall_seconds = 1');
