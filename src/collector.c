@@ -11,6 +11,12 @@
  * launcher), so it shows in pg_stat_activity without needing one.  If it
  * dies, the postmaster starts it again after bgw_restart_time.
  *
+ * Memory: each cycle runs in its own memory context, reset when the cycle
+ * ends, so what a module's collect function pallocs lives one cycle and a
+ * forgotten pfree cannot add up over days (test/tap/008 watches it).  What
+ * must outlive a cycle is allocated in TopMemoryContext explicitly (the
+ * replication module's row buffers, the history module's pending rows).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -22,6 +28,7 @@
 #include "storage/ipc.h"
 #include "storage/latch.h"
 #include "storage/proc.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "compat.h"
@@ -56,19 +63,27 @@ ch_collector_detach(int code, Datum arg)
 	pg_atomic_write_u32(&ch_shared->collector_pid, 0);
 }
 
-/* One collector cycle: every module's periodic work. */
+/*
+ * One collector cycle: every module's periodic work, in cycle_context, which
+ * is empty again when this returns.
+ */
 static void
-ch_collector_cycle(TimestampTz now)
+ch_collector_cycle(MemoryContext cycle_context, TimestampTz now)
 {
+	MemoryContext oldcontext = MemoryContextSwitchTo(cycle_context);
+
 	for (int i = 0; i < ch_nmodules; i++)
 		if (ch_modules[i]->collect)
 			ch_modules[i]->collect(now);
+	MemoryContextSwitchTo(oldcontext);
+	MemoryContextReset(cycle_context);
 }
 
 void
 ch_collector_main(Datum arg)
 {
 	TimestampTz next_run;
+	MemoryContext cycle_context;
 
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
@@ -84,6 +99,10 @@ ch_collector_main(Datum arg)
 	before_shmem_exit(ch_collector_detach, (Datum) 0);
 
 	pgstat_report_activity(STATE_RUNNING, "collecting");
+
+	cycle_context =
+		AllocSetContextCreate(TopMemoryContext, "coder_health collector cycle",
+							  ALLOCSET_DEFAULT_SIZES);
 
 	next_run = GetCurrentTimestamp();
 	while (!ShutdownRequestPending)
@@ -102,7 +121,7 @@ ch_collector_main(Datum arg)
 							(uint32) ch_sample_interval_ms);
 
 		start = GetCurrentTimestamp();
-		ch_collector_cycle(start);
+		ch_collector_cycle(cycle_context, start);
 		end = GetCurrentTimestamp();
 
 		cycle_us = (long) (end - start);
