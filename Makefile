@@ -74,7 +74,7 @@ workload:
 	$(MAKE) -C workload PG_CONFIG=$(PG_CONFIG)
 
 format:
-	clang-format -i src/*.c src/*.h workload/*.c test/unit/*.c
+	clang-format -i src/*.c src/*.h workload/*.c workload/coderd/*.[ch] test/unit/*.c
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \

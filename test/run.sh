@@ -98,7 +98,7 @@ run_lint() {
     "$ROOT/src/query_name.c" "$ROOT/test/unit/test_query_name.c" \
     "$ROOT/src/channel_family.c" "$ROOT/test/unit/test_channel_family.c" \
     "$ROOT/src/statement_text.c" "$ROOT/test/unit/test_statement_text.c" \
-    "$ROOT"/workload/*.c >"$log" 2>&1 || rc=$?
+    -D_POSIX_C_SOURCE=200809L "$ROOT"/workload/*.c "$ROOT"/workload/coderd/*.c >"$log" 2>&1 || rc=$?
   # PostgreSQL-dependent files: check them with the server headers
   cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
     --inline-suppr --suppress=missingIncludeSystem --suppress=missingInclude \

@@ -96,7 +96,7 @@ if [ -w "$here" ]; then
 elif [ ! -x "$here/coderd_sim" ] || [ ! -f "$here/bindaddr.so" ]; then
   bindir="${TMPDIR:-/tmp}/coder_sim_build.$(id -u)"
   mkdir -p "$bindir"
-  cp "$here/Makefile" "$here/coderd_sim.c" "$here/bindaddr.c" "$bindir/"
+  cp -r "$here/Makefile" "$here/coderd" "$here"/*.c "$bindir/"
   make -s -C "$bindir" PG_CONFIG="${PG_CONFIG:-pg_config}" >&2
 fi
 
