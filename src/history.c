@@ -33,6 +33,7 @@
 #include "coder_health.h"
 #include "clients.h"
 #include "health.h"
+#include "history_ring.h"
 #include "latency.h"
 #include "module.h"
 #include "notify.h"
@@ -107,9 +108,8 @@ static int	npending;
 static int
 history_capacity(void)
 {
-	int64		samples = ch_history_length_s / Max(ch_history_interval_s, 1) + 1;
-
-	return (int) Min(samples * CH_HISTORY_ROWS_PER_SAMPLE, CH_HISTORY_MAX_ROWS);
+	return history_ring_capacity(ch_history_length_s, ch_history_interval_s,
+								 CH_HISTORY_ROWS_PER_SAMPLE, CH_HISTORY_MAX_ROWS);
 }
 
 static Size
@@ -140,7 +140,7 @@ history_used_bytes(void)
 
 	if (ch_history == NULL)
 		return 0;
-	n = Min(ch_history->written, (uint64) ch_history->capacity);
+	n = history_ring_held(ch_history->written, (uint64) ch_history->capacity);
 	return offsetof(ChHistoryShared, rows) + n * sizeof(ChHistoryRow);
 }
 
@@ -314,7 +314,8 @@ history_collect(TimestampTz now)
 	LWLockAcquire(ch_shared->locks[CH_LOCK_HISTORY], LW_EXCLUSIVE);
 	for (int i = 0; i < npending; i++)
 	{
-		ch_history->rows[ch_history->written % ch_history->capacity] = pending[i];
+		ch_history->rows[history_ring_slot(ch_history->written,
+										   (uint64) ch_history->capacity)] = pending[i];
 		ch_history->written++;
 	}
 	LWLockRelease(ch_shared->locks[CH_LOCK_HISTORY]);
@@ -346,7 +347,7 @@ coder_health_history(PG_FUNCTION_ARGS)
 	LWLockAcquire(ch_shared->locks[CH_LOCK_HISTORY], LW_SHARED);
 	end = ch_history->written;
 	LWLockRelease(ch_shared->locks[CH_LOCK_HISTORY]);
-	pos = end > capacity ? end - capacity : 0;
+	pos = history_ring_oldest(end, capacity);
 
 	/* a chunk at a time: copy under the lock, build tuples after */
 	copy = palloc(sizeof(ChHistoryRow) * CH_HISTORY_READ_CHUNK);
@@ -356,11 +357,10 @@ coder_health_history(PG_FUNCTION_ARGS)
 
 		LWLockAcquire(ch_shared->locks[CH_LOCK_HISTORY], LW_SHARED);
 		/* rows overwritten since the last chunk are gone: skip them */
-		if (ch_history->written > capacity && pos < ch_history->written - capacity)
-			pos = ch_history->written - capacity;
-		n = (int) Min(end > pos ? end - pos : 0, (uint64) CH_HISTORY_READ_CHUNK);
+		n = history_ring_chunk(&pos, end, ch_history->written, capacity,
+							   CH_HISTORY_READ_CHUNK);
 		for (int i = 0; i < n; i++)
-			copy[i] = ch_history->rows[(pos + i) % capacity];
+			copy[i] = ch_history->rows[history_ring_slot(pos + i, capacity)];
 		LWLockRelease(ch_shared->locks[CH_LOCK_HISTORY]);
 		pos += n;
 
