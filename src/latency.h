@@ -225,6 +225,7 @@ extern void ch_latency_shmem_init(void);
 extern Size ch_latency_used_bytes(void);
 extern bool ch_fold_slot(ChBackendSlot *slot, bool wait);
 extern void ch_latency_collect(TimestampTz now);
+extern void ch_latency_prepare_buckets(void);
 /* A shared sketch copied out for reading. */
 typedef struct ChReadout
 {

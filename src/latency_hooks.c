@@ -331,31 +331,90 @@ post_name(const ChFrame *f, const char *name)
 }
 
 /*
- * The sqlc name of the statement at text[location .. location + len), into
- * name; returns its hash (0: no name).  The marker is a comment before the
- * statement.  PostgreSQL 18 starts a statement's location after its leading
- * comments (17 and older at the end of the previous statement), so look
- * back to the previous ';' or the start of the string: only whitespace and
- * comments lie between.
+ * Where the text of the statement at text[location .. location + len)
+ * starts, with *span its length (-1: to the end of the string).  The sqlc
+ * marker is a comment before the statement.  PostgreSQL 18 starts a
+ * statement's location after its leading comments (17 and older at the end
+ * of the previous statement), so look back to the previous ';' or the start
+ * of the string: only whitespace and comments lie between.
+ */
+static inline const char *
+statement_head(const char *text, int location, int len, long *span)
+{
+	int			start = Max(location, 0);
+
+	while (start > 0 && text[start - 1] != ';')
+		start--;
+	*span = len > 0 ? len + (Max(location, 0) - start) : -1;
+	return text + start;
+}
+
+/*
+ * The sqlc name of a statement, into name; returns its hash (0: no name).
  */
 static uint64
 statement_name(const char *text, int location, int len,
 			   char name[QUERY_NAME_LEN])
 {
-	int			start;
 	long		span;
 	uint64		h;
 
 	if (text == NULL)
 		return UINT64CONST(0);
-	start = Max(location, 0);
-	while (start > 0 && text[start - 1] != ';')
-		start--;
-	span = len > 0 ? len + (Max(location, 0) - start) : -1;
-	if (!query_name_parse(text + start, span, name))
+	text = statement_head(text, location, len, &span);
+	if (!query_name_parse(text, span, name))
 		return UINT64CONST(0);
 	h = hash64_bytes(name, (int) strlen(name), UINT64CONST(0x6e616d6568617368));
 	return h != UINT64CONST(0) ? h : UINT64CONST(1);
+}
+
+static uint64 pg_noinline
+statement_namehash_slow(const char *text, int location, int len)
+{
+	char		name[QUERY_NAME_LEN];
+
+	return statement_name(text, location, len, name);
+}
+
+/* what query_name_parse skips before the marker */
+static inline bool
+name_space(char c)
+{
+	return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/*
+ * The hash of a statement's sqlc name (0: none), at its start.  Most
+ * statements have no name: the marker's '-' must be the first thing after
+ * whitespace, which is one look (no strlen, no name buffer) to rule out.
+ */
+static inline uint64
+statement_namehash(const char *text, int location, int len)
+{
+	long		span;
+	const char *p;
+
+	if (text == NULL)
+		return UINT64CONST(0);
+	p = statement_head(text, location, len, &span);
+	if (span >= 0)
+	{
+		const char *end = p + span;
+
+		while (p < end && name_space(*p))
+			p++;
+		if (p >= end)
+			return UINT64CONST(0);
+	}
+	else
+	{
+		/* to the end of the string: its NUL is not a space */
+		while (name_space(*p))
+			p++;
+	}
+	if (*p != '-')
+		return UINT64CONST(0);
+	return statement_namehash_slow(text, location, len);
 }
 
 /*
@@ -418,7 +477,6 @@ push_frame(QueryDesc *query, uint64 queryid, const char *text,
 {
 	ChFrame    *f;
 	bool		toplevel = (running_depth() == 0);
-	char		name[QUERY_NAME_LEN];
 
 	if (nframes >= CH_MAX_FRAMES || !tracking(toplevel))
 		return NULL;
@@ -429,7 +487,7 @@ push_frame(QueryDesc *query, uint64 queryid, const char *text,
 	f = &frames[nframes++];
 	f->query = query;
 	f->queryid = queryid;
-	f->namehash = ch_query_names ? statement_name(text, location, len, name) :
+	f->namehash = ch_query_names ? statement_namehash(text, location, len) :
 		UINT64CONST(0);
 	f->toplevel = toplevel;
 	f->end = 0;
@@ -477,13 +535,12 @@ remove_frame(ChFrame *f)
 static void
 finish_frame(ChFrame *f, bool commit_follows, bool is_rollback)
 {
-	ChFrame		done = *f;
+	ChFrame		done;
 
-	remove_frame(f);
 	if (my_slot == NULL)
 		my_slot = claim_slot();
-	note_name(&done);
-	if (done.toplevel && commit_follows)
+	note_name(f);
+	if (f->toplevel && commit_follows)
 	{
 		/*
 		 * Several statements pipelined before one Sync share a transaction:
@@ -491,20 +548,23 @@ finish_frame(ChFrame *f, bool commit_follows, bool is_rollback)
 		 */
 		if (have_deferred)
 			record(deferred.queryid, deferred.namehash, deferred.start,
-				   deferred.end ? deferred.end : Max(done.start, deferred.start),
+				   deferred.end ? deferred.end : Max(f->start, deferred.start),
 				   true, false);
-		deferred = done;
+		deferred = *f;
+		remove_frame(f);
 		have_deferred = true;
 		deferred_is_rollback = is_rollback;
-		deferred_msg_start = done.last_msg;
+		deferred_msg_start = deferred.last_msg;
 		/*
 		 * Fold now and then here too: most client statements take this
 		 * path.  No clock was read; the statement's own start time is close
 		 * enough for "every 250 ms".
 		 */
-		maybe_fold(done.start);
+		maybe_fold(deferred.start);
 		return;
 	}
+	done = *f;
+	remove_frame(f);
 	if (done.end == 0)
 		done.end = GetCurrentTimestamp();
 	record(done.queryid, done.namehash, done.start, done.end, done.toplevel,
@@ -956,6 +1016,7 @@ void
 ch_latency_install_hooks(void)
 {
 	ch_text_query_id_request();
+	ch_latency_prepare_buckets();
 
 	prev_ExecutorStart = ExecutorStart_hook;
 	ExecutorStart_hook = ch_ExecutorStart;

@@ -17,6 +17,10 @@
 /* the normalized text is handed over in pieces of at most this many bytes */
 #define STATEMENT_TEXT_CHUNK 1024
 
+/*
+ * A chunk may be read in whole 8-byte words: the bytes from its end up to
+ * the next multiple of 8 are readable (and not part of it).
+ */
 typedef void (*statement_text_sink) (void *arg, const char *chunk, int len);
 
 /*

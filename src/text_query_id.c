@@ -93,12 +93,40 @@ ch_text_query_id(const char *source, int location, int len)
 	return id != UINT64CONST(0) ? id : UINT64CONST(1);
 }
 
+/*
+ * hash64_bytes(chunk, len, *h), reading the last partial word whole and
+ * masking it instead of copying it byte by byte (a call to memcpy): a chunk
+ * is readable up to the next multiple of 8 (statement_text.h).
+ */
 static void
 hash_chunk(void *arg, const char *chunk, int len)
 {
 	uint64	   *h = (uint64 *) arg;
+	uint64		x = *h ^ UINT64CONST(0x9e3779b97f4a7c15) ^ (uint64) len;
+	int			left = len;
 
-	*h = hash64_bytes(chunk, len, *h);
+	for (; left >= 8; chunk += 8, left -= 8)
+	{
+		uint64		w;
+
+		memcpy(&w, chunk, 8);
+		x = (x ^ w) * UINT64CONST(0xbf58476d1ce4e5b9);
+		x ^= x >> 31;
+	}
+	if (left > 0)
+	{
+		uint64		w;
+
+		memcpy(&w, chunk, 8);
+#ifdef WORDS_BIGENDIAN
+		w &= ~UINT64CONST(0) << (8 * (8 - left));
+#else
+		w &= ~UINT64CONST(0) >> (8 * (8 - left));
+#endif
+		x = (x ^ w) * UINT64CONST(0xbf58476d1ce4e5b9);
+		x ^= x >> 31;
+	}
+	*h = hash64_mix(x);
 }
 
 /*

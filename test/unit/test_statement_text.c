@@ -157,6 +157,40 @@ main(void)
 	expect("SELECT \xc3\xa9t\xc3\xa9, 'caf\xc3\xa9' FROM t",
 		   "select \xc3\xa9t\xc3\xa9,?s from t", "UTF-8 identifiers and strings");
 
+	/*
+	 * Words are copied lower-cased eight bytes at a time: every byte a word
+	 * can hold, at every position of an 8-byte step, and words ending at
+	 * every distance from the end of the text.
+	 */
+	expect("SELECT ABCDEFGHIJKLMNOPQRSTUVWXYZ_@[`{ abcdefghijklmnopqrstuvwxyz$09",
+		   "select abcdefghijklmnopqrstuvwxyz_@[`{abcdefghijklmnopqrstuvwxyz$09",
+		   "words fold A-Z only ('@', '[', '`', '{' are not letters)");
+	{
+		static const char word[] = "AbCdEfGhIjKlMnOpQrStUvWxYz\xc3\x89Z";
+		static const char folded[] = "abcdefghijklmnopqrstuvwxyz\xc3\x89z";
+		bool		all = true;
+
+		for (int wl = 1; wl < (int) sizeof(word); wl++)
+			for (int tail = 0; tail < 10; tail++)
+			{
+				char		text[128];
+				char		expected[128];
+				Collected	r;
+
+				/* "X <word prefix> ,,,,": the word ends tail bytes before the end */
+				n = sprintf(text, "X %.*s%.*s", wl, word, tail, ",,,,,,,,,,");
+				sprintf(expected, "x %.*s%.*s", wl, folded, tail, ",,,,,,,,,,");
+				r = normalize(text, n);
+				if (strcmp(r.text, expected) != 0)
+				{
+					all = false;
+					ok(false, "a word of every length at every distance from the end", r.text);
+				}
+				free(r.text);
+			}
+		ok(all, "words of 1 to 29 bytes at 0 to 9 bytes from the end fold exactly", NULL);
+	}
+
 	/* long statements are handed over in chunks, in order */
 	n = 0;
 	memcpy(big, "SELECT ", 7);
