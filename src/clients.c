@@ -48,7 +48,7 @@ int			ch_coder_pool_size = 11;
 
 /* When this backend reads TCP_INFO next (statement start time scale). */
 static TimestampTz rtt_due = 0;
-static ChClientSlot *my_slot = NULL;
+static ChClientSlot *my_client_slot = NULL;
 
 /* LISTEN state change made by the current transaction, applied at commit. */
 typedef enum ChListenChange
@@ -170,7 +170,7 @@ slot_end_write(ChClientSlot *slot)
 
 /* This backend's slot, claimed at first use. */
 static ChClientSlot *
-claim_slot(void)
+claim_client_slot(void)
 {
 	int			n = compat_my_proc_number();
 	ChClientSlot *slot;
@@ -255,7 +255,7 @@ read_rtt(TimestampTz now)
 	uint32		rttvar = CH_RTT_NONE;
 	bool		is_tcp;
 
-	if (my_slot == NULL && (my_slot = claim_slot()) == NULL)
+	if (my_client_slot == NULL && (my_client_slot = claim_client_slot()) == NULL)
 	{
 		rtt_due = PG_INT64_MAX;
 		return;
@@ -296,11 +296,11 @@ read_rtt(TimestampTz now)
 		}
 	}
 #endif
-	slot_begin_write(my_slot);
-	my_slot->rtt_us = rtt;
-	my_slot->rttvar_us = rttvar;
-	my_slot->measured_at = now;
-	slot_end_write(my_slot);
+	slot_begin_write(my_client_slot);
+	my_client_slot->rtt_us = rtt;
+	my_client_slot->rttvar_us = rttvar;
+	my_client_slot->measured_at = now;
+	slot_end_write(my_client_slot);
 
 	/* unix sockets and disabled readings: nothing to read again */
 	if (!is_tcp || ch_rtt_interval_s <= 0)
@@ -389,11 +389,11 @@ ch_clients_xact_callback(XactEvent event, void *arg)
 	if (event != XACT_EVENT_COMMIT)
 		return;
 	/* no allocation, no error: a few stores into our own slot */
-	if (my_slot == NULL && (my_slot = claim_slot()) == NULL)
+	if (my_client_slot == NULL && (my_client_slot = claim_client_slot()) == NULL)
 		return;
-	slot_begin_write(my_slot);
-	my_slot->listening = (change == CH_LISTEN_ADDED);
-	slot_end_write(my_slot);
+	slot_begin_write(my_client_slot);
+	my_client_slot->listening = (change == CH_LISTEN_ADDED);
+	slot_end_write(my_client_slot);
 }
 
 static void

@@ -13,6 +13,13 @@
  * readers filter on time: more keys than that shorten the time covered,
  * they never overflow anything.
  *
+ * Locking: only the collector writes the ring, appending a sample's rows
+ * under CH_LOCK_HISTORY in exclusive mode after it has read the other
+ * features (never holding two of coder_health's locks at once).  Readers
+ * note how many rows were written under the lock in shared mode, then copy
+ * chunks under it and skip the rows overwritten in between (history_ring.h;
+ * the arithmetic is unit-tested in test/unit/test_history_ring.c).
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"

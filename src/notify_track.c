@@ -255,7 +255,7 @@ static void clear_my_slot(int code, Datum arg);
 static bool ensure_listen_set(void);
 
 static inline bool
-tracking(void)
+notify_tracking(void)
 {
 	return ch_track_notify && ch_notify != NULL && !IsParallelWorker();
 }
@@ -477,11 +477,11 @@ ch_notify_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_PRE_COMMIT:
 			/* the start of the commit phase, should it notify */
-			if (tracking())
+			if (notify_tracking())
 				ch_notify_readback_pre_commit();
 			break;
 		case XACT_EVENT_COMMIT:
-			ch_notify_readback_end(true, tracking());
+			ch_notify_readback_end(true, notify_tracking());
 			if (nactions > 0)
 			{
 				if (ch_notify != NULL)
@@ -548,7 +548,7 @@ ch_notify_ProcessUtility(CH_PROCESS_UTILITY_ARGS)
 		standard_ProcessUtility(CH_PROCESS_UTILITY_PASS);
 
 	/* PostgreSQL accepted the statement: note what it queued */
-	if (!tracking())
+	if (!notify_tracking())
 		return;
 	switch (nodeTag(parsetree))
 	{
