@@ -81,6 +81,12 @@ typedef enum ChTrackLevel
 extern int	ch_sample_interval_ms;
 extern int	ch_track;
 extern bool ch_track_utility;
+extern bool ch_track_monitoring;
+
+/* set by coder_health's SQL functions: this statement reads coder_health
+ * (shmem.c; cleared by latency_hooks.c when a client statement starts or
+ * ends) */
+extern bool ch_self_read;
 extern bool ch_include_errors;
 extern int	ch_max_statements;
 extern int	ch_max_clients;

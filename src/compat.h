@@ -184,6 +184,11 @@ extern uint64 ch_text_query_id(const char *source, int location, int len);
 #else
 #define COMPAT_ROLE_READ_ALL_STATS DEFAULT_ROLE_READ_ALL_STATS
 #endif
+#if PG_VERSION_NUM >= 140000
+#define COMPAT_ROLE_MONITOR ROLE_PG_MONITOR
+#else
+#define COMPAT_ROLE_MONITOR DEFAULT_ROLE_MONITOR
+#endif
 
 /* ------------------------------------------------------------------------
  * Replication (replication.c): WAL positions, recovery state and the

@@ -37,6 +37,7 @@
 #include "replication/walsender.h"
 #include "storage/ipc.h"
 #include "tcop/utility.h"
+#include "utils/acl.h"
 #include "utils/elog.h"
 #include "utils/timestamp.h"
 
@@ -65,6 +66,8 @@ typedef struct ChFrame
 	int			text_location;	/* this statement's part of it */
 	int			text_len;		/* 0: to the end of the string */
 	TimestampTz last_msg;		/* statement_timestamp() when it last ran */
+	bool		excluded;		/* a read of coder_health or by the monitoring
+								 * role: not timed (set when it ends) */
 } ChFrame;
 
 static ChFrame frames[CH_MAX_FRAMES];
@@ -163,7 +166,7 @@ fold_own_ring(int max_tries)
 }
 
 static void fail_frames_from(int first, TimestampTz now);
-static void record(uint64 queryid, uint64 namehash, TimestampTz start,
+static void record(bool excluded, uint64 queryid, uint64 namehash, TimestampTz start,
 				   TimestampTz end, bool toplevel, bool error);
 
 static void
@@ -180,7 +183,7 @@ fold_at_exit(int code, Datum arg)
 		TimestampTz now = GetCurrentTimestamp();
 
 		if (have_deferred)
-			record(deferred.queryid, deferred.namehash, deferred.start, now,
+			record(deferred.excluded, deferred.queryid, deferred.namehash, deferred.start, now,
 				   true, true);
 		have_deferred = false;
 		fail_frames_from(0, now);
@@ -225,14 +228,51 @@ claim_slot(void)
 	return slot;
 }
 
+/*
+ * The monitoring role: a role that is a member of pg_monitor (not through
+ * being superuser), as the exporter's role is.  Looked up when a statement
+ * starts with a role other than the last one (the executor runs then, so
+ * the catalog may be read), and kept for the session.
+ */
+static Oid	monitor_role = InvalidOid;
+static bool monitor_is_member = false;
+
 static void
-record(uint64 queryid, uint64 namehash, TimestampTz start, TimestampTz end,
-	   bool toplevel, bool error)
+note_monitoring_role(void)
+{
+	Oid			role = GetUserId();
+
+	if (ch_track_monitoring || role == monitor_role)
+		return;
+	monitor_is_member = !superuser_arg(role) &&
+		is_member_of_role_nosuper(role, COMPAT_ROLE_MONITOR);
+	monitor_role = role;
+}
+
+/*
+ * Whether a statement ending now is left out of the statistics: it read
+ * coder_health (one of its functions ran: ch_self_read), or the monitoring
+ * role ran it, and coder_health.track_monitoring is off.  A DBA's SELECT *
+ * FROM coder_health.health or the exporter's scrape must not count against
+ * Coder's verdict.
+ */
+static bool
+excluded_now(void)
+{
+	if (ch_track_monitoring)
+		return false;
+	return ch_self_read ||
+		(monitor_is_member && OidIsValid(monitor_role) && monitor_role == GetUserId());
+}
+
+static void
+record(bool excluded, uint64 queryid, uint64 namehash, TimestampTz start,
+	   TimestampTz end, bool toplevel, bool error)
 {
 	uint64		head;
 	ChSample   *s;
 
-	if (exiting)
+	if (exiting || excluded)
 		return;
 	if (my_slot == NULL)
 	{
@@ -478,6 +518,9 @@ push_frame(QueryDesc *query, uint64 queryid, const char *text,
 	ChFrame    *f;
 	bool		toplevel = (running_depth() == 0);
 
+	/* a new client statement: whether it reads coder_health is its own */
+	if (toplevel)
+		ch_self_read = false;
 	if (nframes >= CH_MAX_FRAMES || !tracking(toplevel))
 		return NULL;
 	if (queryid == UINT64CONST(0))
@@ -497,6 +540,7 @@ push_frame(QueryDesc *query, uint64 queryid, const char *text,
 	f->text_location = location;
 	f->text_len = len;
 	f->last_msg = GetCurrentStatementStartTimestamp();
+	f->excluded = false;
 	if (toplevel)
 	{
 		/* started when its message arrived, or when the previous statement
@@ -537,9 +581,15 @@ finish_frame(ChFrame *f, bool commit_follows, bool is_rollback)
 {
 	ChFrame		done;
 
+	f->excluded = excluded_now();
+	if (f->toplevel)
+		ch_self_read = false;
 	if (my_slot == NULL)
 		my_slot = claim_slot();
-	note_name(f);
+	/* no name note for a statement that is not timed: it would wait for an
+	 * entry that never comes */
+	if (!f->excluded)
+		note_name(f);
 	if (f->toplevel && commit_follows)
 	{
 		/*
@@ -547,7 +597,7 @@ finish_frame(ChFrame *f, bool commit_follows, bool is_rollback)
 		 * the earlier one ended at the latest where this one began.
 		 */
 		if (have_deferred)
-			record(deferred.queryid, deferred.namehash, deferred.start,
+			record(deferred.excluded, deferred.queryid, deferred.namehash, deferred.start,
 				   deferred.end ? deferred.end : Max(f->start, deferred.start),
 				   true, false);
 		deferred = *f;
@@ -567,8 +617,8 @@ finish_frame(ChFrame *f, bool commit_follows, bool is_rollback)
 	remove_frame(f);
 	if (done.end == 0)
 		done.end = GetCurrentTimestamp();
-	record(done.queryid, done.namehash, done.start, done.end, done.toplevel,
-		   false);
+	record(done.excluded, done.queryid, done.namehash, done.start, done.end,
+		   done.toplevel, false);
 	if (done.toplevel)
 		last_top_end = done.end;
 	maybe_fold(done.end);
@@ -596,7 +646,11 @@ ch_ExecutorStart(QueryDesc *queryDesc, int eflags)
 {
 	if ((eflags & EXEC_FLAG_EXPLAIN_ONLY) == 0)
 	{
-		ChFrame    *f = push_frame(queryDesc,
+		ChFrame    *f;
+
+		if (tracking(true))
+			note_monitoring_role();
+		f = push_frame(queryDesc,
 								   (uint64) queryDesc->plannedstmt->queryId,
 								   queryDesc->sourceText,
 								   queryDesc->plannedstmt->stmt_location,
@@ -821,10 +875,15 @@ fail_frames_from(int first, TimestampTz now)
 {
 	for (int i = first; i < nframes; i++)
 	{
+		bool		excluded = excluded_now();
+
 		/* a statement whose every execution fails still has its name */
-		note_name(&frames[i]);
-		record(frames[i].queryid, frames[i].namehash, frames[i].start, now,
-			   frames[i].toplevel, true);
+		if (!excluded)
+			note_name(&frames[i]);
+		record(excluded, frames[i].queryid, frames[i].namehash,
+			   frames[i].start, now, frames[i].toplevel, true);
+		if (frames[i].toplevel)
+			ch_self_read = false;
 		if (frames[i].toplevel)
 			last_top_end = now;
 	}
@@ -847,7 +906,9 @@ record_unattributed_error(TimestampTz now)
 	{
 		TimestampTz start = Max(GetCurrentStatementStartTimestamp(), last_top_end);
 
-		record(UINT64CONST(0), UINT64CONST(0), start, now, true, true);
+		record(excluded_now(), UINT64CONST(0), UINT64CONST(0), start, now,
+			   true, true);
+		ch_self_read = false;
 		last_top_end = now;
 	}
 }
@@ -883,7 +944,7 @@ ch_xact_callback(XactEvent event, void *arg)
 			if (!have_deferred)
 				return;
 			now = GetCurrentTimestamp();
-			record(deferred.queryid, deferred.namehash, deferred.start, now,
+			record(deferred.excluded, deferred.queryid, deferred.namehash, deferred.start, now,
 				   true, false);
 			last_top_end = now;
 			have_deferred = false;
@@ -921,7 +982,7 @@ ch_xact_callback(XactEvent event, void *arg)
 		if (deferred_is_rollback)
 		{
 			/* a ROLLBACK did what it was asked */
-			record(deferred.queryid, deferred.namehash, deferred.start, now,
+			record(deferred.excluded, deferred.queryid, deferred.namehash, deferred.start, now,
 				   true, false);
 			last_top_end = now;
 		}
@@ -934,14 +995,14 @@ ch_xact_callback(XactEvent event, void *arg)
 			 */
 			TimestampTz end = Max(msg, deferred.start);
 
-			record(deferred.queryid, deferred.namehash, deferred.start, end,
+			record(deferred.excluded, deferred.queryid, deferred.namehash, deferred.start, end,
 				   true, false);
 			last_top_end = end;
 		}
 		else
 		{
 			/* its own commit failed (a deferred constraint, serialization) */
-			record(deferred.queryid, deferred.namehash, deferred.start, now,
+			record(deferred.excluded, deferred.queryid, deferred.namehash, deferred.start, now,
 				   true, true);
 			last_top_end = now;
 			return;

@@ -20,6 +20,7 @@
 int			ch_sample_interval_ms = 1000;
 int			ch_track = CH_TRACK_TOP;
 bool		ch_track_utility = true;
+bool		ch_track_monitoring = false;
 bool		ch_include_errors = true;
 int			ch_max_statements = 5000;
 int			ch_max_clients = 256;
@@ -79,6 +80,17 @@ ch_define_latency_settings(void)
 							 NULL,
 							 &ch_track_utility,
 							 true,
+							 PGC_SUSET, 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("coder_health.track_monitoring",
+							 "Whether coder_health's own reads and the monitoring role's statements are timed too.",
+							 "Off: a statement that reads coder_health (a view or function of "
+							 "the extension) or runs as a member of pg_monitor (not a "
+							 "superuser) is not timed, so a DBA's or an exporter's reads never "
+							 "count against Coder's latency and error rate.",
+							 &ch_track_monitoring,
+							 false,
 							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
 

@@ -125,6 +125,9 @@ ch_shmem_startup(void)
 	}
 }
 
+/* this statement reads coder_health (see ch_require_loaded) */
+bool		ch_self_read = false;
+
 /*
  * Every SQL-callable function starts here: without the preloaded library
  * there is no shared state to read, and the user needs to know why.
@@ -132,6 +135,9 @@ ch_shmem_startup(void)
 void
 ch_require_loaded(void)
 {
+	/* every SQL function of coder_health comes here: the statement running
+	 * it reads coder_health (latency_hooks.c leaves it out) */
+	ch_self_read = true;
 	if (ch_shared == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),

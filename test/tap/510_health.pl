@@ -157,6 +157,39 @@ like(check_row_db($node, 'dba', 'error_rate', 'SET coder_health.health_min_state
 like(check_row_db($node, 'dba', 'statement_p99', 'SET coder_health.health_min_statements = 10; '),
 	qr/^critical\|database dba: p99 /, 'and the same p99 is critical');
 
+# --- #21: coder_health's own reads and the monitoring role do not count ------
+# Before #21 the DBA's own slow read of coder_health made statement_p99
+# critical, and the exporter's role's failing statements raised error_rate.
+$node->safe_psql('postgres', 'CREATE DATABASE dba2');
+$node->safe_psql('dba2', 'CREATE EXTENSION coder_health');
+$node->safe_psql('dba2', join('', map { "SELECT $_;\n" } 1 .. 150));
+ok($node->poll_query_until('postgres', q{SELECT calls >= 150 FROM coder_health.latency
+	WHERE scope = 'database' AND datname = 'dba2' AND "window" = '5 min'}), 'Coder-like load: 150 statements');
+my $calls_dba2 = $node->safe_psql('postgres', q{SELECT calls FROM coder_health.latency
+	WHERE scope = 'database' AND datname = 'dba2' AND "window" = '5 min'});
+$node->safe_psql('dba2', join('', map { "SELECT count(*) FROM coder_health.health, pg_sleep(0.6);\n" } 1 .. 3)
+	  . "SELECT coder_health.flush();\n");
+$node->psql('dba2', join('', map { "SELECT 1 / g FROM generate_series(0, 0) g;\n" } 1 .. 6) . "SELECT coder_health.flush();\n",
+	on_error_stop => 0, extra_params => [ '-U', 'mon' ]);
+# the monitoring role's failures and coder_health's reads are never timed
+# (they would be by now: each session flushed its samples)
+is($node->safe_psql('postgres', q{SELECT calls FROM coder_health.latency
+	WHERE scope = 'database' AND datname = 'dba2' AND "window" = '5 min'}),
+	$calls_dba2, 'slow reads of coder_health and the monitoring role\'s errors are not counted');
+like(check_row_db($node, 'dba2', 'statement_p99'), qr/^ok\|database dba2: p99 [0-9.]+ ms over \d+ statements/,
+	'three 600 ms reads of coder_health.health: statement_p99 stays ok (was critical)');
+like(check_row_db($node, 'dba2', 'error_rate'), qr/^ok\|database dba2: 0 of \d+ statements failed/,
+	'six failures of the monitoring role: error_rate stays ok (was critical)');
+is($node->safe_psql('postgres', q{SELECT count(*) FROM coder_health.statement_latency
+	WHERE datname = 'dba2' AND (query LIKE '%coder\_health.%' OR rolname = 'mon')}),
+	'0', 'no statement of coder_health\'s reads or of the monitoring role is kept');
+# coder_health.track_monitoring = on times them like any other
+$node->psql('dba2', "SET coder_health.track_monitoring = on;\n"
+	  . "SELECT count(*) FROM coder_health.health, pg_sleep(0.6);\nSELECT coder_health.flush();\n");
+ok($node->poll_query_until('postgres', qq{SELECT calls > $calls_dba2 FROM coder_health.latency
+	WHERE scope = 'database' AND datname = 'dba2' AND "window" = '5 min'}),
+	'with track_monitoring on, a read of coder_health is timed');
+
 # --- a stalled listener --------------------------------------------------------
 $node->safe_psql('postgres', 'ALTER SYSTEM SET coder_health.notify_stall_seconds = 1');
 $node->safe_psql('postgres', 'ALTER SYSTEM SET coder_health.notify_stall_bytes = 10000');
