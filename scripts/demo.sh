@@ -123,7 +123,7 @@ SELECT role, application_name, state, sync_state, replay_lag_bytes,
 FROM coder_health.replication"
 
 show "LIVE: the NOTIFY queue (PostgreSQL's own state), the notifying commits, and which pubsub Coder uses (postgres: LISTEN per Coder Server; nats: none, and none needed)" "
-SELECT round(usage::numeric, 6) AS usage, pg_size_pretty(backlog_bytes) AS backlog,
+SELECT usage_pct, pg_size_pretty(backlog_bytes) AS backlog,
        listeners, stalled_listeners AS stalled, slowest_listener_pid AS slowest_pid,
        pg_size_pretty(slowest_listener_backlog_bytes) AS slowest_backlog,
        notifications, round(notifications_per_s::numeric, 1) AS per_s,
@@ -201,9 +201,11 @@ FROM coder_health.latency_chart((SELECT queryid FROM coder_health.statement_late
                                  ORDER BY p99_ms DESC LIMIT 1))"
 
 show "history (sampled every history_interval by the collector)" "
-SELECT coder_health.sparkline('connections') AS connections_all_coder_servers
+SELECT coder_health.sparkline('connections') AS sparkline
 UNION ALL
-SELECT coder_health.sparkline('calls_per_s', 'coder')"
+SELECT coder_health.sparkline('calls_per_s')
+UNION ALL
+SELECT coder_health.sparkline('p99_ms')"
 
 cat <<EOF
 

@@ -216,7 +216,7 @@ FROM coder_health.notify_queue q;
 -- size): one WARNING, supported = false, usage from PostgreSQL itself
 \set VERBOSITY terse
 SET coder_health.notify_layout_test_bytes = 8;
-SELECT supported, usage = pg_notification_queue_usage() AS usage_from_postgres,
+SELECT supported, usage_pct = round((pg_notification_queue_usage() * 100)::numeric, 4) AS usage_from_postgres,
        listeners >= 0 AS listeners_known
 FROM coder_health.notify_queue;
 SELECT supported FROM coder_health.notify_queue;

@@ -68,7 +68,7 @@ PG_FUNCTION_INFO_V1(coder_health_history);
 typedef enum ChHistoryMetric
 {
 	CH_HM_CONNECTIONS,			/* key: client host */
-	CH_HM_NOTIFY_QUEUE_USAGE,	/* fraction, as pg_notification_queue_usage() */
+	CH_HM_NOTIFY_QUEUE_USAGE,	/* percent, as notify_queue.usage_pct */
 	CH_HM_NOTIFY_BACKLOG,		/* bytes behind of the slowest listener */
 	CH_HM_REPL_LAG_BYTES,		/* key: standby (slot, else walsender pid) */
 	CH_HM_REPL_LAG_S,
@@ -80,7 +80,7 @@ typedef enum ChHistoryMetric
 
 static const char *const metric_names[CH_HM_COUNT] = {
 	"connections",
-	"notify_queue_usage",
+	"notify_queue_usage_pct",
 	"notify_backlog_bytes",
 	"replication_lag_bytes",
 	"replication_lag_s",
@@ -193,7 +193,7 @@ sample_notify(TimestampTz now)
 		return;
 	for (int k = 0; k < snap.nlisteners; k++)
 		worst = Max(worst, snap.listeners[k].backlog_bytes);
-	note(now, CH_HM_NOTIFY_QUEUE_USAGE, NULL, snap.usage);
+	note(now, CH_HM_NOTIFY_QUEUE_USAGE, NULL, snap.usage * 100.0);
 	note(now, CH_HM_NOTIFY_BACKLOG, NULL, (double) worst);
 }
 

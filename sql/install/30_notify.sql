@@ -57,8 +57,10 @@ CROSS JOIN LATERAL (
 COMMENT ON VIEW coder_health.notify_listeners IS
   'Every LISTENing backend: how far behind the queue head it is (backlog_bytes), and whether it is stalled';
 
+-- Usage in percent of the queue's maximum, as the health check and its
+-- thresholds (health_notify_queue_*_pct) and the history have it.
 CREATE VIEW coder_health.notify_queue AS
-SELECT q.usage, q.backlog_bytes, q.max_bytes, q.listeners,
+SELECT round((q.usage * 100)::numeric, 4) AS usage_pct, q.backlog_bytes, q.max_bytes, q.listeners,
        (SELECT count(*) FROM coder_health.notify_listeners l WHERE l.stalled)::integer
            AS stalled_listeners,
        q.slowest_listener_pid, q.slowest_listener_backlog_bytes,
@@ -76,7 +78,7 @@ SELECT q.usage, q.backlog_bytes, q.max_bytes, q.listeners,
 FROM coder_health.notify_queue_internal() q;
 
 COMMENT ON VIEW coder_health.notify_queue IS
-  'The NOTIFY queue: usage (as pg_notification_queue_usage), backlog, slowest listener, committed notifications, the commit time of notifying transactions (last minute), and which pubsub Coder uses (postgres or nats)';
+  'The NOTIFY queue: usage_pct (percent, pg_notification_queue_usage() * 100), backlog, slowest listener, committed notifications, the commit time of notifying transactions (last minute), and which pubsub Coder uses (postgres or nats)';
 
 CREATE FUNCTION coder_health.notify_channels_internal(
     OUT channel_family text, OUT distinct_channels bigint, OUT listeners integer,

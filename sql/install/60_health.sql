@@ -406,7 +406,7 @@ LEFT JOIN pg_catalog.pg_database d
        ON h.metric IN ('p99_ms', 'calls_per_s') AND d.oid::text = h.key;
 
 COMMENT ON VIEW coder_health.history IS
-  'Samples taken every coder_health.history_interval over coder_health.history_length: connections per Coder Server, NOTIFY queue usage and backlog, replication lag, p99 and calls/s per database';
+  'Samples taken every coder_health.history_interval over coder_health.history_length: connections per client host, NOTIFY queue usage (percent) and backlog, replication lag and round trip (replication_rtt_ms), p99 and calls/s per database';
 
 CREATE FUNCTION coder_health.sparkline(metric text, key text DEFAULT NULL,
                                       width integer DEFAULT 60)
@@ -415,16 +415,24 @@ LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    metrics constant text[] := ARRAY['connections', 'notify_queue_usage',
+    metrics constant text[] := ARRAY['connections', 'notify_queue_usage_pct',
         'notify_backlog_bytes', 'replication_lag_bytes', 'replication_lag_s',
         'p99_ms', 'calls_per_s', 'replication_rtt_ms'];
+    counts constant text[] := ARRAY['connections', 'notify_backlog_bytes',
+        'replication_lag_bytes'];
     blocks constant text[] := ARRAY['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
     keys text[];
+    use_keys text[];
+    label text;
+    interval_s float8;
     points float8[];
+    nbuckets integer;
     lo float8;
     hi float8;
+    last_value float8;
     nsamples integer;
     span interval;
+    digits integer;
     chart text := '';
 BEGIN
     IF sparkline.metric IS NULL OR NOT sparkline.metric = ANY (metrics) THEN
@@ -435,7 +443,7 @@ BEGIN
     IF sparkline.width IS NULL OR sparkline.width < 1 OR sparkline.width > 1000 THEN
         RAISE EXCEPTION 'sparkline width must be between 1 and 1000, not %', sparkline.width
             USING ERRCODE = 'invalid_parameter_value',
-                  HINT = 'One character per sample, averaged when there are more samples than the width.';
+                  HINT = 'One character per sample interval, averaged when the history holds more than the width.';
     END IF;
 
     -- no temporary table: this must work on a hot standby too
@@ -449,43 +457,96 @@ BEGIN
                               ELSE 'Keys with history: ' || array_to_string(keys, ', ') || '.' END;
     END IF;
 
+    -- Without a key: per database metrics are Coder's database (this one),
+    -- connections are summed over the Coder Servers (coder_servers.kind),
+    -- the other metrics are the worst key.  Falls back to every key when
+    -- the default has no history.
+    IF sparkline.key IS NOT NULL THEN
+        use_keys := ARRAY[sparkline.key];
+        label := sparkline.metric || '[' || sparkline.key || ']';
+    ELSIF sparkline.metric IN ('p99_ms', 'calls_per_s')
+          AND current_database()::text = ANY (coalesce(keys, '{}')) THEN
+        use_keys := ARRAY[current_database()::text];
+        label := sparkline.metric || '[' || current_database() || ']';
+    ELSIF sparkline.metric = 'connections' THEN
+        SELECT array_agg(s.client_addr) INTO use_keys
+        FROM coder_health.coder_servers s
+        WHERE s.kind = 'coder_server' AND s.client_addr = ANY (coalesce(keys, '{}'));
+        label := CASE WHEN use_keys IS NULL THEN 'connections[all clients]'
+                      ELSE 'connections[Coder Servers]' END;
+        use_keys := coalesce(use_keys, keys);
+    ELSE
+        use_keys := keys;
+        label := sparkline.metric;
+    END IF;
+
+    SELECT greatest(s.setting::float8, 1) INTO interval_s
+    FROM pg_settings s WHERE s.name = 'coder_health.history_interval';
+
     -- one value per sample: the key's, or across keys the sum (connections,
-    -- calls/s) or the worst (everything else); then averaged down to width
+    -- calls/s) or the worst (everything else).  Each sample takes as many
+    -- positions as sample intervals passed since the one before, so that an
+    -- idle period or a stopped collector shows as a gap; positions are then
+    -- averaged down to width characters (counts: their maximum).
     WITH per_sample AS (
         SELECT r.ts,
                CASE WHEN sparkline.metric IN ('connections', 'calls_per_s')
                     THEN sum(r.value) ELSE max(r.value) END AS value
         FROM coder_health.history r
         WHERE r.metric = sparkline.metric
-          AND (sparkline.key IS NULL OR r.key = sparkline.key)
+          AND (use_keys IS NULL OR r.key = ANY (use_keys))
         GROUP BY r.ts
-    ), bucketed AS (
-        SELECT ntile(sparkline.width) OVER (ORDER BY p.ts) AS b, p.ts, p.value
+    ), steps AS (
+        SELECT p.ts, p.value,
+               CASE WHEN lag(p.ts) OVER (ORDER BY p.ts) IS NULL THEN 0
+                    ELSE greatest(1, round(extract(epoch FROM p.ts - lag(p.ts) OVER (ORDER BY p.ts))
+                                           / interval_s)::integer) END AS d
         FROM per_sample p
+    ), pos AS (
+        SELECT st.ts, st.value, sum(st.d) OVER (ORDER BY st.ts) AS p FROM steps st
+    ), total AS (
+        SELECT max(pos.p) + 1 AS n FROM pos
     )
-    SELECT array_agg(v ORDER BY b), min(v), max(v),
+    SELECT (SELECT least(sparkline.width, t.n) FROM total t),
+           (SELECT array_agg(b.v ORDER BY b.b) FROM (
+                SELECT floor(pos.p * least(sparkline.width, t.n) / t.n)::integer AS b,
+                       CASE WHEN sparkline.metric = ANY (counts) THEN max(pos.value)
+                            ELSE avg(pos.value) END AS v
+                FROM pos CROSS JOIN total t GROUP BY 1) b),
+           (SELECT array_agg(b.b ORDER BY b.b) FROM (
+                SELECT DISTINCT floor(pos.p * least(sparkline.width, t.n) / t.n)::integer AS b
+                FROM pos CROSS JOIN total t) b),
+           (SELECT min(p.value) FROM per_sample p), (SELECT max(p.value) FROM per_sample p),
+           (SELECT p.value FROM per_sample p ORDER BY p.ts DESC LIMIT 1),
            (SELECT count(*) FROM per_sample),
            (SELECT max(p.ts) - min(p.ts) FROM per_sample p)
-    INTO points, lo, hi, nsamples, span
-    FROM (SELECT b, avg(value) AS v FROM bucketed GROUP BY b) x;
+    INTO nbuckets, points, keys, lo, hi, last_value, nsamples, span;
 
     IF nsamples = 0 OR points IS NULL THEN
         RETURN NULL;
     END IF;
-    FOR i IN 1 .. array_length(points, 1) LOOP
-        chart := chart || blocks[CASE WHEN hi = lo THEN CASE WHEN hi = 0 THEN 1 ELSE 4 END
-                                      ELSE 1 + least(7, floor((points[i] - lo) / (hi - lo) * 8))::integer END];
+    -- keys now holds the non-empty bucket numbers, points their values
+    FOR i IN 0 .. nbuckets - 1 LOOP
+        IF NOT i::text = ANY (keys) THEN
+            chart := chart || ' ';
+        ELSE
+            chart := chart || blocks[CASE WHEN hi = lo THEN CASE WHEN hi = 0 THEN 1 ELSE 4 END
+                                          ELSE 1 + least(7, floor((points[array_position(keys, i::text)] - lo)
+                                                                  / (hi - lo) * 8))::integer END];
+        END IF;
     END LOOP;
+    -- counts are whole numbers; everything else 3 decimals
+    digits := CASE WHEN sparkline.metric = ANY (counts) THEN 0 ELSE 3 END;
     RETURN format('%s  %s: last %s, min %s, max %s (%s samples over %s)',
-                  chart, sparkline.metric || coalesce('[' || sparkline.key || ']', ''),
-                  trim_scale(round(points[array_length(points, 1)]::numeric, 3)),
-                  trim_scale(round(lo::numeric, 3)), trim_scale(round(hi::numeric, 3)), nsamples,
-                  date_trunc('second', span));
+                  chart, label,
+                  trim_scale(round(last_value::numeric, digits)),
+                  trim_scale(round(lo::numeric, digits)), trim_scale(round(hi::numeric, digits)),
+                  nsamples, date_trunc('second', span));
 END
 $$;
 
 COMMENT ON FUNCTION coder_health.sparkline(text, text, integer) IS
-  'One-line chart (▁..█) of a history metric for one key, or summed (connections, calls_per_s) / worst (others) over all keys';
+  'One-line chart (▁..█, blank where no sample was taken) of a history metric for one key; without a key Coder''s database (p99_ms, calls_per_s), the Coder Servers summed (connections) or the worst key; min, max and last of the samples';
 
 GRANT EXECUTE ON FUNCTION coder_health.health_status(float8, float8, float8, boolean),
                           coder_health.history_internal(),

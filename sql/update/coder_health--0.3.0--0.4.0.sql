@@ -1024,12 +1024,18 @@ $$;
 --    (client_hosts_internal.sqlc_named_at); others are listed apart and
 --    never flagged; stopped replicas are listed as stopped;
 --  * health: statement_p99 and error_rate judge only with at least
---    coder_health.health_min_statements statements.
+--    coder_health.health_min_statements statements;
+--  * one unit per quantity: NOTIFY queue usage in percent everywhere
+--    (notify_queue.usage_pct, the health check, the history metric
+--    notify_queue_usage_pct);
+--  * sparkline(): Coder's database / Coder Servers by default, gaps shown,
+--    counts as whole numbers.
 DROP VIEW coder_health.health;
 DROP VIEW coder_health.connections;
 DROP VIEW coder_health.coder_servers;
 DROP FUNCTION coder_health.client_hosts_internal();
 DROP VIEW coder_health.settings;
+DROP VIEW coder_health.notify_queue;
 
 CREATE FUNCTION coder_health.client_hosts_internal(
     OUT client_addr text, OUT client_hostname text,
@@ -1578,8 +1584,182 @@ ORDER BY s.name;
 COMMENT ON VIEW coder_health.settings IS
   'Every coder_health.* setting with pg_settings'' column names (setting, unit, boot_val, reset_val, min_val, max_val, short_desc); kB settings (the *_bytes ones) in bytes, unit B';
 
+CREATE VIEW coder_health.notify_queue AS
+SELECT round((q.usage * 100)::numeric, 4) AS usage_pct, q.backlog_bytes, q.max_bytes, q.listeners,
+       (SELECT count(*) FROM coder_health.notify_listeners l WHERE l.stalled)::integer
+           AS stalled_listeners,
+       q.slowest_listener_pid, q.slowest_listener_backlog_bytes,
+       q.notifications, q.notify_bytes, q.notifications_per_s,
+       q.commit_p50_ms, q.commit_p99_ms, q.supported, q.reset_at,
+       -- which pubsub Coder uses: PostgreSQL's (a LISTEN connection per
+       -- Coder Server, pg_notify publishes) or NATS (neither, while clients
+       -- are connected over TCP); NULL when nothing tells
+       CASE WHEN q.listeners > 0 OR q.notifications_per_s > 0 THEN 'postgres'
+            WHEN EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity a
+                         WHERE a.backend_type = 'client backend'
+                           AND a.client_addr IS NOT NULL
+                           AND a.pid <> pg_catalog.pg_backend_pid()) THEN 'nats'
+       END AS pubsub
+FROM coder_health.notify_queue_internal() q;
+
+COMMENT ON VIEW coder_health.notify_queue IS
+  'The NOTIFY queue: usage_pct (percent, pg_notification_queue_usage() * 100), backlog, slowest listener, committed notifications, the commit time of notifying transactions (last minute), and which pubsub Coder uses (postgres or nats)';
+
+CREATE OR REPLACE FUNCTION coder_health.sparkline(metric text, key text DEFAULT NULL,
+                                      width integer DEFAULT 60)
+RETURNS text
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    metrics constant text[] := ARRAY['connections', 'notify_queue_usage_pct',
+        'notify_backlog_bytes', 'replication_lag_bytes', 'replication_lag_s',
+        'p99_ms', 'calls_per_s', 'replication_rtt_ms'];
+    counts constant text[] := ARRAY['connections', 'notify_backlog_bytes',
+        'replication_lag_bytes'];
+    blocks constant text[] := ARRAY['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    keys text[];
+    use_keys text[];
+    label text;
+    interval_s float8;
+    points float8[];
+    nbuckets integer;
+    lo float8;
+    hi float8;
+    last_value float8;
+    nsamples integer;
+    span interval;
+    digits integer;
+    chart text := '';
+BEGIN
+    IF sparkline.metric IS NULL OR NOT sparkline.metric = ANY (metrics) THEN
+        RAISE EXCEPTION 'unknown history metric "%"', sparkline.metric
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Valid metrics: ' || array_to_string(metrics, ', ') || '.';
+    END IF;
+    IF sparkline.width IS NULL OR sparkline.width < 1 OR sparkline.width > 1000 THEN
+        RAISE EXCEPTION 'sparkline width must be between 1 and 1000, not %', sparkline.width
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'One character per sample interval, averaged when the history holds more than the width.';
+    END IF;
+
+    -- no temporary table: this must work on a hot standby too
+    SELECT array_agg(DISTINCT h.key ORDER BY h.key) INTO keys
+    FROM coder_health.history h
+    WHERE h.metric = sparkline.metric AND h.key IS NOT NULL;
+    IF sparkline.key IS NOT NULL AND NOT sparkline.key = ANY (coalesce(keys, '{}')) THEN
+        RAISE EXCEPTION 'no history of "%" for key "%"', sparkline.metric, sparkline.key
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = CASE WHEN keys IS NULL THEN 'There is no history of this metric with a key yet.'
+                              ELSE 'Keys with history: ' || array_to_string(keys, ', ') || '.' END;
+    END IF;
+
+    -- Without a key: per database metrics are Coder's database (this one),
+    -- connections are summed over the Coder Servers (coder_servers.kind),
+    -- the other metrics are the worst key.  Falls back to every key when
+    -- the default has no history.
+    IF sparkline.key IS NOT NULL THEN
+        use_keys := ARRAY[sparkline.key];
+        label := sparkline.metric || '[' || sparkline.key || ']';
+    ELSIF sparkline.metric IN ('p99_ms', 'calls_per_s')
+          AND current_database()::text = ANY (coalesce(keys, '{}')) THEN
+        use_keys := ARRAY[current_database()::text];
+        label := sparkline.metric || '[' || current_database() || ']';
+    ELSIF sparkline.metric = 'connections' THEN
+        SELECT array_agg(s.client_addr) INTO use_keys
+        FROM coder_health.coder_servers s
+        WHERE s.kind = 'coder_server' AND s.client_addr = ANY (coalesce(keys, '{}'));
+        label := CASE WHEN use_keys IS NULL THEN 'connections[all clients]'
+                      ELSE 'connections[Coder Servers]' END;
+        use_keys := coalesce(use_keys, keys);
+    ELSE
+        use_keys := keys;
+        label := sparkline.metric;
+    END IF;
+
+    SELECT greatest(s.setting::float8, 1) INTO interval_s
+    FROM pg_settings s WHERE s.name = 'coder_health.history_interval';
+
+    -- one value per sample: the key's, or across keys the sum (connections,
+    -- calls/s) or the worst (everything else).  Each sample takes as many
+    -- positions as sample intervals passed since the one before, so that an
+    -- idle period or a stopped collector shows as a gap; positions are then
+    -- averaged down to width characters (counts: their maximum).
+    WITH per_sample AS (
+        SELECT r.ts,
+               CASE WHEN sparkline.metric IN ('connections', 'calls_per_s')
+                    THEN sum(r.value) ELSE max(r.value) END AS value
+        FROM coder_health.history r
+        WHERE r.metric = sparkline.metric
+          AND (use_keys IS NULL OR r.key = ANY (use_keys))
+        GROUP BY r.ts
+    ), steps AS (
+        SELECT p.ts, p.value,
+               CASE WHEN lag(p.ts) OVER (ORDER BY p.ts) IS NULL THEN 0
+                    ELSE greatest(1, round(extract(epoch FROM p.ts - lag(p.ts) OVER (ORDER BY p.ts))
+                                           / interval_s)::integer) END AS d
+        FROM per_sample p
+    ), pos AS (
+        SELECT st.ts, st.value, sum(st.d) OVER (ORDER BY st.ts) AS p FROM steps st
+    ), total AS (
+        SELECT max(pos.p) + 1 AS n FROM pos
+    )
+    SELECT (SELECT least(sparkline.width, t.n) FROM total t),
+           (SELECT array_agg(b.v ORDER BY b.b) FROM (
+                SELECT floor(pos.p * least(sparkline.width, t.n) / t.n)::integer AS b,
+                       CASE WHEN sparkline.metric = ANY (counts) THEN max(pos.value)
+                            ELSE avg(pos.value) END AS v
+                FROM pos CROSS JOIN total t GROUP BY 1) b),
+           (SELECT array_agg(b.b ORDER BY b.b) FROM (
+                SELECT DISTINCT floor(pos.p * least(sparkline.width, t.n) / t.n)::integer AS b
+                FROM pos CROSS JOIN total t) b),
+           (SELECT min(p.value) FROM per_sample p), (SELECT max(p.value) FROM per_sample p),
+           (SELECT p.value FROM per_sample p ORDER BY p.ts DESC LIMIT 1),
+           (SELECT count(*) FROM per_sample),
+           (SELECT max(p.ts) - min(p.ts) FROM per_sample p)
+    INTO nbuckets, points, keys, lo, hi, last_value, nsamples, span;
+
+    IF nsamples = 0 OR points IS NULL THEN
+        RETURN NULL;
+    END IF;
+    -- keys now holds the non-empty bucket numbers, points their values
+    FOR i IN 0 .. nbuckets - 1 LOOP
+        IF NOT i::text = ANY (keys) THEN
+            chart := chart || ' ';
+        ELSE
+            chart := chart || blocks[CASE WHEN hi = lo THEN CASE WHEN hi = 0 THEN 1 ELSE 4 END
+                                          ELSE 1 + least(7, floor((points[array_position(keys, i::text)] - lo)
+                                                                  / (hi - lo) * 8))::integer END];
+        END IF;
+    END LOOP;
+    -- counts are whole numbers; everything else 3 decimals
+    digits := CASE WHEN sparkline.metric = ANY (counts) THEN 0 ELSE 3 END;
+    RETURN format('%s  %s: last %s, min %s, max %s (%s samples over %s)',
+                  chart, label,
+                  trim_scale(round(last_value::numeric, digits)),
+                  trim_scale(round(lo::numeric, digits)), trim_scale(round(hi::numeric, digits)),
+                  nsamples, date_trunc('second', span));
+END
+$$;
+
+COMMENT ON FUNCTION coder_health.sparkline(text, text, integer) IS
+  'One-line chart (▁..█, blank where no sample was taken) of a history metric for one key; without a key Coder''s database (p99_ms, calls_per_s), the Coder Servers summed (connections) or the worst key; min, max and last of the samples';
+
+CREATE OR REPLACE VIEW coder_health.history AS
+SELECT h.ts, h.metric,
+       CASE WHEN h.metric IN ('p99_ms', 'calls_per_s')
+            THEN coalesce(d.datname::text, h.key) ELSE h.key END AS key,
+       h.value
+FROM coder_health.history_internal() h
+LEFT JOIN pg_catalog.pg_database d
+       ON h.metric IN ('p99_ms', 'calls_per_s') AND d.oid::text = h.key;
+
+COMMENT ON VIEW coder_health.history IS
+  'Samples taken every coder_health.history_interval over coder_health.history_length: connections per client host, NOTIFY queue usage (percent) and backlog, replication lag and round trip (replication_rtt_ms), p99 and calls/s per database';
+
 GRANT SELECT ON coder_health.coder_servers, coder_health.connections,
-    coder_health.health, coder_health.settings TO pg_monitor;
+    coder_health.health, coder_health.settings, coder_health.notify_queue
+  TO pg_monitor;
 -- <<< #21 alarms
 
 -- #21 item 2: health was dropped and made again above

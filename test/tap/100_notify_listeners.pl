@@ -29,7 +29,7 @@ $listener->query_safe('BEGIN');
 $listener->query_safe('SELECT 1');
 
 my $usage_before = $node->safe_psql('postgres',
-	'SELECT usage FROM coder_health.notify_queue');
+	'SELECT usage_pct FROM coder_health.notify_queue');
 $node->safe_psql('postgres',
 	"SELECT count(pg_notify('tailnet_peer_update', 'peer ' || g)) FROM generate_series(1, 2000) g"
 );
@@ -51,7 +51,7 @@ like($reason, qr/^transaction open for \d+ s$/, 'stalled because of its open tra
 my ($slowest, $stalled_n, $usage_after, $supported) = split /\|/,
   $node->safe_psql('postgres',
 	$stall
-	  . 'SELECT slowest_listener_pid, stalled_listeners, usage, supported FROM coder_health.notify_queue'
+	  . 'SELECT slowest_listener_pid, stalled_listeners, usage_pct, supported FROM coder_health.notify_queue'
   );
 is($slowest, $lpid, 'notify_queue names it as the slowest listener');
 is($stalled_n, 1, 'one stalled listener');
@@ -153,7 +153,7 @@ foreach my $i (1 .. 3)
 		'f', "mismatch: supported = false (session $i)");
 }
 is( $node->safe_psql('postgres',
-		'SELECT usage = pg_notification_queue_usage() FROM coder_health.notify_queue'),
+		'SELECT usage_pct = round((pg_notification_queue_usage() * 100)::numeric, 4) FROM coder_health.notify_queue'),
 	't', 'mismatch: usage is PostgreSQL\'s own figure');
 sleep(1);    # the collector reads too
 my $log = substr(slurp_file($node->logfile), $offset);

@@ -261,6 +261,9 @@ my $cpid = $node->safe_psql('postgres', 'SELECT collector_pid FROM coder_health.
 kill 'STOP', $cpid;
 wait_status($node, 'collector', 'warn', 'SET coder_health.health_collector_warn_s = 1; ',
 	'collector stopped (SIGSTOP): warn');
+# stopped for at least 3 history intervals: a gap in the history
+ok($node->poll_query_until('postgres', 'SELECT collector_last_run_age_s >= 3 FROM coder_health.status'),
+	'collector stopped for 3 s');
 kill 'CONT', $cpid;
 wait_status($node, 'collector', 'ok', 'SET coder_health.health_collector_warn_s = 1; ',
 	'collector continues: ok');
@@ -273,12 +276,26 @@ is($node->safe_psql('postgres',
 		"SELECT max(value) FROM coder_health.history WHERE metric = 'connections' AND key = '127.0.0.2'"),
 	'1', 'history: coder-a had one connection');
 like($node->safe_psql('postgres', "SELECT coder_health.sparkline('connections', '127.0.0.2')"),
-	qr/^(\xe2\x96[\x81-\x88])+  connections\[127\.0\.0\.2\]: last 1, min \d+, max 1 \(\d+ samples over/,
+	qr/^(\xe2\x96[\x81-\x88]| )+  connections\[127\.0\.0\.2\]: last 1, min \d+, max 1 \(\d+ samples over/,
 	'sparkline of connections');
 like($node->safe_psql('postgres', "SELECT coder_health.sparkline('calls_per_s', width => 5)"),
-	qr/^(\xe2\x96[\x81-\x88]){1,5}  calls_per_s: last/, 'sparkline at most width characters');
+	qr/^(\xe2\x96[\x81-\x88]| ){1,5}  calls_per_s\[postgres\]: last/,
+	'sparkline at most width characters; Coder\'s database (this one) by default');
+# #21: the 3 s the collector was stopped are a gap (before: the samples on
+# either side were drawn next to each other)
+like($node->safe_psql('postgres', "SELECT coder_health.sparkline('connections', '127.0.0.2', width => 1000)"),
+	qr/^(\xe2\x96[\x81-\x88])+ +(\xe2\x96[\x81-\x88])+  /, 'a stopped collector shows as a gap');
+# #21: p99 of Coder's database, not the worst of all (dba had a 600 ms
+# statement); counts as whole numbers, also averaged down to one character
+like($node->safe_psql('postgres', "SELECT coder_health.sparkline('p99_ms')"),
+	qr/  p99_ms\[postgres\]: /, 'p99_ms defaults to this database (was the worst key of all)');
+like($node->safe_psql('postgres', "SELECT coder_health.sparkline('connections', 'local', width => 1)"),
+	qr/^(\xe2\x96[\x81-\x88])  connections\[local\]: last \d+, min \d+, max \d+ \(/,
+	'connections in whole numbers');
+like($node->safe_psql('postgres', "SELECT coder_health.sparkline('connections')"),
+	qr/  connections\[Coder Servers\]: /, 'connections default to the Coder Servers\' (not psql\'s)');
 my ($ret, $out, $err) = $node->psql('postgres', "SELECT coder_health.sparkline('latency')");
-like($err, qr/ERROR:  unknown history metric "latency"\nHINT:  Valid metrics: connections, notify_queue_usage, notify_backlog_bytes, replication_lag_bytes, replication_lag_s, p99_ms, calls_per_s, replication_rtt_ms\./,
+like($err, qr/ERROR:  unknown history metric "latency"\nHINT:  Valid metrics: connections, notify_queue_usage_pct, notify_backlog_bytes, replication_lag_bytes, replication_lag_s, p99_ms, calls_per_s, replication_rtt_ms\./,
 	'unknown metric: ERROR with HINT listing the metrics');
 ($ret, $out, $err) = $node->psql('postgres', "SELECT coder_health.sparkline('connections', '10.9.9.9')");
 like($err, qr/ERROR:  no history of "connections" for key "10\.9\.9\.9"\nHINT:  Keys with history: .*127\.0\.0\.2/,

@@ -23,10 +23,10 @@ is($node->safe_psql('postgres', q{SELECT max_val FROM pg_settings
 
 ok($node->poll_query_until('postgres',
 		q{SELECT count(DISTINCT ts) >= 3 FROM coder_health.history
-		  WHERE metric = 'notify_queue_usage'}),
+		  WHERE metric = 'notify_queue_usage_pct'}),
 	'history fills at one sample a second');
 my ($rc, $out, $err) = $node->psql('postgres',
-	q{SELECT coder_health.sparkline('notify_queue_usage') IS NOT NULL});
+	q{SELECT coder_health.sparkline('notify_queue_usage_pct') IS NOT NULL});
 is($out, 't', 'sparkline() answers');
 is($err, '', 'without an error');
 ($rc, $out, $err) = $node->psql('postgres',
