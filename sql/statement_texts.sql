@@ -23,9 +23,16 @@ FROM coder_health.statement_latency
 WHERE query ILIKE '%texts_t%'
 ORDER BY query COLLATE "C";
 -- every row has a text, none holds a constant
-SELECT count(*) AS rows, count(*) FILTER (WHERE query IS NULL) AS without_text,
+SELECT count(*) >= 5 AS five_or_more, count(*) FILTER (WHERE query IS NULL) AS without_text,
        count(*) FILTER (WHERE query ~ 'hunter2|swordfish|correct horse|x73') AS with_a_constant
 FROM coder_health.statement_latency;
+
+-- a session that runs many new statements at once (more than the 16 notes
+-- a backend can post before a fold): every one still gets its text
+SELECT 'SELECT ' || g || ' AS col_' || g FROM generate_series(1, 40) g \gexec
+SELECT coder_health.flush();
+SELECT count(*) AS texts_of_40 FROM coder_health.statement_latency
+WHERE query ~ '^SELECT \? AS col_[0-9]+$';
 
 -- bounded: a long statement is cut at 1 kB, at a character boundary, and says so
 SELECT 'SELECT count(*) FROM (SELECT ' || string_agg('id AS "é' || g || '"', ', ') || ' FROM texts_t) s'

@@ -331,7 +331,7 @@ ch_flush_my_samples(void)
  * it (no constants), cut to CH_TEXT_LEN at a character boundary.
  */
 static bool
-post_name(const ChFrame *f, const char *name)
+post_name(const ChFrame *f, const char *name, bool may_fold)
 {
 	uint64		head = pg_atomic_read_u64(&my_slot->note_head);
 	ChNameNote *note;
@@ -340,6 +340,14 @@ post_name(const ChFrame *f, const char *name)
 	int			n;
 	bool		truncated;
 
+	/*
+	 * Full: a session that runs many new statements at once.  Their samples
+	 * are in the ring before this note, so a fold (only ever trying the
+	 * lock, as maybe_fold does) creates their entries and takes their notes.
+	 */
+	if (head - pg_atomic_read_u64(&my_slot->note_tail) >= CH_NAME_NOTES &&
+		may_fold)
+		(void) ch_fold_slot(my_slot, false);
 	if (head - pg_atomic_read_u64(&my_slot->note_tail) >= CH_NAME_NOTES)
 		return false;
 	note = &my_slot->notes[head % CH_NAME_NOTES];
@@ -460,10 +468,11 @@ statement_namehash(const char *text, int location, int len)
 /*
  * The first time this session ends a statement, post its sqlc name and its
  * text for the fold.  Called at statement end, just before its sample, so
- * the fold sees the entry before the note.
+ * the fold sees the entry before the note.  may_fold: not from an abort
+ * (the ring of notes is then only left for the next fold when full).
  */
 static void
-note_name(const ChFrame *f)
+note_name(const ChFrame *f, bool may_fold)
 {
 	uint64		key;
 	int			slot;
@@ -488,7 +497,7 @@ note_name(const ChFrame *f)
 		statement_name(f->text, f->text_location, f->text_len, name) !=
 		f->namehash)
 		return;					/* the text went away: cannot happen */
-	if (!post_name(f, name))
+	if (!post_name(f, name, may_fold))
 		return;					/* ring full: try again next time */
 	named_cache[slot] = key;
 }
@@ -589,7 +598,7 @@ finish_frame(ChFrame *f, bool commit_follows, bool is_rollback)
 	/* no name note for a statement that is not timed: it would wait for an
 	 * entry that never comes */
 	if (!f->excluded)
-		note_name(f);
+		note_name(f, true);
 	if (f->toplevel && commit_follows)
 	{
 		/*
@@ -879,7 +888,7 @@ fail_frames_from(int first, TimestampTz now)
 
 		/* a statement whose every execution fails still has its name */
 		if (!excluded)
-			note_name(&frames[i]);
+			note_name(&frames[i], false);
 		record(excluded, frames[i].queryid, frames[i].namehash,
 			   frames[i].start, now, frames[i].toplevel, true);
 		if (frames[i].toplevel)
