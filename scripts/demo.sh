@@ -38,6 +38,19 @@ fi
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
+# The first screen is the verdict (coder_health.summary): the setup's own
+# output goes to a log, shown only if the setup fails.
+SETUP_LOG="${DEMO_DIR%/}.setup.log"
+printf 'coder_health demo: building, starting PostgreSQL and a standby, running %s simulated\nCoder Servers for %ss and a stalled LISTEN connection (setup log: %s)\n' \
+  "$SERVERS" "$SECONDS_TO_RUN" "$SETUP_LOG"
+exec 3>&1 4>&2 >"$SETUP_LOG" 2>&1
+setup_failed() {
+  exec 1>&3 2>&4
+  echo "demo setup failed; the end of $SETUP_LOG:"
+  tail -40 "$SETUP_LOG"
+}
+trap setup_failed ERR
+
 step "installing what is missing"
 bash "$ROOT/scripts/install-deps.sh" demo
 
@@ -102,6 +115,12 @@ show() {
   ch_psql "$DATA" -d coder -P pager=off -P footer=off -c "$sql"
 }
 
+# the first screen: the verdict, each failing check with its culprit, the
+# slowest Coder queries, the Coder Servers, the NOTIFY queue, the standby
+trap - ERR
+exec 1>&3 2>&4 3>&- 4>&-
+ch_psql "$DATA" -d coder -P pager=off -P footer=off -c "SELECT * FROM coder_health.summary"
+
 show "LIVE: Coder Servers (replicas row or sqlc-named statements), then other clients: connections, state, network round trip (flags, Coder Servers only: far > 10 ms, stopped, stale heartbeat, missing, unknown, listen_lost: no LISTEN connection while the others hold one)" "
 SELECT coder_server, kind, client_addr, connections AS conns, active, idle,
        idle_in_transaction AS idle_in_xact, waiting_on_lock AS lock_wait, listening,
@@ -146,7 +165,7 @@ FROM coder_health.notify_channels
 ORDER BY notifications DESC
 LIMIT 8"
 
-show "LIVE: health verdict, one row per check (thresholds: coder_health.health_* settings)" "
+show "LIVE: health, one row per check (thresholds: coder_health.health_* settings)" "
 SELECT check_name, status, round(value::numeric, 3) AS value, unit, detail
 FROM coder_health.health"
 
@@ -212,7 +231,9 @@ cat <<EOF
 The demo server is still running.
   connect:  psql -h $DATA -p $PORT -U postgres coder
   standby:  psql -h $STANDBY -p $STANDBY_PORT -U postgres coder
-  try:      SELECT * FROM coder_health.statement_latency ORDER BY p99_ms DESC LIMIT 10;
+  try:      SELECT * FROM coder_health.summary;
+            SELECT query_name, query, recent_calls, recent_p99_ms FROM coder_health.statement_latency
+              WHERE datname = 'coder' ORDER BY recent_p99_ms DESC NULLS LAST LIMIT 10;
             SELECT * FROM coder_health.latency;
             SELECT * FROM coder_health.health;
             SELECT * FROM coder_health.notify_listeners;

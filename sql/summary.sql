@@ -1,0 +1,67 @@
+-- coder_health.summary: the verdict first, on one 80 x 24 screen (#21 item 1).
+-- Rendered here from known rows (summary_render takes the rows of the views
+-- it reads, as JSON), so the psql output below is the screen a DBA gets in
+-- that state; then the live view, which must fit the same bounds.
+\set VERBOSITY terse
+
+-- a sick deployment: a stalled listener, slow queries, one Coder Server far
+SELECT line AS summary FROM coder_health.summary_render(
+  '[{"check_name": "statement_p99", "status": "warn", "value": 263.9, "detail": "database coder: p99 263.915 ms over 1234 statements; slowest: GetWorkspaceAgentByID (p99 263.915 ms)"},
+    {"check_name": "error_rate", "status": "ok", "detail": "database coder: 0 of 1234 statements failed"},
+    {"check_name": "notify_queue", "status": "ok", "detail": "0.057 % used"},
+    {"check_name": "notify_stalled_listeners", "status": "critical", "detail": "1 stalled: pid 4321 (stuck_listener, local) 4614 kB behind, in a transaction for 25.1 s"},
+    {"check_name": "connection_headroom", "status": "ok", "detail": "80 of 100 free"},
+    {"check_name": "coder_server_rtt", "status": "warn", "detail": "coderd-3 (10.0.0.3): 12.500 ms, over coder_health.max_rtt_ms (10 ms)"},
+    {"check_name": "replication_rtt", "status": "unknown", "detail": "no standby connected over TCP"},
+    {"check_name": "collector", "status": "ok", "detail": "collector pid 99, last cycle 0.2 s ago"}]',
+  '[{"query_name": "GetWorkspaceAgentByID", "recent_calls": 1234, "recent_errors": 0, "recent_p99_ms": 263.915},
+    {"query_name": "InsertWorkspaceAgentStats", "recent_calls": 310, "recent_errors": 2, "recent_p99_ms": 41.5},
+    {"query_name": "GetRareThing", "recent_calls": 2, "recent_errors": 0, "recent_p99_ms": 900.0},
+    {"query_name": "UpdateWorkspaceLastUsedAt", "recent_calls": 800, "recent_errors": 0, "recent_p99_ms": 3.25}]',
+  '[{"coder_server": "coderd-1", "client_addr": "10.0.0.1", "connections": 11, "active": 3, "listening": 1, "rtt_ms": 0.214, "p99_ms": 4.1, "far": false, "stale": false, "missing": false, "unknown": false, "listen_lost": false},
+    {"coder_server": "coderd-3", "client_addr": "10.0.0.3", "connections": 9, "active": 1, "listening": 0, "rtt_ms": 12.5, "p99_ms": 30.75, "far": true, "stale": false, "missing": false, "unknown": false, "listen_lost": true},
+    {"coder_server": "local", "client_addr": "local", "connections": 2, "active": 1, "listening": 1, "unknown": false}]',
+  '{"usage": 0.00057, "backlog_bytes": 4724736, "listeners": 4, "stalled_listeners": 1, "slowest_listener_pid": 4321, "slowest_listener_backlog_bytes": 4724736, "notifications_per_s": 152.25}',
+  '[{"role": "primary", "application_name": "standby1", "client_addr": "10.0.1.5", "state": "streaming", "replay_lag_bytes": 0, "replay_lag_s": 0, "rtt_ms": 0.5}]',
+  'coder') AS line;
+
+-- all well; no Coder Server over TCP, no standby, no named statements
+SELECT line AS summary FROM coder_health.summary_render(
+  '[{"check_name": "statement_p99", "status": "ok"}, {"check_name": "collector", "status": "ok"}]',
+  NULL, '[]', '{"usage": 0, "backlog_bytes": 0, "listeners": 0, "stalled_listeners": 0, "notifications_per_s": 0}',
+  NULL, 'coder') AS line;
+
+-- a standby's own view of itself
+SELECT line AS summary FROM coder_health.summary_render(
+  '[]', NULL, NULL, NULL,
+  '[{"role": "standby", "receiver_status": "streaming", "sender_host": "10.0.0.9", "replay_delay_s": 0.25}]',
+  'coder') AS line;
+
+-- everything failing at once still fits: 22 lines at most, 78 characters each
+SELECT count(*) AS lines, max(length(line)) AS widest,
+       count(*) FILTER (WHERE line LIKE '... and % more failing checks%') AS more_line
+FROM coder_health.summary_render(
+  (SELECT jsonb_agg(jsonb_build_object('check_name', 'check_' || g, 'status', 'critical',
+                                       'detail', repeat('culprit named here ', 10)))
+   FROM generate_series(1, 14) g),
+  (SELECT jsonb_agg(jsonb_build_object('query_name', 'Query' || g, 'recent_calls', 100,
+                                       'recent_errors', 0, 'recent_p99_ms', g))
+   FROM generate_series(1, 10) g),
+  (SELECT jsonb_agg(jsonb_build_object('coder_server', 'coderd-' || g, 'client_addr', '10.0.0.' || g,
+                                       'connections', 10, 'active', 1, 'listening', 1, 'rtt_ms', 1, 'p99_ms', 1))
+   FROM generate_series(1, 9) g),
+  '{"usage": 0.5, "backlog_bytes": 4294967296, "listeners": 100, "stalled_listeners": 50, "slowest_listener_pid": 1, "slowest_listener_backlog_bytes": 4294967296, "notifications_per_s": 1}',
+  (SELECT jsonb_agg(jsonb_build_object('role', 'primary', 'application_name', 'standby' || g, 'state', 'streaming',
+                                       'replay_lag_bytes', 1, 'replay_lag_s', 1))
+   FROM generate_series(1, 5) g),
+  'coder') AS line;
+
+-- wrapping: at spaces, within width, cut with "..." past max_lines
+SELECT unnest(coder_health.summary_wrap('warn     x: ', 'one two three four five six seven eight nine ten', '         ', 30, 2)) AS wrapped;
+SELECT unnest(coder_health.summary_wrap('', repeat('y', 50), '  ', 20, 5)) AS long_word;
+
+-- the live view: the verdict first, within one screen
+SELECT count(*) <= 22 AS fits_rows, max(length(summary)) <= 78 AS fits_columns,
+       (array_agg(summary))[1] ~ ('^(HEALTHY|WARNING|CRITICAL|UNKNOWN)  database ' || current_database() || ': ')
+         AS verdict_first
+FROM coder_health.summary;
