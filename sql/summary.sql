@@ -18,9 +18,12 @@ SELECT line AS summary FROM coder_health.summary_render(
     {"query_name": "InsertWorkspaceAgentStats", "recent_calls": 310, "recent_errors": 2, "recent_p99_ms": 41.5},
     {"query_name": "GetRareThing", "recent_calls": 2, "recent_errors": 0, "recent_p99_ms": 900.0},
     {"query_name": "UpdateWorkspaceLastUsedAt", "recent_calls": 800, "recent_errors": 0, "recent_p99_ms": 3.25}]',
-  '[{"coder_server": "coderd-1", "client_addr": "10.0.0.1", "connections": 11, "active": 3, "listening": 1, "rtt_ms": 0.214, "p99_ms": 4.1, "far": false, "stale": false, "missing": false, "unknown": false, "listen_lost": false},
-    {"coder_server": "coderd-3", "client_addr": "10.0.0.3", "connections": 9, "active": 1, "listening": 0, "rtt_ms": 12.5, "p99_ms": 30.75, "far": true, "stale": false, "missing": false, "unknown": false, "listen_lost": true},
-    {"coder_server": "local", "client_addr": "local", "connections": 2, "active": 1, "listening": 1, "unknown": false}]',
+  '[{"coder_server": "coderd-1", "kind": "coder_server", "client_addr": "10.0.0.1", "connections": 11, "active": 3, "listening": 1, "rtt_ms": 0.214, "p99_ms": 4.1, "far": false, "stale": false, "missing": false, "unknown": false, "listen_lost": false},
+    {"coder_server": "coderd-3", "kind": "coder_server", "client_addr": "10.0.0.3", "connections": 9, "active": 1, "listening": 0, "rtt_ms": 12.5, "p99_ms": 30.75, "far": true, "stale": false, "missing": false, "unknown": false, "listen_lost": true},
+    {"coder_server": "coderd-4", "kind": "coder_server", "client_addr": "10.0.0.4", "connections": 0, "active": 0, "listening": 0, "missing": true},
+    {"coder_server": "coderd-0", "kind": "coder_server", "client_addr": "10.0.0.9", "connections": 0, "stopped": true},
+    {"coder_server": "127.0.0.1", "kind": "other", "client_addr": "127.0.0.1", "connections": 1, "active": 0},
+    {"coder_server": "local", "kind": "other", "client_addr": "local", "connections": 2, "active": 1, "listening": 1, "unknown": false}]',
   '{"usage": 0.00057, "backlog_bytes": 4724736, "listeners": 4, "stalled_listeners": 1, "slowest_listener_pid": 4321, "slowest_listener_backlog_bytes": 4724736, "notifications_per_s": 152.25}',
   '[{"role": "primary", "application_name": "standby1", "client_addr": "10.0.1.5", "state": "streaming", "replay_lag_bytes": 0, "replay_lag_s": 0, "rtt_ms": 0.5}]',
   'coder') AS line;
@@ -47,7 +50,7 @@ FROM coder_health.summary_render(
   (SELECT jsonb_agg(jsonb_build_object('query_name', 'Query' || g, 'recent_calls', 100,
                                        'recent_errors', 0, 'recent_p99_ms', g))
    FROM generate_series(1, 10) g),
-  (SELECT jsonb_agg(jsonb_build_object('coder_server', 'coderd-' || g, 'client_addr', '10.0.0.' || g,
+  (SELECT jsonb_agg(jsonb_build_object('coder_server', 'coderd-' || g, 'kind', 'coder_server', 'client_addr', '10.0.0.' || g,
                                        'connections', 10, 'active', 1, 'listening', 1, 'rtt_ms', 1, 'p99_ms', 1))
    FROM generate_series(1, 9) g),
   '{"usage": 0.5, "backlog_bytes": 4294967296, "listeners": 100, "stalled_listeners": 50, "slowest_listener_pid": 1, "slowest_listener_backlog_bytes": 4294967296, "notifications_per_s": 1}',

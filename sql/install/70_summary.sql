@@ -76,6 +76,8 @@ DECLARE
     nfail integer;
     nshown integer := 0;
     others integer := 0;
+    stopped integer := 0;
+    servers_at integer;
     n integer;
     usage_pct float8;
     flags text;
@@ -129,9 +131,17 @@ BEGIN
     n := 0;
     FOR c IN SELECT e FROM jsonb_array_elements(coalesce(servers, '[]')) e
              ORDER BY e->>'coder_server' LOOP
-        IF c->>'client_addr' = 'local' OR (c->>'unknown')::boolean IS TRUE
-           OR coalesce((c->>'connections')::integer, 0) = 0 THEN
+        -- kind (coder_servers): a replicas row or sqlc-named statements make
+        -- a Coder Server; without it, any TCP client not flagged unknown
+        IF (CASE WHEN c ? 'kind' THEN c->>'kind' IS DISTINCT FROM 'coder_server'
+                 ELSE c->>'client_addr' = 'local' OR (c->>'unknown')::boolean IS TRUE END) THEN
             others := others + 1;
+            CONTINUE;
+        END IF;
+        IF (c->>'stopped')::boolean IS TRUE
+           OR (coalesce((c->>'connections')::integer, 0) = 0
+               AND (c->>'missing')::boolean IS NOT TRUE AND (c->>'stale')::boolean IS NOT TRUE) THEN
+            stopped := stopped + 1;
             CONTINUE;
         END IF;
         n := n + 1;
@@ -145,17 +155,25 @@ BEGIN
                      CASE WHEN (c->>'listen_lost')::boolean THEN 'NO-LISTEN' END);
         IF n = 1 THEN
             tail := tail || 'Coder Servers:'::text;
+            servers_at := coalesce(array_length(tail, 1), 0);
         END IF;
         tail := tail || coder_health.summary_wrap(
             format('  %-10s ', c->>'coder_server') || coalesce(nullif(flags, '') || ': ', ''),
-            format('%s conns (%s active), rtt %s ms, p99 %s ms',
-                   c->>'connections', c->>'active',
-                   coalesce(to_char((c->>'rtt_ms')::numeric, ms), '?'),
-                   coalesce(to_char((c->>'p99_ms')::numeric, ms), '?')),
+            CASE WHEN coalesce((c->>'connections')::integer, 0) = 0 THEN 'not connected'
+                 ELSE format('%s conns (%s active), rtt %s ms, p99 %s ms',
+                             c->>'connections', c->>'active',
+                             coalesce(to_char((c->>'rtt_ms')::numeric, ms), '?'),
+                             coalesce(to_char((c->>'p99_ms')::numeric, ms), '?')) END,
             '    ', width, 2);
     END LOOP;
+    IF n > 0 AND (others > 0 OR stopped > 0) THEN
+        tail[servers_at] := 'Coder Servers (' || concat_ws(', ',
+            CASE WHEN stopped > 0 THEN stopped || ' stopped or gone' END,
+            CASE WHEN others > 0 THEN others || ' other clients' END) || ' not shown):';
+    END IF;
     IF n = 0 THEN
-        tail := tail || 'Coder Servers: none connected over TCP'::text;
+        tail := tail || ('Coder Servers: none connected' || CASE WHEN others > 0
+            THEN ' (' || others || ' other clients)' ELSE '' END);
     ELSIF n > 4 THEN
         tail := tail || format('  ... and %s more Coder Servers: SELECT * FROM coder_health.coder_servers', n - 4);
     END IF;
