@@ -24,14 +24,14 @@ SELECT line AS summary FROM coder_health.summary_render(
     {"coder_server": "coderd-0", "kind": "coder_server", "client_addr": "10.0.0.9", "connections": 0, "stopped": true},
     {"coder_server": "127.0.0.1", "kind": "other", "client_addr": "127.0.0.1", "connections": 1, "active": 0},
     {"coder_server": "local", "kind": "other", "client_addr": "local", "connections": 2, "active": 1, "listening": 1, "unknown": false}]',
-  '{"usage": 0.00057, "backlog_bytes": 4724736, "listeners": 4, "stalled_listeners": 1, "slowest_listener_pid": 4321, "slowest_listener_backlog_bytes": 4724736, "notifications_per_s": 152.25}',
+  '{"usage_pct": 0.057, "backlog_bytes": 4724736, "listeners": 4, "stalled_listeners": 1, "slowest_listener_pid": 4321, "slowest_listener_backlog_bytes": 4724736, "notifications_per_s": 152.25}',
   '[{"role": "primary", "application_name": "standby1", "client_addr": "10.0.1.5", "state": "streaming", "replay_lag_bytes": 0, "replay_lag_s": 0, "rtt_ms": 0.5}]',
   'coder') AS line;
 
 -- all well; no Coder Server over TCP, no standby, no named statements
 SELECT line AS summary FROM coder_health.summary_render(
   '[{"check_name": "statement_p99", "status": "ok"}, {"check_name": "collector", "status": "ok"}]',
-  NULL, '[]', '{"usage": 0, "backlog_bytes": 0, "listeners": 0, "stalled_listeners": 0, "notifications_per_s": 0}',
+  NULL, '[]', '{"usage_pct": 0, "backlog_bytes": 0, "listeners": 0, "stalled_listeners": 0, "notifications_per_s": 0}',
   NULL, 'coder') AS line;
 
 -- a standby's own view of itself
@@ -53,7 +53,7 @@ FROM coder_health.summary_render(
   (SELECT jsonb_agg(jsonb_build_object('coder_server', 'coderd-' || g, 'kind', 'coder_server', 'client_addr', '10.0.0.' || g,
                                        'connections', 10, 'active', 1, 'listening', 1, 'rtt_ms', 1, 'p99_ms', 1))
    FROM generate_series(1, 9) g),
-  '{"usage": 0.5, "backlog_bytes": 4294967296, "listeners": 100, "stalled_listeners": 50, "slowest_listener_pid": 1, "slowest_listener_backlog_bytes": 4294967296, "notifications_per_s": 1}',
+  '{"usage_pct": 50, "backlog_bytes": 4294967296, "listeners": 100, "stalled_listeners": 50, "slowest_listener_pid": 1, "slowest_listener_backlog_bytes": 4294967296, "notifications_per_s": 1}',
   (SELECT jsonb_agg(jsonb_build_object('role', 'primary', 'application_name', 'standby' || g, 'state', 'streaming',
                                        'replay_lag_bytes', 1, 'replay_lag_s', 1))
    FROM generate_series(1, 5) g),
