@@ -142,16 +142,16 @@ SELECT role, application_name, state, sync_state, replay_lag_bytes,
 FROM coder_health.replication"
 
 show "LIVE: the NOTIFY queue (PostgreSQL's own state), the notifying commits, and which pubsub Coder uses (postgres: LISTEN per Coder Server; nats: none, and none needed)" "
-SELECT usage_pct, pg_size_pretty(backlog_bytes) AS backlog,
+SELECT usage_pct, backlog_bytes,
        listeners, stalled_listeners AS stalled, slowest_listener_pid AS slowest_pid,
-       pg_size_pretty(slowest_listener_backlog_bytes) AS slowest_backlog,
+       slowest_listener_backlog_bytes AS slowest_backlog_bytes,
        notifications, round(notifications_per_s::numeric, 1) AS per_s,
        commit_p50_ms, commit_p99_ms, supported, pubsub
 FROM coder_health.notify_queue"
 
 show "LIVE: LISTEN connections: which one is stalling the queue" "
 SELECT l.pid, coalesce(host(l.client_addr), 'local') AS client, a.application_name AS app,
-       l.channels, pg_size_pretty(l.backlog_bytes) AS backlog, l.state,
+       l.channels, l.backlog_bytes, l.state,
        l.xact_age_s, l.stalled, l.stalled_reason
 FROM coder_health.notify_listeners l
 LEFT JOIN pg_stat_activity a ON a.pid = l.pid
@@ -159,7 +159,7 @@ ORDER BY l.backlog_bytes DESC"
 
 show "LIVE: notifications per channel family (UUIDs and numbers folded into *)" "
 SELECT channel_family, distinct_channels AS channels, listeners, notifications,
-       pg_size_pretty(bytes) AS bytes, max_payload_bytes AS max_payload,
+       bytes, max_payload_bytes AS max_payload,
        round(per_s::numeric, 1) AS per_s
 FROM coder_health.notify_channels
 ORDER BY notifications DESC
@@ -190,7 +190,7 @@ show "coder_health itself" "
 SELECT extension_version AS version, collector_pid,
        collector_runs, collector_overruns,
        statements_tracked || ' / ' || max_statements AS statements,
-       pg_size_pretty(shmem_used_bytes) || ' of ' || pg_size_pretty(shmem_reserved_bytes) AS shared_memory,
+       shmem_used_bytes, shmem_reserved_bytes,
        dropped_samples
 FROM coder_health.status"
 
@@ -204,13 +204,17 @@ WHERE datname = 'coder' AND calls >= 20
 ORDER BY p99_ms DESC
 LIMIT 8"
 
-show "latency per Coder Server (client address) and per database, last 1 and 5 minutes" "
-SELECT scope, coalesce(client_addr, datname) AS who, \"window\", calls, calls_per_s,
+show "latency per Coder Server (client address) and per database: each window only when it holds more statements than the one before (span_s: the seconds it covers)" "
+SELECT scope, who, \"window\", span_s, calls, calls_per_s,
        round(p50_ms::numeric, 3) AS p50_ms, round(p99_ms::numeric, 3) AS p99_ms,
        round(p999_ms::numeric, 3) AS p999_ms, round(max_ms::numeric, 3) AS max_ms
-FROM coder_health.latency
-WHERE datname = 'coder' AND \"window\" IN ('1 min', '5 min')
-ORDER BY scope DESC, who, \"window\""
+FROM (SELECT l.*, coalesce(l.client_addr, l.datname) AS who,
+             array_position(ARRAY['1 min', '5 min', '15 min', 'total'], l.\"window\") AS w,
+             lag(l.calls) OVER (PARTITION BY l.scope, coalesce(l.client_addr, l.datname)
+                                ORDER BY array_position(ARRAY['1 min', '5 min', '15 min', 'total'], l.\"window\")) AS calls_before
+      FROM coder_health.latency l WHERE l.datname = 'coder') x
+WHERE calls_before IS DISTINCT FROM calls
+ORDER BY scope DESC, who, w"
 
 show "distribution of the named statement with the worst p99" "
 SELECT range, count, bar

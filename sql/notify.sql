@@ -209,7 +209,8 @@ WHERE channel_family LIKE 'u\_dedup%' ORDER BY 1;
 SELECT q.notifications = (SELECT sum(notifications) FROM coder_health.notify_channels)
            AS totals_match,
        q.supported, q.commit_p50_ms > 0 AS commit_timed,
-       q.commit_p99_ms >= q.commit_p50_ms AS p99_ge_p50
+       q.commit_p99_ms >= q.commit_p50_ms AS p99_ge_p50,
+       q.unread_pages
 FROM coder_health.notify_queue q;
 
 -- a layout mismatch (a test-only setting makes the reader expect a wrong

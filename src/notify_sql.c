@@ -93,7 +93,7 @@ ns_to_ms(double ns)
 Datum
 coder_health_notify_queue(PG_FUNCTION_ARGS)
 {
-#define Q_COLS 13
+#define Q_COLS 14
 	TupleDesc	tupdesc;
 	Tuplestorestate *store;
 	ChQueueSnapshot snap;
@@ -180,6 +180,9 @@ coder_health_notify_queue(PG_FUNCTION_ARGS)
 	}
 	values[i++] = BoolGetDatum(snap.supported);
 	values[i++] = TimestampTzGetDatum((TimestampTz) pg_atomic_read_u64(&ch_notify->reset_time));
+	/* queue pages a committing backend could not read back: their
+	 * notifications are missing from the counts (notify_readback.c) */
+	values[i++] = Int64GetDatum((int64) pg_atomic_read_u64(&ch_notify->unread_pages));
 	Assert(i == Q_COLS);
 	tuplestore_putvalues(store, tupdesc, values, nulls);
 	return (Datum) 0;

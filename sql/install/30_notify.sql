@@ -13,7 +13,7 @@ CREATE FUNCTION coder_health.notify_queue_internal(
     OUT notifications bigint, OUT notify_bytes bigint,
     OUT notifications_per_s float8,
     OUT commit_p50_ms float8, OUT commit_p99_ms float8,
-    OUT supported boolean, OUT reset_at timestamptz)
+    OUT supported boolean, OUT reset_at timestamptz, OUT unread_pages bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'coder_health_notify_queue'
 LANGUAGE C STRICT VOLATILE;
@@ -74,11 +74,14 @@ SELECT round((q.usage * 100)::numeric, 4) AS usage_pct, q.backlog_bytes, q.max_b
                          WHERE a.backend_type = 'client backend'
                            AND a.client_addr IS NOT NULL
                            AND a.pid <> pg_catalog.pg_backend_pid()) THEN 'nats'
-       END AS pubsub
+       END AS pubsub,
+       -- queue pages whose notifications could not be read back (so are
+       -- missing from notifications and notify_channels), since reset
+       q.unread_pages
 FROM coder_health.notify_queue_internal() q;
 
 COMMENT ON VIEW coder_health.notify_queue IS
-  'The NOTIFY queue: usage_pct (percent, pg_notification_queue_usage() * 100), backlog, slowest listener, committed notifications, the commit time of notifying transactions (last minute), and which pubsub Coder uses (postgres or nats)';
+  'The NOTIFY queue: usage_pct (percent, pg_notification_queue_usage() * 100), backlog, slowest listener, committed notifications, the commit time of notifying transactions (last minute), which pubsub Coder uses (postgres or nats), and the queue pages that could not be read back (unread_pages: their notifications are not counted)';
 
 CREATE FUNCTION coder_health.notify_channels_internal(
     OUT channel_family text, OUT distinct_channels bigint, OUT listeners integer,

@@ -1028,6 +1028,7 @@ $$;
 --  * one unit per quantity: NOTIFY queue usage in percent everywhere
 --    (notify_queue.usage_pct, the health check, the history metric
 --    notify_queue_usage_pct);
+--  * notify_queue.unread_pages: queue pages not read back;
 --  * sparkline(): Coder's database / Coder Servers by default, gaps shown,
 --    counts as whole numbers.
 DROP VIEW coder_health.health;
@@ -1036,6 +1037,7 @@ DROP VIEW coder_health.coder_servers;
 DROP FUNCTION coder_health.client_hosts_internal();
 DROP VIEW coder_health.settings;
 DROP VIEW coder_health.notify_queue;
+DROP FUNCTION coder_health.notify_queue_internal();
 
 CREATE FUNCTION coder_health.client_hosts_internal(
     OUT client_addr text, OUT client_hostname text,
@@ -1054,6 +1056,21 @@ COMMENT ON FUNCTION coder_health.client_hosts_internal() IS
 
 REVOKE ALL ON FUNCTION coder_health.client_hosts_internal() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION coder_health.client_hosts_internal() TO pg_monitor;
+
+CREATE FUNCTION coder_health.notify_queue_internal(
+    OUT usage float8, OUT backlog_bytes bigint, OUT max_bytes bigint,
+    OUT listeners integer, OUT slowest_listener_pid integer,
+    OUT slowest_listener_backlog_bytes bigint,
+    OUT notifications bigint, OUT notify_bytes bigint,
+    OUT notifications_per_s float8,
+    OUT commit_p50_ms float8, OUT commit_p99_ms float8,
+    OUT supported boolean, OUT reset_at timestamptz, OUT unread_pages bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'coder_health_notify_queue'
+LANGUAGE C STRICT VOLATILE;
+
+REVOKE ALL ON FUNCTION coder_health.notify_queue_internal() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coder_health.notify_queue_internal() TO pg_monitor;
 
 CREATE VIEW coder_health.coder_servers AS
 WITH hosts AS MATERIALIZED (
@@ -1599,11 +1616,14 @@ SELECT round((q.usage * 100)::numeric, 4) AS usage_pct, q.backlog_bytes, q.max_b
                          WHERE a.backend_type = 'client backend'
                            AND a.client_addr IS NOT NULL
                            AND a.pid <> pg_catalog.pg_backend_pid()) THEN 'nats'
-       END AS pubsub
+       END AS pubsub,
+       -- queue pages whose notifications could not be read back (so are
+       -- missing from notifications and notify_channels), since reset
+       q.unread_pages
 FROM coder_health.notify_queue_internal() q;
 
 COMMENT ON VIEW coder_health.notify_queue IS
-  'The NOTIFY queue: usage_pct (percent, pg_notification_queue_usage() * 100), backlog, slowest listener, committed notifications, the commit time of notifying transactions (last minute), and which pubsub Coder uses (postgres or nats)';
+  'The NOTIFY queue: usage_pct (percent, pg_notification_queue_usage() * 100), backlog, slowest listener, committed notifications, the commit time of notifying transactions (last minute), which pubsub Coder uses (postgres or nats), and the queue pages that could not be read back (unread_pages: their notifications are not counted)';
 
 CREATE OR REPLACE FUNCTION coder_health.sparkline(metric text, key text DEFAULT NULL,
                                       width integer DEFAULT 60)
