@@ -136,4 +136,11 @@ extern int	ch_repl_rtt_rows(const ChSenderRow *senders, int nsenders,
 							 ChReplRttRow *out);
 extern int	ch_repl_max_slots(void);
 
+/* replication_read.c: where a replication connection's peer is, for
+ * tcp_diag.c (false: no round trip, e.g. a unix socket) */
+struct ChTcpRttQuery;
+extern bool ch_repl_sender_query(int pid, struct ChTcpRttQuery *q);
+extern bool ch_repl_receiver_query(const ChStandbyRow *standby,
+								   struct ChTcpRttQuery *q);
+
 #endif							/* CODER_HEALTH_REPLICATION_H */
