@@ -7,6 +7,12 @@
  *	  that the view can show the peak of the last 15 window steps
  *	  (coder_health.window_step, 60 s by default: 15 minutes).
  *
+ * Locking: the collector counts from a fresh copy of the backend status
+ * array without any lock of coder_health's, then updates the host table
+ * (ch_clients->hosts[]) under CH_LOCK_CLIENTS in exclusive mode; it is the
+ * table's only writer.  Readers (clients_sql.c, history.c) take the lock in
+ * shared mode for a copy.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
