@@ -9,7 +9,7 @@ SELECT line AS summary FROM coder_health.summary_render(
   '[{"check_name": "statement_p99", "status": "warn", "value": 263.9, "detail": "database coder: p99 263.915 ms over 1234 statements; slowest: GetWorkspaceAgentByID (p99 263.915 ms)"},
     {"check_name": "error_rate", "status": "ok", "detail": "database coder: 0 of 1234 statements failed"},
     {"check_name": "notify_queue", "status": "ok", "detail": "0.057 % used"},
-    {"check_name": "notify_stalled_listeners", "status": "critical", "detail": "1 stalled: pid 4321 (stuck_listener, local) 4614 kB behind, in a transaction for 25.1 s"},
+    {"check_name": "stalled_listeners", "status": "critical", "detail": "pid 4321 (stuck_listener, local, 4724736 bytes behind): transaction open for 25 s"},
     {"check_name": "connection_headroom", "status": "ok", "detail": "80 of 100 free"},
     {"check_name": "coder_server_rtt", "status": "warn", "detail": "coderd-3 (10.0.0.3): 12.500 ms, over coder_health.max_rtt_ms (10 ms)"},
     {"check_name": "replication_rtt", "status": "unknown", "detail": "no standby connected over TCP"},
