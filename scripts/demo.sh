@@ -205,13 +205,13 @@ ORDER BY p99_ms DESC
 LIMIT 8"
 
 show "latency per Coder Server (client address) and per database: each window only when it holds more statements than the one before (span_s: the seconds it covers)" "
-SELECT scope, who, \"window\", span_s, calls, calls_per_s,
+SELECT scope, who, period, span_s, calls, calls_per_s,
        round(p50_ms::numeric, 3) AS p50_ms, round(p99_ms::numeric, 3) AS p99_ms,
        round(p999_ms::numeric, 3) AS p999_ms, round(max_ms::numeric, 3) AS max_ms
 FROM (SELECT l.*, coalesce(l.client_addr, l.datname) AS who,
-             array_position(ARRAY['1 min', '5 min', '15 min', 'total'], l.\"window\") AS w,
+             array_position(ARRAY['1-2 min', '5-6 min', '15-16 min', 'total'], l.period) AS w,
              lag(l.calls) OVER (PARTITION BY l.scope, coalesce(l.client_addr, l.datname)
-                                ORDER BY array_position(ARRAY['1 min', '5 min', '15 min', 'total'], l.\"window\")) AS calls_before
+                                ORDER BY array_position(ARRAY['1-2 min', '5-6 min', '15-16 min', 'total'], l.period)) AS calls_before
       FROM coder_health.latency l WHERE l.datname = 'coder') x
 WHERE calls_before IS DISTINCT FROM calls
 ORDER BY scope DESC, who, w"

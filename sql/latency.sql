@@ -50,11 +50,11 @@ WHERE queryid = qid('SELECT 1 AS x, pg_sleep(0.02)');
 
 -- per database and per client (pg_regress connects over a unix socket);
 -- quantiles are within 1% of the true value, min and max are exact
-SELECT scope, datname = current_database() AS db_ok, client_addr, "window",
+SELECT scope, datname = current_database() AS db_ok, client_addr, period,
        calls >= 2 AS has_calls, p99_ms >= 49.5 AS p99_ok, max_ms >= 50 AS max_ok, span_s > 0 AS span_ok
 FROM coder_health.latency
 WHERE datname = current_database()
-ORDER BY scope DESC, client_addr, "window";
+ORDER BY scope DESC, client_addr, period;
 
 -- Prometheus histogram rows are well formed: cumulative, bounded by count
 SELECT scope, array_length(le, 1) AS nle, array_length(bucket, 1) AS nbucket,

@@ -80,7 +80,7 @@ WHERE queryid = qid('CALL acc_proc()');
 SELECT calls, errors, queryid = qid($$SELECT 1 / z FROM acc_zeros$$) AS is_division FROM coder_health.statement_latency WHERE errors > 0;
 SELECT errors AS database_errors
 FROM coder_health.latency
-WHERE scope = 'database' AND datname = current_database() AND "window" = 'total';
+WHERE scope = 'database' AND datname = current_database() AND period = 'total';
 SELECT count(*) AS first_seen_after_last_seen
 FROM coder_health.statement_latency WHERE first_seen > last_seen;
 SELECT coalesce(query_name, '(none)') AS query_name, calls,

@@ -39,5 +39,5 @@ FROM coder_health.statement_latency WHERE queryid = qid('SELECT 1 AS fine');
 -- every failure above is in the database total
 SELECT errors AS database_errors
 FROM coder_health.latency
-WHERE scope = 'database' AND datname = current_database() AND "window" = 'total';
+WHERE scope = 'database' AND datname = current_database() AND period = 'total';
 DROP TABLE child, parent, zeros;

@@ -215,9 +215,11 @@ static const struct
 	int			steps;			/* complete steps before the current; -1: total */
 }			scope_windows[] =
 {
-	{"1 min", 1},
-	{"5 min", 5},
-	{"15 min", 15},
+	/* named for what they cover: N complete steps plus the current one,
+	 * so at the default 60 s step "1-2 min" holds 60 to 120 s */
+	{"1-2 min", 1},
+	{"5-6 min", 5},
+	{"15-16 min", 15},
 	{"total", -1}
 };
 

@@ -55,7 +55,7 @@ COMMENT ON VIEW coder_health.statement_latency IS
   'Latency percentiles per statement (database, role, queryid, toplevel): since reset and recent (last 5 to 6 minutes)';
 
 CREATE FUNCTION coder_health.latency_internal(
-    OUT scope text, OUT dbid oid, OUT client_addr text, OUT "window" text,
+    OUT scope text, OUT dbid oid, OUT client_addr text, OUT period text,
     OUT calls bigint, OUT errors bigint, OUT calls_per_s float8,
     OUT p50_ms float8, OUT p90_ms float8, OUT p95_ms float8, OUT p99_ms float8,
     OUT p999_ms float8, OUT max_ms float8, OUT span_s float8)
@@ -63,18 +63,21 @@ RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'coder_health_latency'
 LANGUAGE C STRICT VOLATILE;
 
+-- period: 1-2 min, 5-6 min, 15-16 min (N complete window steps of 60 s plus
+-- the current one: named for what they cover; span_s says exactly) and
+-- total (since reset)
 CREATE VIEW coder_health.latency AS
-SELECT l.scope, d.datname, l.client_addr, l."window",
+SELECT l.scope, d.datname, l.client_addr, l.period,
        l.calls, l.errors, round(l.calls_per_s::numeric, 2) AS calls_per_s,
        l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.p999_ms, l.max_ms,
        round(l.span_s::numeric, 1) AS span_s
 FROM coder_health.latency_internal() l
 LEFT JOIN pg_catalog.pg_database d ON d.oid = l.dbid
 ORDER BY l.scope DESC, d.datname, l.client_addr,
-         array_position(ARRAY['1 min', '5 min', '15 min', 'total'], l."window");
+         array_position(ARRAY['1-2 min', '5-6 min', '15-16 min', 'total'], l.period);
 
 COMMENT ON VIEW coder_health.latency IS
-  'Latency percentiles per database and per client address (Coder Server), over 1, 5 and 15 minute windows and since reset';
+  'Latency percentiles per database and per client address (Coder Server), over the last 1-2, 5-6 and 15-16 minutes (period; span_s: the seconds covered) and since reset';
 
 CREATE FUNCTION coder_health.statement_quantile(queryid bigint, q float8,
                                                recent boolean DEFAULT false)

@@ -82,7 +82,7 @@ WITH hosts AS MATERIALIZED (
     -- a host's worst database: percentiles of two databases do not merge
     SELECT l.client_addr, pg_catalog.max(l.p99_ms) AS p99_ms
     FROM coder_health.latency l
-    WHERE l.scope = 'client' AND l."window" = '5 min'
+    WHERE l.scope = 'client' AND l.period = '5-6 min'
     GROUP BY l.client_addr
 ), matched AS (
     SELECT h.client_addr, h.client_hostname, h.connections, h.active, h.idle,

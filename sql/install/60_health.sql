@@ -64,13 +64,13 @@ WITH th AS MATERIALIZED (
 ), db AS MATERIALIZED (
     SELECT l.datname, l.calls, l.errors, l.p99_ms
     FROM coder_health.latency l
-    WHERE l.scope = 'database' AND l."window" = '5 min' AND l.calls > 0
+    WHERE l.scope = 'database' AND l.period = '5-6 min' AND l.calls > 0
       -- Coder's database is the one the extension is used from; other
       -- databases only when it had no statements (a few slow maintenance
       -- statements elsewhere must not speak for Coder)
       AND (l.datname = pg_catalog.current_database()
            OR NOT EXISTS (SELECT 1 FROM coder_health.latency c
-                          WHERE c.scope = 'database' AND c."window" = '5 min'
+                          WHERE c.scope = 'database' AND c.period = '5-6 min'
                             AND c.calls > 0 AND c.datname = pg_catalog.current_database()))
 ), stmt AS MATERIALIZED (
     SELECT d.datname,
@@ -104,11 +104,11 @@ WITH th AS MATERIALIZED (
     SELECT s.collector_pid, s.collector_last_run_age_s, s.in_recovery
     FROM coder_health.status s
 ), checks (ord, check_name, value, unit, warn, crit, lower_is_worse, forced, detail) AS (
-    -- 1. statement p99, worst database, last 5 minutes
+    -- 1. statement p99, worst database, last 5-6 minutes
     SELECT 1, 'statement_p99', w.p99_ms, 'ms', t.p99_warn, t.p99_crit, false,
            CASE WHEN w.datname IS NULL AND NOT EXISTS (SELECT 1 FROM db) THEN 'unknown'
                 WHEN w.calls < t.min_calls THEN 'unknown' END,
-           CASE WHEN w.datname IS NULL THEN 'no statements in the last 5 minutes'
+           CASE WHEN w.datname IS NULL THEN 'no statements in the last 5-6 minutes'
                 ELSE pg_catalog.format('database %s: %sp99 %s ms over %s statements; slowest: %s (p99 %s ms)',
                         w.datname,
                         CASE WHEN w.calls < t.min_calls
@@ -124,11 +124,11 @@ WITH th AS MATERIALIZED (
                       ORDER BY db.calls >= (SELECT tt.min_calls FROM t tt) DESC,
                                p99_ms DESC NULLS LAST LIMIT 1) w ON true
     UNION ALL
-    -- 2. failed statements, worst database, last 5 minutes
+    -- 2. failed statements, worst database, last 5-6 minutes
     SELECT 2, 'error_rate', round((100.0 * w.errors / w.calls)::numeric, 3)::float8, '%',
            t.err_warn, t.err_crit, false,
            CASE WHEN w.calls < t.min_calls THEN 'unknown' END,
-           CASE WHEN w.datname IS NULL THEN 'no statements in the last 5 minutes'
+           CASE WHEN w.datname IS NULL THEN 'no statements in the last 5-6 minutes'
                 ELSE pg_catalog.format('database %s: %s%s of %s statements failed%s',
                         w.datname,
                         CASE WHEN w.calls < t.min_calls

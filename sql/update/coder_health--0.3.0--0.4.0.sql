@@ -1029,6 +1029,8 @@ $$;
 --    (notify_queue.usage_pct, the health check, the history metric
 --    notify_queue_usage_pct);
 --  * notify_queue.unread_pages: queue pages not read back;
+--  * latency: the column window (a reserved word) is period, and its
+--    values are named for what they cover: 1-2 min, 5-6 min, 15-16 min;
 --  * sparkline(): Coder's database / Coder Servers by default, gaps shown,
 --    counts as whole numbers.
 DROP VIEW coder_health.health;
@@ -1038,6 +1040,8 @@ DROP FUNCTION coder_health.client_hosts_internal();
 DROP VIEW coder_health.settings;
 DROP VIEW coder_health.notify_queue;
 DROP FUNCTION coder_health.notify_queue_internal();
+DROP VIEW coder_health.latency;
+DROP FUNCTION coder_health.latency_internal();
 
 CREATE FUNCTION coder_health.client_hosts_internal(
     OUT client_addr text, OUT client_hostname text,
@@ -1072,6 +1076,31 @@ LANGUAGE C STRICT VOLATILE;
 REVOKE ALL ON FUNCTION coder_health.notify_queue_internal() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION coder_health.notify_queue_internal() TO pg_monitor;
 
+CREATE FUNCTION coder_health.latency_internal(
+    OUT scope text, OUT dbid oid, OUT client_addr text, OUT period text,
+    OUT calls bigint, OUT errors bigint, OUT calls_per_s float8,
+    OUT p50_ms float8, OUT p90_ms float8, OUT p95_ms float8, OUT p99_ms float8,
+    OUT p999_ms float8, OUT max_ms float8, OUT span_s float8)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'coder_health_latency'
+LANGUAGE C STRICT VOLATILE;
+
+REVOKE ALL ON FUNCTION coder_health.latency_internal() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coder_health.latency_internal() TO pg_monitor;
+
+CREATE VIEW coder_health.latency AS
+SELECT l.scope, d.datname, l.client_addr, l.period,
+       l.calls, l.errors, round(l.calls_per_s::numeric, 2) AS calls_per_s,
+       l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.p999_ms, l.max_ms,
+       round(l.span_s::numeric, 1) AS span_s
+FROM coder_health.latency_internal() l
+LEFT JOIN pg_catalog.pg_database d ON d.oid = l.dbid
+ORDER BY l.scope DESC, d.datname, l.client_addr,
+         array_position(ARRAY['1-2 min', '5-6 min', '15-16 min', 'total'], l.period);
+
+COMMENT ON VIEW coder_health.latency IS
+  'Latency percentiles per database and per client address (Coder Server), over the last 1-2, 5-6 and 15-16 minutes (period; span_s: the seconds covered) and since reset';
+
 CREATE VIEW coder_health.coder_servers AS
 WITH hosts AS MATERIALIZED (
     SELECT * FROM coder_health.client_hosts_internal()
@@ -1090,7 +1119,7 @@ WITH hosts AS MATERIALIZED (
     -- a host's worst database: percentiles of two databases do not merge
     SELECT l.client_addr, pg_catalog.max(l.p99_ms) AS p99_ms
     FROM coder_health.latency l
-    WHERE l.scope = 'client' AND l."window" = '5 min'
+    WHERE l.scope = 'client' AND l.period = '5-6 min'
     GROUP BY l.client_addr
 ), matched AS (
     SELECT h.client_addr, h.client_hostname, h.connections, h.active, h.idle,
@@ -1260,13 +1289,13 @@ WITH th AS MATERIALIZED (
 ), db AS MATERIALIZED (
     SELECT l.datname, l.calls, l.errors, l.p99_ms
     FROM coder_health.latency l
-    WHERE l.scope = 'database' AND l."window" = '5 min' AND l.calls > 0
+    WHERE l.scope = 'database' AND l.period = '5-6 min' AND l.calls > 0
       -- Coder's database is the one the extension is used from; other
       -- databases only when it had no statements (a few slow maintenance
       -- statements elsewhere must not speak for Coder)
       AND (l.datname = pg_catalog.current_database()
            OR NOT EXISTS (SELECT 1 FROM coder_health.latency c
-                          WHERE c.scope = 'database' AND c."window" = '5 min'
+                          WHERE c.scope = 'database' AND c.period = '5-6 min'
                             AND c.calls > 0 AND c.datname = pg_catalog.current_database()))
 ), stmt AS MATERIALIZED (
     SELECT d.datname,
@@ -1300,11 +1329,11 @@ WITH th AS MATERIALIZED (
     SELECT s.collector_pid, s.collector_last_run_age_s, s.in_recovery
     FROM coder_health.status s
 ), checks (ord, check_name, value, unit, warn, crit, lower_is_worse, forced, detail) AS (
-    -- 1. statement p99, worst database, last 5 minutes
+    -- 1. statement p99, worst database, last 5-6 minutes
     SELECT 1, 'statement_p99', w.p99_ms, 'ms', t.p99_warn, t.p99_crit, false,
            CASE WHEN w.datname IS NULL AND NOT EXISTS (SELECT 1 FROM db) THEN 'unknown'
                 WHEN w.calls < t.min_calls THEN 'unknown' END,
-           CASE WHEN w.datname IS NULL THEN 'no statements in the last 5 minutes'
+           CASE WHEN w.datname IS NULL THEN 'no statements in the last 5-6 minutes'
                 ELSE pg_catalog.format('database %s: %sp99 %s ms over %s statements; slowest: %s (p99 %s ms)',
                         w.datname,
                         CASE WHEN w.calls < t.min_calls
@@ -1320,11 +1349,11 @@ WITH th AS MATERIALIZED (
                       ORDER BY db.calls >= (SELECT tt.min_calls FROM t tt) DESC,
                                p99_ms DESC NULLS LAST LIMIT 1) w ON true
     UNION ALL
-    -- 2. failed statements, worst database, last 5 minutes
+    -- 2. failed statements, worst database, last 5-6 minutes
     SELECT 2, 'error_rate', round((100.0 * w.errors / w.calls)::numeric, 3)::float8, '%',
            t.err_warn, t.err_crit, false,
            CASE WHEN w.calls < t.min_calls THEN 'unknown' END,
-           CASE WHEN w.datname IS NULL THEN 'no statements in the last 5 minutes'
+           CASE WHEN w.datname IS NULL THEN 'no statements in the last 5-6 minutes'
                 ELSE pg_catalog.format('database %s: %s%s of %s statements failed%s',
                         w.datname,
                         CASE WHEN w.calls < t.min_calls
@@ -1778,7 +1807,8 @@ COMMENT ON VIEW coder_health.history IS
   'Samples taken every coder_health.history_interval over coder_health.history_length: connections per client host, NOTIFY queue usage (percent) and backlog, replication lag and round trip (replication_rtt_ms), p99 and calls/s per database';
 
 GRANT SELECT ON coder_health.coder_servers, coder_health.connections,
-    coder_health.health, coder_health.settings, coder_health.notify_queue
+    coder_health.health, coder_health.settings, coder_health.notify_queue,
+    coder_health.latency
   TO pg_monitor;
 -- <<< #21 alarms
 

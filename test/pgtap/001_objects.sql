@@ -23,7 +23,7 @@ SELECT columns_are('coder_health', 'statement_latency', ARRAY[
   'recent_p50_ms', 'recent_p95_ms', 'recent_p99_ms', 'recent_max_ms',
   'first_seen', 'last_seen']);
 SELECT columns_are('coder_health', 'latency', ARRAY[
-  'scope', 'datname', 'client_addr', 'window', 'calls', 'errors',
+  'scope', 'datname', 'client_addr', 'period', 'calls', 'errors',
   'calls_per_s', 'p50_ms', 'p90_ms', 'p95_ms', 'p99_ms', 'p999_ms', 'max_ms',
   'span_s']);
 SELECT columns_are('coder_health', 'latency_buckets', ARRAY[

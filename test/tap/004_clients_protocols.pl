@@ -54,11 +54,11 @@ ok($node->poll_query_until('postgres',
 is($node->safe_psql('postgres',
 		"SELECT calls = 4 AND max_ms >= 20 AND max_ms <= " . ($slowest_s * 1000)
 		  . " FROM coder_health.latency
-		 WHERE scope = 'client' AND client_addr = '127.0.0.2' AND \"window\" = 'total'"),
+		 WHERE scope = 'client' AND client_addr = '127.0.0.2' AND period = 'total'"),
 	't', '127.0.0.2 has its own calls (4) and a max within what psql waited');
 is($node->safe_psql('postgres',
 		"SELECT calls >= 2 AND max_ms >= 50 FROM coder_health.latency
-		 WHERE scope = 'client' AND client_addr = '127.0.0.3' AND \"window\" = 'total'"),
+		 WHERE scope = 'client' AND client_addr = '127.0.0.3' AND period = 'total'"),
 	't', '127.0.0.3 has its own calls and latency');
 is($node->safe_psql('postgres',
 		"SELECT count(*) FROM coder_health.latency WHERE scope = 'client' AND client_addr = 'local'"),

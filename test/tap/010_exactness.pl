@@ -78,11 +78,11 @@ cmp_ok(scalar(keys %truth), '>=', 13, 'the client reported its names');
 ok( $node->poll_query_until('coder',
 		"SELECT coalesce(sum(calls), 0) = $client_calls
 		 FROM coder_health.latency
-		 WHERE scope = 'client' AND client_addr = '127.0.0.1' AND \"window\" = 'total'"),
+		 WHERE scope = 'client' AND client_addr = '127.0.0.1' AND period = 'total'"),
 	"the client address has exactly the client's $client_calls calls");
 is( $node->safe_psql('coder',
 		"SELECT errors FROM coder_health.latency
-		 WHERE scope = 'client' AND client_addr = '127.0.0.1' AND \"window\" = 'total'"),
+		 WHERE scope = 'client' AND client_addr = '127.0.0.1' AND period = 'total'"),
 	$client_errors,
 	"the client address has exactly the client's $client_errors errors");
 # the database total: the client's statements and this script's psql ones
@@ -90,9 +90,9 @@ is( $node->safe_psql('coder',
 is( $node->safe_psql('coder',
 		"SELECT d.calls - c.calls, d.errors - c.errors
 		 FROM coder_health.latency d, coder_health.latency c
-		 WHERE d.scope = 'database' AND d.datname = 'coder' AND d.\"window\" = 'total'
+		 WHERE d.scope = 'database' AND d.datname = 'coder' AND d.period = 'total'
 		   AND c.scope = 'client' AND c.datname = 'coder' AND c.client_addr = 'local'
-		   AND c.\"window\" = 'total'"),
+		   AND c.period = 'total'"),
 	"$client_calls|$client_errors",
 	'the database total is the sum of its clients');
 

@@ -145,7 +145,7 @@ my $typed = join('', map { "SELECT $_;\n" } 1 .. 37)
   . "SELEC 1;\nSELECT * FROM no_such_table;\nSELECT pg_sleep(0.6);\n";
 $node->psql('dba', $typed, on_error_stop => 0);
 ok($node->poll_query_until('postgres', q{SELECT calls >= 40 FROM coder_health.latency
-	WHERE scope = 'database' AND datname = 'dba' AND "window" = '5 min'}), 'the 40 statements are counted');
+	WHERE scope = 'database' AND datname = 'dba' AND period = '5-6 min'}), 'the 40 statements are counted');
 like(check_row_db($node, 'dba', 'error_rate'),
 	qr/^unknown\|database dba: too few statements to judge \(fewer than coder_health\.health_min_statements, 100\): 2 of \d+ statements failed/,
 	'2 typos of about 40 statements: unknown (too few), not critical');
@@ -164,9 +164,9 @@ $node->safe_psql('postgres', 'CREATE DATABASE dba2');
 $node->safe_psql('dba2', 'CREATE EXTENSION coder_health');
 $node->safe_psql('dba2', join('', map { "SELECT $_;\n" } 1 .. 150));
 ok($node->poll_query_until('postgres', q{SELECT calls >= 150 FROM coder_health.latency
-	WHERE scope = 'database' AND datname = 'dba2' AND "window" = '5 min'}), 'Coder-like load: 150 statements');
+	WHERE scope = 'database' AND datname = 'dba2' AND period = '5-6 min'}), 'Coder-like load: 150 statements');
 my $calls_dba2 = $node->safe_psql('postgres', q{SELECT calls FROM coder_health.latency
-	WHERE scope = 'database' AND datname = 'dba2' AND "window" = '5 min'});
+	WHERE scope = 'database' AND datname = 'dba2' AND period = '5-6 min'});
 $node->safe_psql('dba2', join('', map { "SELECT count(*) FROM coder_health.health, pg_sleep(0.6);\n" } 1 .. 3)
 	  . "SELECT coder_health.flush();\n");
 $node->psql('dba2', join('', map { "SELECT 1 / g FROM generate_series(0, 0) g;\n" } 1 .. 6) . "SELECT coder_health.flush();\n",
@@ -174,7 +174,7 @@ $node->psql('dba2', join('', map { "SELECT 1 / g FROM generate_series(0, 0) g;\n
 # the monitoring role's failures and coder_health's reads are never timed
 # (they would be by now: each session flushed its samples)
 is($node->safe_psql('postgres', q{SELECT calls FROM coder_health.latency
-	WHERE scope = 'database' AND datname = 'dba2' AND "window" = '5 min'}),
+	WHERE scope = 'database' AND datname = 'dba2' AND period = '5-6 min'}),
 	$calls_dba2, 'slow reads of coder_health and the monitoring role\'s errors are not counted');
 like(check_row_db($node, 'dba2', 'statement_p99'), qr/^ok\|database dba2: p99 [0-9.]+ ms over \d+ statements/,
 	'three 600 ms reads of coder_health.health: statement_p99 stays ok (was critical)');
@@ -187,7 +187,7 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM coder_health.statement_la
 $node->psql('dba2', "SET coder_health.track_monitoring = on;\n"
 	  . "SELECT count(*) FROM coder_health.health, pg_sleep(0.6);\nSELECT coder_health.flush();\n");
 ok($node->poll_query_until('postgres', qq{SELECT calls > $calls_dba2 FROM coder_health.latency
-	WHERE scope = 'database' AND datname = 'dba2' AND "window" = '5 min'}),
+	WHERE scope = 'database' AND datname = 'dba2' AND period = '5-6 min'}),
 	'with track_monitoring on, a read of coder_health is timed');
 
 # --- a stalled listener --------------------------------------------------------
