@@ -26,6 +26,10 @@
 #       also counts shared buffers a backend happens to touch) of every
 #       backend that lived through the measured part, and of the collector,
 #       grows by at most SOAK_RSS_TOLERANCE_KB (default 1024) per process;
+#       and (PostgreSQL 14+) the bytes in use in the collector's memory
+#       contexts (pg_log_backend_memory_contexts(), "Grand total ... used")
+#       grow by at most SOAK_CONTEXT_TOLERANCE_BYTES (default 65536) from
+#       the end of the warm-up to the end;
 #   shared memory flat: status.shmem_used_bytes stays <= reserved and grows
 #       by at most SOAK_SHMEM_TOLERANCE_BYTES (default 1% of reserved): it
 #       does grow a little, and saturates, as latency sketches first see
@@ -57,6 +61,7 @@ if [ "$SECONDS_TOTAL" -le 180 ]; then WINDOW_STEP="${SOAK_WINDOW_STEP:-2}"; else
 fill=$((16 * WINDOW_STEP + 10))
 WARMUP="${SOAK_WARMUP:-$((SECONDS_TOTAL / 5 > fill ? SECONDS_TOTAL / 5 : fill))}"
 RSS_TOL_KB="${SOAK_RSS_TOLERANCE_KB:-1024}"
+CTX_TOL="${SOAK_CONTEXT_TOLERANCE_BYTES:-65536}"
 SHMEM_TOL="${SOAK_SHMEM_TOLERANCE_BYTES:-}"
 DIR="${SOAK_DIR:-/tmp/coder_health_soak.$(echo "$ROOT" | md5sum | cut -c1-8)}"
 
@@ -128,6 +133,25 @@ pgbench -n -M prepared -f "$ROOT/workload/pgbench/notify.sql" -c "$STORM_CLIENTS
 STORM_PID=$!
 PIDS+=($STORM_PID)
 
+# The collector's pid and the bytes used in its memory contexts, as it logs
+# them when asked (PostgreSQL 14+; nothing on 13).
+collector_contexts() {
+  local pid off used="" i
+  pid=$(sql "SELECT pid FROM pg_stat_activity WHERE backend_type = 'coder_health collector'" 2>/dev/null)
+  [ -n "$pid" ] || return 0
+  [ "$(sql "SELECT count(*) FROM pg_proc WHERE proname = 'pg_log_backend_memory_contexts'")" = 1 ] || return 0
+  off=$(stat -c %s "$LOG")
+  sql "SELECT pg_log_backend_memory_contexts($pid)" >/dev/null 2>&1 || return 0
+  for i in $(seq 1 100); do
+    used=$(tail -c +"$((off + 1))" "$LOG" |
+      sed -n 's/.*Grand total: [0-9]* bytes in [0-9]* blocks; [0-9]* free ([0-9]* chunks); \([0-9]*\) used.*/\1/p' | head -1)
+    [ -n "$used" ] && break
+    sleep 0.1
+  done
+  [ -n "$used" ] && echo "$pid $used"
+}
+ctx_first=""
+
 # --- sampling --------------------------------------------------------------
 # samples.txt: elapsed pid backend_type rss_anon_kb vm_rss_kb
 # shmem.txt:   elapsed shmem_used_bytes shmem_reserved_bytes queue_backlog_bytes connections
@@ -155,9 +179,14 @@ while :; do
               (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend')
        FROM coder_health.status s, coder_health.notify_queue q" 2>/dev/null |
     tr '|' ' ' | sed "s/^/$elapsed /" >>"$DIR/shmem.txt"
+  if [ -z "$ctx_first" ] && [ "$elapsed" -ge "$WARMUP" ]; then
+    ctx_first=$(collector_contexts)
+    ctx_first=${ctx_first:-none}
+  fi
   if ! kill -0 "$WORKLOAD_PID" 2>/dev/null; then break; fi
   sleep "$SAMPLE"
 done
+ctx_last=$(collector_contexts)
 wait "$WORKLOAD_PID"; workload_rc=$?
 wait "$STORM_PID"; storm_rc=$?
 
@@ -206,11 +235,26 @@ vmrss=$(awk -v w="$WARMUP" '$1 >= w { if (!($2 in f)) f[$2] = $5; l[$2] = $5 }
 echo "backend memory after warm-up: $rss_n processes followed from first to last sample;" \
   "private memory (RssAnon) total ${rss_first_total} -> ${rss_last_total} kB, mean growth ${rss_mean_kb} kB," \
   "max ${rss_max_kb} kB (pid ${rss_max_pid}); collector ${coll_growth} kB; max VmRSS growth ${vmrss} kB (includes shared buffers touched)"
+# the collector's memory contexts, exact, where PostgreSQL can log them
+ctx_ok=1
+ctx_detail="collector contexts not measured (PostgreSQL 13 has no pg_log_backend_memory_contexts)"
+if [ "$(sql "SELECT count(*) FROM pg_proc WHERE proname = 'pg_log_backend_memory_contexts'")" = 1 ]; then
+  read -r ctx_pid0 ctx_used0 <<<"${ctx_first:-}"
+  read -r ctx_pid1 ctx_used1 <<<"${ctx_last:-}"
+  if [ -n "${ctx_used0:-}" ] && [ -n "${ctx_used1:-}" ] && [ "$ctx_pid0" = "$ctx_pid1" ] &&
+     [ $((ctx_used1 - ctx_used0)) -le "$CTX_TOL" ]; then
+    ctx_detail="collector contexts ${ctx_used0} -> ${ctx_used1} bytes used, tolerance ${CTX_TOL}"
+  else
+    ctx_ok=0
+    ctx_detail="collector contexts '${ctx_first:-}' -> '${ctx_last:-}' (pid bytes used), tolerance ${CTX_TOL}"
+  fi
+fi
+echo "collector memory: ${ctx_detail}"
 if [ "$rss_n" -ge 10 ] && [ "$rss_max_kb" -le "$RSS_TOL_KB" ] && [ "$coll_growth" != none ] &&
-   [ "$coll_growth" -le "$RSS_TOL_KB" ]; then
-  verdict PASS "backend memory flat" "max growth ${rss_max_kb} kB over ${rss_n} backends, collector ${coll_growth} kB, tolerance ${RSS_TOL_KB} kB"
+   [ "$coll_growth" -le "$RSS_TOL_KB" ] && [ "$ctx_ok" = 1 ]; then
+  verdict PASS "backend memory flat" "max growth ${rss_max_kb} kB over ${rss_n} backends, collector ${coll_growth} kB, tolerance ${RSS_TOL_KB} kB; ${ctx_detail}"
 else
-  verdict FAIL "backend memory flat" "max growth ${rss_max_kb} kB over ${rss_n} backends, collector ${coll_growth} kB, tolerance ${RSS_TOL_KB} kB"
+  verdict FAIL "backend memory flat" "max growth ${rss_max_kb} kB over ${rss_n} backends, collector ${coll_growth} kB, tolerance ${RSS_TOL_KB} kB; ${ctx_detail}"
 fi
 
 read -r sh_n sh_first sh_last sh_min sh_max sh_reserved backlog_max < <(
