@@ -31,7 +31,7 @@ FROM coder_health.statement_latency
 WHERE queryid = qid(:'sleeper');
 
 -- the same quantiles through statement_quantile()
-SELECT coder_health.statement_quantile(qid(:'sleeper'), 0.5)
+SELECT round(coder_health.statement_quantile(qid(:'sleeper'), 0.5)::numeric, 3)
          = (SELECT p50_ms FROM coder_health.statement_latency
             WHERE queryid = qid(:'sleeper')) AS p50_same,
        coder_health.statement_quantile(qid(:'sleeper'), 0.99, true) >= 99 AS recent_p99,
@@ -96,3 +96,13 @@ WHERE queryid = qid('SELECT pg_sleep(0.001)');
 SELECT coder_health.reset();
 SELECT statements_tracked AS tracked_after_reset FROM coder_health.status;
 DROP SEQUENCE sleeps;
+
+-- milliseconds at one fixed precision in every view: numeric to the
+-- microsecond (no float8 digits or exponent notation)
+SELECT pg_sleep(0.0123) AS timed;
+SELECT coder_health.flush();
+SELECT (SELECT bool_and(scale(p50_ms) = 3 AND scale(max_ms) = 3 AND scale(total_ms) = 3)
+        FROM coder_health.statement_latency) AS statement_latency_us,
+       (SELECT bool_and(scale(p99_ms) = 3) FROM coder_health.latency
+        WHERE p99_ms IS NOT NULL) AS latency_us,
+       pg_typeof((SELECT p99_ms FROM coder_health.latency LIMIT 1)) AS latency_type;

@@ -42,10 +42,15 @@ SELECT l.dbid, d.datname, l.userid, r.rolname,
        l.toplevel,
        l.query_name,
        l.query,
-       l.calls, l.errors, l.total_ms, l.mean_ms, l.min_ms,
-       l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.p999_ms, l.max_ms,
-       l.recent_calls, l.recent_errors, l.recent_p50_ms, l.recent_p95_ms,
-       l.recent_p99_ms, l.recent_max_ms,
+       l.calls, l.errors,
+       -- milliseconds to the microsecond, as numeric (a fixed precision, no
+       -- exponent notation), as in every view
+       round(l.total_ms::numeric, 3) AS total_ms, round(l.mean_ms::numeric, 3) AS mean_ms, round(l.min_ms::numeric, 3) AS min_ms,
+       round(l.p50_ms::numeric, 3) AS p50_ms, round(l.p90_ms::numeric, 3) AS p90_ms, round(l.p95_ms::numeric, 3) AS p95_ms,
+       round(l.p99_ms::numeric, 3) AS p99_ms, round(l.p999_ms::numeric, 3) AS p999_ms, round(l.max_ms::numeric, 3) AS max_ms,
+       l.recent_calls, l.recent_errors,
+       round(l.recent_p50_ms::numeric, 3) AS recent_p50_ms, round(l.recent_p95_ms::numeric, 3) AS recent_p95_ms,
+       round(l.recent_p99_ms::numeric, 3) AS recent_p99_ms, round(l.recent_max_ms::numeric, 3) AS recent_max_ms,
        l.first_seen, l.last_seen
 FROM coder_health.statement_latency_internal() l
 LEFT JOIN pg_catalog.pg_database d ON d.oid = l.dbid
@@ -69,7 +74,8 @@ LANGUAGE C STRICT VOLATILE;
 CREATE VIEW coder_health.latency AS
 SELECT l.scope, d.datname, l.client_addr, l.period,
        l.calls, l.errors, round(l.calls_per_s::numeric, 2) AS calls_per_s,
-       l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.p999_ms, l.max_ms,
+       round(l.p50_ms::numeric, 3) AS p50_ms, round(l.p90_ms::numeric, 3) AS p90_ms, round(l.p95_ms::numeric, 3) AS p95_ms,
+       round(l.p99_ms::numeric, 3) AS p99_ms, round(l.p999_ms::numeric, 3) AS p999_ms, round(l.max_ms::numeric, 3) AS max_ms,
        round(l.span_s::numeric, 1) AS span_s
 FROM coder_health.latency_internal() l
 LEFT JOIN pg_catalog.pg_database d ON d.oid = l.dbid
@@ -135,9 +141,12 @@ AS 'MODULE_PATHNAME', 'coder_health_query_latency'
 LANGUAGE C STRICT VOLATILE;
 
 CREATE VIEW coder_health.query_latency AS
-SELECT d.datname, q.query_name, q.calls, q.errors, q.total_ms, q.mean_ms,
-       q.min_ms, q.p50_ms, q.p90_ms, q.p95_ms, q.p99_ms, q.p999_ms, q.max_ms,
-       q.recent_calls, q.recent_errors, q.recent_p50_ms, q.recent_p99_ms,
+SELECT d.datname, q.query_name, q.calls, q.errors,
+       round(q.total_ms::numeric, 3) AS total_ms, round(q.mean_ms::numeric, 3) AS mean_ms, round(q.min_ms::numeric, 3) AS min_ms,
+       round(q.p50_ms::numeric, 3) AS p50_ms, round(q.p90_ms::numeric, 3) AS p90_ms, round(q.p95_ms::numeric, 3) AS p95_ms,
+       round(q.p99_ms::numeric, 3) AS p99_ms, round(q.p999_ms::numeric, 3) AS p999_ms, round(q.max_ms::numeric, 3) AS max_ms,
+       q.recent_calls, q.recent_errors,
+       round(q.recent_p50_ms::numeric, 3) AS recent_p50_ms, round(q.recent_p99_ms::numeric, 3) AS recent_p99_ms,
        q.queryids
 FROM coder_health.query_latency_internal() q
 LEFT JOIN pg_catalog.pg_database d ON d.oid = q.dbid;

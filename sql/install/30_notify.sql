@@ -65,7 +65,8 @@ SELECT round((q.usage * 100)::numeric, 4) AS usage_pct, q.backlog_bytes, q.max_b
            AS stalled_listeners,
        q.slowest_listener_pid, q.slowest_listener_backlog_bytes,
        q.notifications, q.notify_bytes, q.notifications_per_s,
-       q.commit_p50_ms, q.commit_p99_ms, q.supported, q.reset_at,
+       round(q.commit_p50_ms::numeric, 3) AS commit_p50_ms,
+       round(q.commit_p99_ms::numeric, 3) AS commit_p99_ms, q.supported, q.reset_at,
        -- which pubsub Coder uses: PostgreSQL's (a LISTEN connection per
        -- Coder Server, pg_notify publishes) or NATS (neither, while clients
        -- are connected over TCP); NULL when nothing tells

@@ -26,7 +26,8 @@ AS 'MODULE_PATHNAME', 'coder_health_client_backends'
 LANGUAGE C STRICT VOLATILE;
 
 CREATE VIEW coder_health.client_backends AS
-SELECT b.pid, b.client_addr, b.rtt_ms, b.rttvar_ms, b.rtt_measured_at,
+SELECT b.pid, b.client_addr, round(b.rtt_ms::numeric, 3) AS rtt_ms,
+       round(b.rttvar_ms::numeric, 3) AS rttvar_ms, b.rtt_measured_at,
        b.listening, b.waiting_on_lock
 FROM coder_health.client_backends_internal() b;
 

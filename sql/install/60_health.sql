@@ -79,7 +79,7 @@ WITH th AS MATERIALIZED (
                     CASE WHEN pg_catalog.length(s.query) > 60
                          THEN pg_catalog.left(s.query, 57) || '...' ELSE s.query END,
                     'queryid ' || s.queryid) AS statement,
-           s.recent_calls, s.recent_errors, s.recent_p99_ms
+           s.recent_calls, s.recent_errors, round(s.recent_p99_ms::numeric, 3) AS recent_p99_ms
     FROM coder_health.statement_latency_internal() s
     LEFT JOIN pg_catalog.pg_database d ON d.oid = s.dbid
     WHERE s.recent_calls > 0
@@ -376,7 +376,12 @@ WITH th AS MATERIALIZED (
 )
 SELECT c.check_name,
        coalesce(c.forced, coder_health.health_status(c.value, c.warn, c.crit, c.lower_is_worse)) AS status,
-       c.value, c.unit,
+       -- a fixed precision per unit: ms, s and % to 3 decimals (the NOTIFY
+       -- queue's % to 4), counts and bytes whole
+       round(c.value::numeric, CASE WHEN c.unit IN ('ms', 's') THEN 3
+                                    WHEN c.unit = '%' THEN CASE WHEN c.check_name = 'notify_queue' THEN 4 ELSE 3 END
+                                    ELSE 0 END) AS value,
+       c.unit,
        c.warn AS warn_threshold,
        c.crit AS critical_threshold,
        c.detail

@@ -1031,6 +1031,9 @@ $$;
 --  * notify_queue.unread_pages: queue pages not read back;
 --  * latency: the column window (a reserved word) is period, and its
 --    values are named for what they cover: 1-2 min, 5-6 min, 15-16 min;
+--  * milliseconds as numeric to the microsecond in every view (statement_
+--    latency, latency, query_latency, client_backends, notify_queue), and
+--    health.value at a fixed precision per unit;
 --  * sparkline(): Coder's database / Coder Servers by default, gaps shown,
 --    counts as whole numbers.
 DROP VIEW coder_health.health;
@@ -1041,6 +1044,9 @@ DROP VIEW coder_health.settings;
 DROP VIEW coder_health.notify_queue;
 DROP FUNCTION coder_health.notify_queue_internal();
 DROP VIEW coder_health.latency;
+DROP VIEW coder_health.statement_latency;
+DROP VIEW coder_health.query_latency;
+DROP VIEW coder_health.client_backends;
 DROP FUNCTION coder_health.latency_internal();
 
 CREATE FUNCTION coder_health.client_hosts_internal(
@@ -1091,7 +1097,8 @@ GRANT EXECUTE ON FUNCTION coder_health.latency_internal() TO pg_monitor;
 CREATE VIEW coder_health.latency AS
 SELECT l.scope, d.datname, l.client_addr, l.period,
        l.calls, l.errors, round(l.calls_per_s::numeric, 2) AS calls_per_s,
-       l.p50_ms, l.p90_ms, l.p95_ms, l.p99_ms, l.p999_ms, l.max_ms,
+       round(l.p50_ms::numeric, 3) AS p50_ms, round(l.p90_ms::numeric, 3) AS p90_ms, round(l.p95_ms::numeric, 3) AS p95_ms,
+       round(l.p99_ms::numeric, 3) AS p99_ms, round(l.p999_ms::numeric, 3) AS p999_ms, round(l.max_ms::numeric, 3) AS max_ms,
        round(l.span_s::numeric, 1) AS span_s
 FROM coder_health.latency_internal() l
 LEFT JOIN pg_catalog.pg_database d ON d.oid = l.dbid
@@ -1100,6 +1107,52 @@ ORDER BY l.scope DESC, d.datname, l.client_addr,
 
 COMMENT ON VIEW coder_health.latency IS
   'Latency percentiles per database and per client address (Coder Server), over the last 1-2, 5-6 and 15-16 minutes (period; span_s: the seconds covered) and since reset';
+
+CREATE VIEW coder_health.statement_latency AS
+SELECT l.dbid, d.datname, l.userid, r.rolname,
+       l.queryid,
+       l.toplevel,
+       l.query_name,
+       l.query,
+       l.calls, l.errors,
+       -- milliseconds to the microsecond, as numeric (a fixed precision, no
+       -- exponent notation), as in every view
+       round(l.total_ms::numeric, 3) AS total_ms, round(l.mean_ms::numeric, 3) AS mean_ms, round(l.min_ms::numeric, 3) AS min_ms,
+       round(l.p50_ms::numeric, 3) AS p50_ms, round(l.p90_ms::numeric, 3) AS p90_ms, round(l.p95_ms::numeric, 3) AS p95_ms,
+       round(l.p99_ms::numeric, 3) AS p99_ms, round(l.p999_ms::numeric, 3) AS p999_ms, round(l.max_ms::numeric, 3) AS max_ms,
+       l.recent_calls, l.recent_errors,
+       round(l.recent_p50_ms::numeric, 3) AS recent_p50_ms, round(l.recent_p95_ms::numeric, 3) AS recent_p95_ms,
+       round(l.recent_p99_ms::numeric, 3) AS recent_p99_ms, round(l.recent_max_ms::numeric, 3) AS recent_max_ms,
+       l.first_seen, l.last_seen
+FROM coder_health.statement_latency_internal() l
+LEFT JOIN pg_catalog.pg_database d ON d.oid = l.dbid
+LEFT JOIN pg_catalog.pg_roles r ON r.oid = l.userid;
+
+COMMENT ON VIEW coder_health.statement_latency IS
+  'Latency percentiles per statement (database, role, queryid, toplevel): since reset and recent (last 5 to 6 minutes)';
+
+CREATE VIEW coder_health.query_latency AS
+SELECT d.datname, q.query_name, q.calls, q.errors,
+       round(q.total_ms::numeric, 3) AS total_ms, round(q.mean_ms::numeric, 3) AS mean_ms, round(q.min_ms::numeric, 3) AS min_ms,
+       round(q.p50_ms::numeric, 3) AS p50_ms, round(q.p90_ms::numeric, 3) AS p90_ms, round(q.p95_ms::numeric, 3) AS p95_ms,
+       round(q.p99_ms::numeric, 3) AS p99_ms, round(q.p999_ms::numeric, 3) AS p999_ms, round(q.max_ms::numeric, 3) AS max_ms,
+       q.recent_calls, q.recent_errors,
+       round(q.recent_p50_ms::numeric, 3) AS recent_p50_ms, round(q.recent_p99_ms::numeric, 3) AS recent_p99_ms,
+       q.queryids
+FROM coder_health.query_latency_internal() q
+LEFT JOIN pg_catalog.pg_database d ON d.oid = q.dbid;
+
+COMMENT ON VIEW coder_health.query_latency IS
+  'Latency per sqlc query name ("-- name: X :one"), all statements with that name merged: compare with coderd_db_query_latencies_seconds{query=...}';
+
+CREATE VIEW coder_health.client_backends AS
+SELECT b.pid, b.client_addr, round(b.rtt_ms::numeric, 3) AS rtt_ms,
+       round(b.rttvar_ms::numeric, 3) AS rttvar_ms, b.rtt_measured_at,
+       b.listening, b.waiting_on_lock
+FROM coder_health.client_backends_internal() b;
+
+COMMENT ON VIEW coder_health.client_backends IS
+  'Each client backend''s kernel-measured round-trip time (TCP_INFO smoothed RTT and variance; NULL for unix sockets), LISTEN state and lock wait';
 
 CREATE VIEW coder_health.coder_servers AS
 WITH hosts AS MATERIALIZED (
@@ -1304,7 +1357,7 @@ WITH th AS MATERIALIZED (
                     CASE WHEN pg_catalog.length(s.query) > 60
                          THEN pg_catalog.left(s.query, 57) || '...' ELSE s.query END,
                     'queryid ' || s.queryid) AS statement,
-           s.recent_calls, s.recent_errors, s.recent_p99_ms
+           s.recent_calls, s.recent_errors, round(s.recent_p99_ms::numeric, 3) AS recent_p99_ms
     FROM coder_health.statement_latency_internal() s
     LEFT JOIN pg_catalog.pg_database d ON d.oid = s.dbid
     WHERE s.recent_calls > 0
@@ -1601,7 +1654,12 @@ WITH th AS MATERIALIZED (
 )
 SELECT c.check_name,
        coalesce(c.forced, coder_health.health_status(c.value, c.warn, c.crit, c.lower_is_worse)) AS status,
-       c.value, c.unit,
+       -- a fixed precision per unit: ms, s and % to 3 decimals (the NOTIFY
+       -- queue's % to 4), counts and bytes whole
+       round(c.value::numeric, CASE WHEN c.unit IN ('ms', 's') THEN 3
+                                    WHEN c.unit = '%' THEN CASE WHEN c.check_name = 'notify_queue' THEN 4 ELSE 3 END
+                                    ELSE 0 END) AS value,
+       c.unit,
        c.warn AS warn_threshold,
        c.crit AS critical_threshold,
        c.detail
@@ -1636,7 +1694,8 @@ SELECT round((q.usage * 100)::numeric, 4) AS usage_pct, q.backlog_bytes, q.max_b
            AS stalled_listeners,
        q.slowest_listener_pid, q.slowest_listener_backlog_bytes,
        q.notifications, q.notify_bytes, q.notifications_per_s,
-       q.commit_p50_ms, q.commit_p99_ms, q.supported, q.reset_at,
+       round(q.commit_p50_ms::numeric, 3) AS commit_p50_ms,
+       round(q.commit_p99_ms::numeric, 3) AS commit_p99_ms, q.supported, q.reset_at,
        -- which pubsub Coder uses: PostgreSQL's (a LISTEN connection per
        -- Coder Server, pg_notify publishes) or NATS (neither, while clients
        -- are connected over TCP); NULL when nothing tells
@@ -1808,7 +1867,8 @@ COMMENT ON VIEW coder_health.history IS
 
 GRANT SELECT ON coder_health.coder_servers, coder_health.connections,
     coder_health.health, coder_health.settings, coder_health.notify_queue,
-    coder_health.latency
+    coder_health.latency, coder_health.statement_latency,
+    coder_health.query_latency, coder_health.client_backends
   TO pg_monitor;
 -- <<< #21 alarms
 
