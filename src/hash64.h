@@ -52,4 +52,48 @@ hash64_bytes(const char *s, int len, uint64_t seed)
 	return hash64_mix(h);
 }
 
+/*
+ * A hash of a byte string for keys that live only in this process (caches):
+ * the same strength as hash64_bytes, but the last word is read whole,
+ * overlapping the one before (no byte-wise copy of a tail).  Not the same
+ * values as hash64_bytes: never use it for anything stored or shown.
+ */
+static inline uint64_t
+hash64_key(const char *s, int len, uint64_t seed)
+{
+	uint64_t	h = seed ^ UINT64_C(0x9e3779b97f4a7c15) ^ (uint64_t) len;
+	uint64_t	w;
+
+	if (len >= 8)
+	{
+		const char *last = s + len - 8;
+
+		for (; s < last; s += 8)
+		{
+			memcpy(&w, s, 8);
+			h = (h ^ w) * UINT64_C(0xbf58476d1ce4e5b9);
+			h ^= h >> 31;
+		}
+		memcpy(&w, last, 8);
+	}
+	else if (len >= 4)
+	{
+		uint32_t	a;
+		uint32_t	b;
+
+		memcpy(&a, s, 4);
+		memcpy(&b, s + len - 4, 4);
+		w = ((uint64_t) a << 32) | b;
+	}
+	else
+	{
+		w = len > 0 ? (uint64_t) (unsigned char) s[0] |
+			((uint64_t) (unsigned char) s[len / 2] << 8) |
+			((uint64_t) (unsigned char) s[len - 1] << 16) : 0;
+	}
+	h = (h ^ w) * UINT64_C(0xbf58476d1ce4e5b9);
+	h ^= h >> 31;
+	return hash64_mix(h);
+}
+
 #endif							/* CODER_HEALTH_HASH64_H */

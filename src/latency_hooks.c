@@ -432,19 +432,16 @@ name_space(char c)
 }
 
 /*
- * The hash of a statement's sqlc name (0: none), at its start.  Most
- * statements have no name: the marker's '-' must be the first thing after
- * whitespace, which is one look (no strlen, no name buffer) to rule out.
+ * Whether a statement may have a sqlc name.  Most statements have none: the
+ * marker's '-' must be the first thing after whitespace, which is one look
+ * (no strlen, no name buffer) to rule out.
  */
-static inline uint64
-statement_namehash(const char *text, int location, int len)
+static inline bool
+statement_may_be_named(const char *text, int location, int len)
 {
 	long		span;
-	const char *p;
+	const char *p = statement_head(text, location, len, &span);
 
-	if (text == NULL)
-		return UINT64CONST(0);
-	p = statement_head(text, location, len, &span);
 	if (span >= 0)
 	{
 		const char *end = p + span;
@@ -452,7 +449,7 @@ statement_namehash(const char *text, int location, int len)
 		while (p < end && name_space(*p))
 			p++;
 		if (p >= end)
-			return UINT64CONST(0);
+			return false;
 	}
 	else
 	{
@@ -460,9 +457,67 @@ statement_namehash(const char *text, int location, int len)
 		while (name_space(*p))
 			p++;
 	}
-	if (*p != '-')
-		return UINT64CONST(0);
-	return statement_namehash_slow(text, location, len);
+	return *p == '-';
+}
+
+/*
+ * What a statement's text gives it: coder_health's own id (0 until asked
+ * for) and its sqlc name's hash, for the texts this backend saw last.  A
+ * client sends the same texts again and again (sqlc's statements, as
+ * prepared statements or re-parsed each time), and hashing a text as it is
+ * costs a fraction of normalizing it or parsing its name.  Keyed by a hash
+ * of everything the id and the name are read from (from statement_head to
+ * the statement's end); direct-mapped; both are functions of that text
+ * alone, so nothing ever invalidates an entry.  (A different text with the
+ * same 64-bit hash would take the other's id and name: as likely as two
+ * statements sharing a core query id.)
+ */
+#define CH_TEXT_CACHE 512
+#define CH_TEXT_KEY_SEED UINT64CONST(0x746578745f6b6579)
+
+typedef struct ChTextInfo
+{
+	uint64		key;
+	uint64		id;				/* 0: not computed yet */
+	uint64		namehash;		/* 0: no name */
+	bool		filled;
+} ChTextInfo;
+
+static ChTextInfo text_cache[CH_TEXT_CACHE];
+
+static const ChTextInfo *
+text_info(const char *text, int location, int len, bool need_id)
+{
+	long		span;
+	const char *head;
+	int			n;
+	uint64		key;
+	ChTextInfo *e;
+
+	if (location < 0)
+	{
+		/* unknown location: the id reads the whole string */
+		head = text;
+		n = (int) strlen(text);
+	}
+	else
+	{
+		head = statement_head(text, location, len, &span);
+		n = span >= 0 ? (int) span : (int) strlen(head);
+	}
+	key = hash64_key(head, n, CH_TEXT_KEY_SEED);
+	e = &text_cache[key % CH_TEXT_CACHE];
+	if (!e->filled || e->key != key)
+	{
+		e->key = key;
+		e->id = UINT64CONST(0);
+		e->namehash = statement_may_be_named(text, location, len) ?
+			statement_namehash_slow(text, location, len) : UINT64CONST(0);
+		e->filled = true;
+	}
+	if (need_id && e->id == UINT64CONST(0))
+		e->id = ch_normalized_query_id_uncached(text, location, len);
+	return e;
 }
 
 /*
@@ -526,21 +581,30 @@ push_frame(QueryDesc *query, uint64 queryid, const char *text,
 {
 	ChFrame    *f;
 	bool		toplevel = (running_depth() == 0);
+	uint64		namehash = UINT64CONST(0);
 
 	/* a new client statement: whether it reads coder_health is its own */
 	if (toplevel)
 		ch_self_read = false;
 	if (nframes >= CH_MAX_FRAMES || !tracking(toplevel))
 		return NULL;
-	if (queryid == UINT64CONST(0))
-		queryid = ch_normalized_query_id(text, location, len);
+	if (text != NULL &&
+		(queryid == UINT64CONST(0) ||
+		 (ch_query_names && statement_may_be_named(text, location, len))))
+	{
+		const ChTextInfo *t = text_info(text, location, len,
+										queryid == UINT64CONST(0));
+
+		if (queryid == UINT64CONST(0))
+			queryid = t->id;
+		namehash = t->namehash;
+	}
 	if (queryid == UINT64CONST(0))
 		return NULL;
 	f = &frames[nframes++];
 	f->query = query;
 	f->queryid = queryid;
-	f->namehash = ch_query_names ? statement_namehash(text, location, len) :
-		UINT64CONST(0);
+	f->namehash = ch_query_names ? namehash : UINT64CONST(0);
 	f->toplevel = toplevel;
 	f->end = 0;
 	f->xact_level = GetCurrentTransactionNestLevel();

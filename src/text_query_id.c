@@ -149,25 +149,41 @@ typedef struct IdCacheEntry
 
 static IdCacheEntry id_cache[CH_ID_CACHE];
 
-/* The id of a planned statement: a hash of its normalized text.  Never 0. */
+/*
+ * The id of a planned statement: a hash of its normalized text.  Never 0.
+ * No cache: for callers that keep their own (latency_hooks.c).
+ */
 uint64
-ch_normalized_query_id(const char *source, int location, int len)
+ch_normalized_query_id_uncached(const char *source, int location, int len)
 {
 	uint64		id = 0;
-	uint64		raw_hash;
-	IdCacheEntry *e;
 
 	if (source == NULL)
 		return UINT64CONST(0);
 	source = statement_span(source, location, &len);
-	raw_hash = hash64_bytes(source, len, CH_RAW_TEXT_SEED);
+	statement_text_normalize(source, len, hash_chunk, &id);
+	return id != UINT64CONST(0) ? id : UINT64CONST(1);
+}
+
+/* The same, through the cache of raw texts above. */
+uint64
+ch_normalized_query_id(const char *source, int location, int len)
+{
+	uint64		id;
+	uint64		raw_hash;
+	IdCacheEntry *e;
+	const char *span;
+	int			span_len = len;
+
+	if (source == NULL)
+		return UINT64CONST(0);
+	span = statement_span(source, location, &span_len);
+	raw_hash = hash64_key(span, span_len, CH_RAW_TEXT_SEED);
 	e = &id_cache[raw_hash % CH_ID_CACHE];
 	if (e->id != UINT64CONST(0) && e->raw_hash == raw_hash)
 		return e->id;
 
-	statement_text_normalize(source, len, hash_chunk, &id);
-	if (id == UINT64CONST(0))
-		id = UINT64CONST(1);
+	id = ch_normalized_query_id_uncached(source, location, len);
 	e->raw_hash = raw_hash;
 	e->id = id;
 	return id;

@@ -13,5 +13,7 @@ extern void ch_text_query_id_request(void);
 
 /* the id of a planned statement at source[location .. location + len) */
 extern uint64 ch_normalized_query_id(const char *source, int location, int len);
+extern uint64 ch_normalized_query_id_uncached(const char *source, int location,
+											  int len);
 
 #endif							/* CODER_HEALTH_TEXT_QUERY_ID_H */
