@@ -3,6 +3,7 @@
 the printed table and one summary line (written to --summary FILE).
 
   report.py instructions RAW.tsv --summary F
+  report.py backend      RAW.tsv --lo N --hi N --summary F
   report.py throughput   RAW.tsv --summary F
   report.py accuracy     SERVER.log CODER_HEALTH.tsv --user ROLE --summary F
   report.py median       < numbers        (prints the median)
@@ -463,6 +464,86 @@ def median(_args):
     print(f"{statistics.median(vals):.3f}" if vals else "nan")
 
 
+# ---------------------------------------------------------------------------
+# backend: rows "mode  config  n  Ir(backend)  coder_health_calls"
+# ---------------------------------------------------------------------------
+BACKEND_LABEL = {
+    "none": "none",
+    "queryid": "none + compute_query_id=on",
+    "pgss": "pg_stat_statements",
+    "ch": "coder_health (own text ids)",
+    "chqid": "coder_health + compute_query_id=on",
+    "both": "pg_stat_statements + coder_health",
+}
+
+
+def backend(args):
+    ir = {}
+    calls = {}
+    modes = []
+    order = []
+    with open(args.raw) as f:
+        for line in f:
+            parts = line.rstrip("\n").split("\t")
+            if len(parts) < 5:
+                continue
+            mode, cfg, n, total, chc = parts[:5]
+            if mode not in modes:
+                modes.append(mode)
+            if cfg not in order:
+                order.append(cfg)
+            if total:
+                ir[(mode, cfg, int(n))] = int(total)
+            calls[(mode, cfg)] = chc
+    lo, hi = args.lo, args.hi
+    expect = 100 + lo + hi
+    summary = []
+    print(f"instructions per statement = (Ir(backend, {hi} statements) - Ir(backend, {lo})) / {hi - lo}")
+    for mode in modes:
+        per = {}
+        for cfg in order:
+            if (mode, cfg, lo) in ir and (mode, cfg, hi) in ir:
+                per[cfg] = (ir[(mode, cfg, hi)] - ir[(mode, cfg, lo)]) / (hi - lo)
+        what = {"prepared": "PQprepare once, PQexecPrepared (named statement: Bind/Execute/Sync)",
+                "params": "PQexecParams (unnamed: Parse/Bind/Execute/Sync each time)"}.get(mode, mode)
+        print()
+        print(f"  {mode}: {what}")
+        hdr = f"    {'config':<36} {'instr/stmt':>11} {'added':>9}  sanity"
+        print(hdr)
+        print("    " + "-" * (len(hdr) - 4))
+        base = per.get("none")
+        for cfg in order:
+            label = BACKEND_LABEL.get(cfg, cfg)
+            if cfg not in per:
+                print(f"    {label:<36} failed")
+                continue
+            added = "" if base is None else f"{per[cfg] - base:+9.0f}"
+            check = ""
+            if cfg in ("ch", "chqid", "both"):
+                c = calls.get((mode, cfg), "")
+                check = f"coder_health calls {c or '?'} of {expect}"
+                if c != str(expect):
+                    check += "  WARNING: not every statement was recorded"
+            print(f"    {label:<36} {per[cfg]:>11.0f} {added:>9}  {check}")
+        if base is None:
+            continue
+        line = []
+        if "ch" in per:
+            line.append(f"own ids {per['ch'] - base:+.0f}")
+        if "chqid" in per and "queryid" in per:
+            line.append(f"with core ids {per['chqid'] - per['queryid']:+.0f} over compute_query_id=on")
+        if "both" in per and "pgss" in per:
+            line.append(f"next to pg_stat_statements {per['both'] - per['pgss']:+.0f}")
+        if "pgss" in per:
+            line.append(f"pg_stat_statements {per['pgss'] - base:+.0f}")
+        print()
+        if "ch" in per and "pgss" in per and per["pgss"] > base:
+            print(f"    coder_health (own ids) / pg_stat_statements, instructions added: "
+                  f"{fmt_ratio((per['ch'] - base) / (per['pgss'] - base))}")
+        summary.append(f"{mode}: " + ", ".join(line))
+    write_summary(args.summary, "backend instructions/stmt added: " + "; ".join(summary))
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -478,9 +559,14 @@ def main():
     a.add_argument("ch")
     a.add_argument("--user")
     a.add_argument("--summary")
+    a = sub.add_parser("backend")
+    a.add_argument("raw")
+    a.add_argument("--lo", type=int, required=True)
+    a.add_argument("--hi", type=int, required=True)
+    a.add_argument("--summary")
     sub.add_parser("median")
     args = p.parse_args()
-    {"instructions": instructions, "throughput": throughput,
+    {"instructions": instructions, "backend": backend, "throughput": throughput,
      "accuracy": accuracy, "median": median}[args.cmd](args)
 
 

@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # bench/run.sh: what coder_health costs and how exact it is (make bench).
 #
-#   bench/run.sh [instructions|throughput|accuracy|memory|readers|all ...]
+#   bench/run.sh [instructions|backend|throughput|accuracy|memory|readers|all ...]
 #
 # Sections (default: all):
 #   instructions  instructions added per statement, counted exactly with
 #                 callgrind on postgres --single: none / pg_stat_statements /
 #                 coder_health / both (and compute_query_id alone)
+#   backend       the same in a real backend serving a TCP client: the whole
+#                 cluster under callgrind, bench/pkclient.c (libpq) sends
+#                 "-- name: GetAccountBalance :one" + pgbench's primary-key
+#                 select over 127.0.0.1 with the extended protocol (prepared:
+#                 PQprepare + PQexecPrepared; params: PQexecParams, the text
+#                 parsed again each time), slope between the backends of a
+#                 BENCH_BACKEND_LO and a BENCH_BACKEND_HI statement connection;
+#                 includes client attribution, the name, round-trip sampling
 #   throughput    pgbench -S (simple, prepared) and the Coder-shaped scripts
 #                 in workload/pgbench/ (when present) at 2 and 32 clients,
 #                 the four configurations in interleaved rounds; median tps
@@ -20,6 +28,10 @@
 # Output also goes to bench/results/latest.txt.
 #
 # Environment:
+#   BENCH_BACKEND_LO/HI     statements of the two measured connections in
+#                           backend (default 2000 / 6000)
+#   BENCH_BACKEND_MODES     backend's client modes (default "prepared params")
+#   BENCH_CALLGRIND_KEEP    keep backend's profiles there (callgrind_annotate)
 #   BENCH_SECONDS           seconds per pgbench run in throughput (default 3)
 #   BENCH_ROUNDS            interleaved rounds in throughput (default 7)
 #   BENCH_WORKSPACES        workspaces seeded for the Coder scripts (1000)
@@ -37,14 +49,14 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 RESULTS="$HERE/results"
 
-usage() { sed -n '2,32s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,44s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
-ALL_SECTIONS=(instructions throughput accuracy memory readers)
+ALL_SECTIONS=(instructions backend throughput accuracy memory readers)
 SECTIONS=()
 for arg in "$@"; do
   case "$arg" in
     all) SECTIONS+=("${ALL_SECTIONS[@]}") ;;
-    instructions|throughput|accuracy|memory|readers) SECTIONS+=("$arg") ;;
+    instructions|backend|throughput|accuracy|memory|readers) SECTIONS+=("$arg") ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench/run.sh: unknown section '$arg'" >&2; usage >&2; exit 2 ;;
   esac
@@ -306,6 +318,131 @@ sec_instructions() {
   dropped sample means coder_health skipped work, and its figure is too low.
 EOF
   set_summary instructions "$(cat "$WORK/sum.instructions")"
+  rm -rf "$dir"
+}
+
+# ---------------------------------------------------------------------------
+# 1b. instructions in a real backend serving a TCP client
+# ---------------------------------------------------------------------------
+# The whole cluster runs under callgrind (backends are forked, so they stay
+# under it and each writes its own profile, named by its process id).
+# bench/pkclient.c (libpq) connects over TCP to 127.0.0.1 three times: a
+# warm-up, then BENCH_BACKEND_LO and BENCH_BACKEND_HI statements; it prints
+# its backend's pid, so the two profiles are known.  The slope between them
+# is what one statement costs in a backend: the protocol, client
+# attribution, the sqlc name, round-trip sampling, everything but
+# connecting and exiting, which cancel out.
+sec_backend() {
+  section "instructions per statement in a backend serving a TCP client (callgrind, libpq extended protocol, sqlc-named primary-key select)"
+  if ! command -v valgrind >/dev/null 2>&1; then
+    echo "skipped: valgrind is not installed"
+    set_summary backend "backend instructions/stmt added: not measured (no valgrind)"
+    return 0
+  fi
+  local lo="${BENCH_BACKEND_LO:-2000}" hi="${BENCH_BACKEND_HI:-6000}"
+  local -a modes
+  read -ra modes <<<"${BENCH_BACKEND_MODES:-prepared params}"
+  local client="$WORK/pkclient" pgc
+  pgc="$(ch_pg_config)"
+  if ! cc -std=gnu99 -O2 -I"$("$pgc" --includedir)" -o "$client" "$HERE/pkclient.c" \
+      -L"$("$pgc" --libdir)" -Wl,-rpath,"$("$pgc" --libdir)" -lpq 2>"$WORK/pkclient.log"; then
+    echo "skipped: bench/pkclient.c does not build (libpq headers?):"
+    sed 's/^/    /' "$WORK/pkclient.log"
+    set_summary backend "backend instructions/stmt added: not measured (no libpq)"
+    return 0
+  fi
+  chmod 755 "$client"
+  local dir="$WORK/backend" port
+  port="$(new_port)"
+  CH_NO_PRELOAD=1 ch_init_cluster "$dir" "$port"
+  start_server "$dir"
+  pgb "$dir" -i -q -s 1 postgres >/dev/null 2>&1
+  q "$dir" "CREATE EXTENSION coder_health" >/dev/null
+  have_pgss && q "$dir" "CREATE EXTENSION pg_stat_statements" >/dev/null
+  q "$dir" "CHECKPOINT" >/dev/null
+  stop_server "$dir"
+
+  local configs=(none queryid ch chqid)
+  have_pgss && configs=(none queryid pgss ch chqid both)
+  local raw="$WORK/backend.tsv" cfg spl mode pid n total vpid i t0 conn calls out
+  local -a opts pids
+  conn="host=127.0.0.1 port=$port user=postgres dbname=postgres"
+  : >"$raw"
+  for mode in "${modes[@]}"; do
+    for cfg in "${configs[@]}"; do
+      opts=()
+      case "$cfg" in
+        none) spl="" ;;
+        queryid) spl=""; opts=(-c compute_query_id=on) ;;
+        pgss) spl="pg_stat_statements" ;;
+        ch) spl="coder_health" ;;
+        chqid) spl="coder_health"; opts=(-c compute_query_id=on) ;;
+        both) spl="pg_stat_statements,coder_health" ;;
+      esac
+      case "$spl" in *pg_stat_statements*) opts+=(-c pg_stat_statements.save=off) ;; esac
+      rm -f "$dir"/cg.* "$dir/pg_stat/coder_health.stat" "$dir/pg_stat/pg_stat_statements.stat"
+      t0=$(now_s)
+      ch_as_pg valgrind --tool=callgrind --trace-children=yes \
+        --callgrind-out-file="$dir/cg.%p" \
+        "$BINDIR/postgres" -D "$dir" -c shared_preload_libraries="$spl" \
+        ${opts[@]+"${opts[@]}"} >"$dir/valgrind.log" 2>&1 &
+      vpid=$!
+      for i in $(seq 1 600); do
+        "$BINDIR/pg_isready" -q -h 127.0.0.1 -p "$port" && break
+        sleep 0.2
+      done
+      pids=()
+      for n in 100 "$lo" "$hi"; do
+        out="$("$client" "$conn" "$mode" "$n" 2>>"$WORK/pkclient.log")" || true
+        pid="${out%%$'\n'*}"
+        if [ "${out##*$'\n'}" != "ok $n" ]; then
+          echo "  $mode/$cfg: the client failed after $n statements:"
+          tail -3 "$WORK/pkclient.log" | sed 's/^/    /'
+          pid=""
+        fi
+        pids+=("$pid")
+      done
+      calls=""
+      case "$spl" in *coder_health*)
+        # each backend folds its samples as it exits: wait for the last one
+        for i in $(seq 1 300); do
+          calls="$(ch_psql "$dir" -AtqX -c "SELECT coalesce(sum(calls), 0) FROM coder_health.query_latency WHERE query_name = 'GetAccountBalance'" 2>/dev/null || true)"
+          [ "$calls" = $((100 + lo + hi)) ] && break
+          sleep 0.2
+        done ;;
+      esac
+      ch_as_pg "$BINDIR/pg_ctl" -D "$dir" -m fast -w -t 300 stop >/dev/null 2>&1 || kill "$vpid" 2>/dev/null
+      wait "$vpid" 2>/dev/null || true
+      for i in 1 2; do
+        if [ "$i" = 1 ]; then n="$lo"; else n="$hi"; fi
+        total=""
+        if [ -n "${pids[$i]}" ] && [ -f "$dir/cg.${pids[$i]}" ]; then
+          total="$(sed -n 's/^summary: *\([0-9]*\).*/\1/p;s/^totals: *\([0-9]*\).*/\1/p' \
+            "$dir/cg.${pids[$i]}" | head -1)"
+          # BENCH_CALLGRIND_KEEP=DIR keeps the backends' profiles (callgrind_annotate)
+          if [ -n "${BENCH_CALLGRIND_KEEP:-}" ]; then
+            mkdir -p "$BENCH_CALLGRIND_KEEP"
+            cp "$dir/cg.${pids[$i]}" "$BENCH_CALLGRIND_KEEP/backend.$mode.$cfg.$n.callgrind"
+          fi
+        fi
+        printf '%s\t%s\t%s\t%s\t%s\n' "$mode" "$cfg" "$n" "$total" "$calls" >>"$raw"
+      done
+      printf '  %-8s %-7s backends %s and %s profiled (%ds)\n' "$mode" "$cfg" \
+        "${pids[1]:-?}" "${pids[2]:-?}" $(($(now_s) - t0))
+    done
+  done
+  echo
+  "${REPORT[@]}" backend "$raw" --lo "$lo" --hi "$hi" --summary "$WORK/sum.backend"
+  cat <<'EOF'
+
+  notes: one cluster start under valgrind per configuration; only the two
+  measured backends count.  coder_health's fold timer (every 250 ms) and its
+  round-trip reading (every coder_health.rtt_interval) fire more often per
+  statement under valgrind's slowdown than at native speed, so its figure is
+  pessimistic.  "calls" is what coder_health recorded for GetAccountBalance
+  over the three connections (should be 100 + lo + hi).
+EOF
+  set_summary backend "$(cat "$WORK/sum.backend")"
   rm -rf "$dir"
 }
 
