@@ -36,6 +36,7 @@
 #include "nodes/parsenodes.h"
 #include "replication/walsender.h"
 #include "storage/ipc.h"
+#include "tcop/pquery.h"
 #include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/elog.h"
@@ -580,8 +581,15 @@ push_frame(QueryDesc *query, uint64 queryid, const char *text,
 		   int location, int len)
 {
 	ChFrame    *f;
-	bool		toplevel = (running_depth() == 0);
 	uint64		namehash = UINT64CONST(0);
+
+	/*
+	 * A client's statement runs in a portal; statements that run when none
+	 * is active are part of something else: deferred triggers (a foreign
+	 * key's check) fired by the commit are the COMMIT's, or the autocommit
+	 * statement's, not statements of their own.
+	 */
+	bool		toplevel = (running_depth() == 0 && ActivePortal != NULL);
 
 	/* a new client statement: whether it reads coder_health is its own */
 	if (toplevel)
@@ -601,6 +609,10 @@ push_frame(QueryDesc *query, uint64 queryid, const char *text,
 	}
 	if (queryid == UINT64CONST(0))
 		return NULL;
+	/* a session's first statement claims its slot inside its own time, as
+	 * the log counts it (not after its end is read) */
+	if (my_slot == NULL)
+		my_slot = claim_slot();
 	f = &frames[nframes++];
 	f->query = query;
 	f->queryid = queryid;
@@ -659,20 +671,31 @@ finish_frame(ChFrame *f, bool commit_follows, bool is_rollback)
 		ch_self_read = false;
 	if (my_slot == NULL)
 		my_slot = claim_slot();
+	/*
+	 * Several statements pipelined before one Sync share a transaction: the
+	 * earlier one ended at the latest where this one began.  Its sample goes
+	 * before this one's name, so a fold for the name finds its entry.
+	 */
+	if (f->toplevel && commit_follows && have_deferred)
+	{
+		record(deferred.excluded, deferred.queryid, deferred.namehash, deferred.start,
+			   deferred.end ? deferred.end : Max(f->start, deferred.start),
+			   true, false);
+		have_deferred = false;
+	}
+	/*
+	 * A SELECT whose portal is dropped by a later message (the next Bind of
+	 * a pipeline) finished its work before that message began.
+	 */
+	if (f->toplevel && f->end == 0 &&
+		f->last_msg != GetCurrentStatementStartTimestamp())
+		f->end = Max(GetCurrentStatementStartTimestamp(), f->start);
 	/* no name note for a statement that is not timed: it would wait for an
 	 * entry that never comes */
 	if (!f->excluded)
 		note_name(f, true);
 	if (f->toplevel && commit_follows)
 	{
-		/*
-		 * Several statements pipelined before one Sync share a transaction:
-		 * the earlier one ended at the latest where this one began.
-		 */
-		if (have_deferred)
-			record(deferred.excluded, deferred.queryid, deferred.namehash, deferred.start,
-				   deferred.end ? deferred.end : Max(f->start, deferred.start),
-				   true, false);
 		deferred = *f;
 		remove_frame(f);
 		have_deferred = true;
@@ -790,10 +813,11 @@ ch_ExecutorFinish(QueryDesc *queryDesc)
 		standard_ExecutorFinish(queryDesc);
 	executor_depth--;
 
-	/* writes end after Finish (AFTER triggers: foreign key checks) unless
-	 * the commit follows and will be timed instead */
+	/* nested writes end after Finish (AFTER triggers: foreign key checks);
+	 * a top-level one's ExecutorEnd follows at once (its portal runs it to
+	 * the end), where the clock is read, as the log counts it */
 	if (nframes > 0 && (f = find_frame(queryDesc)) != NULL && !f->select_like &&
-		!(f->toplevel && autocommit()))
+		!f->toplevel)
 		f->end = GetCurrentTimestamp();
 }
 
@@ -857,6 +881,59 @@ note_user_rollback(Node *parsetree)
 		rollback_msg = GetCurrentStatementStartTimestamp();
 		rollback_is_to_savepoint = stmt->kind == TRANS_STMT_ROLLBACK_TO;
 	}
+}
+
+/*
+ * A statement that ends with its transaction ends when the transaction's
+ * memory is released, the last step of a commit (CommitTransaction) and of
+ * the cleanup after an abort (CleanupTransaction), as
+ * log_min_duration_statement counts it: the xact callbacks come before
+ * the locks, buffers and memory are released, which can take longer than
+ * the statement itself (a failed block's portals).  A COMMIT or ROLLBACK
+ * of a failed block has no callback at all but this one.  Registering it
+ * needs no allocation.
+ */
+static ChFrame cleanup_frame;
+static bool have_cleanup = false;
+static MemoryContextCallback cleanup_callback;
+
+static void
+cleanup_done(void *arg)
+{
+	TimestampTz now;
+
+	if (!have_cleanup)
+		return;
+	have_cleanup = false;
+	now = GetCurrentTimestamp();
+	record(cleanup_frame.excluded, cleanup_frame.queryid,
+		   cleanup_frame.namehash, cleanup_frame.start, now, true, false);
+	last_top_end = now;
+}
+
+static void
+schedule_cleanup(const ChFrame *f)
+{
+	if (have_cleanup)
+		cleanup_done(NULL);		/* cannot happen: one per transaction end */
+	cleanup_frame = *f;
+	have_cleanup = true;
+	cleanup_callback.func = cleanup_done;
+	cleanup_callback.arg = NULL;
+	MemoryContextRegisterResetCallback(TopTransactionContext, &cleanup_callback);
+}
+
+static void
+end_at_cleanup(ChFrame *f)
+{
+	f->excluded = excluded_now();
+	ch_self_read = false;
+	if (my_slot == NULL)
+		my_slot = claim_slot();
+	if (!f->excluded)
+		note_name(f, true);
+	schedule_cleanup(f);
+	remove_frame(f);
 }
 
 static void
@@ -932,6 +1009,11 @@ ch_ProcessUtility(CH_PROCESS_UTILITY_ARGS)
 		bool		commit_follows;
 
 		f = &frames[pushed_at];
+		if (in_aborted_block && f->toplevel)
+		{
+			end_at_cleanup(f);
+			return;
+		}
 		commit_follows = !in_aborted_block &&
 			(ends_xact || (f->toplevel && autocommit()));
 		finish_frame(f, f->toplevel && commit_follows, is_rollback);
@@ -943,9 +1025,47 @@ ch_ProcessUtility(CH_PROCESS_UTILITY_ARGS)
  * ------------------------------------------------------------------------
  */
 
+/*
+ * A transaction aborts in a message after the one that last ran these
+ * top-level statements (a pipeline: a SELECT run to completion keeps its
+ * portal until the next Bind or the Sync, and the next Parse fails): they
+ * completed, and ended at the latest where the failing message began.
+ */
+static void
+end_earlier_frames(TimestampTz msg)
+{
+	int			kept = 0;
+
+	for (int i = 0; i < nframes; i++)
+	{
+		ChFrame    *f = &frames[i];
+
+		if (f->toplevel && f->last_msg != msg)
+		{
+			TimestampTz end = f->end ? f->end : Max(msg, f->start);
+			bool		excluded = excluded_now();
+
+			if (!excluded)
+				note_name(f, false);
+			record(excluded, f->queryid, f->namehash, f->start, end, true,
+				   false);
+			last_top_end = end;
+			continue;
+		}
+		if (kept != i)
+			frames[kept] = *f;
+		kept++;
+	}
+	nframes = kept;
+}
+
 static void
 fail_frames_from(int first, TimestampTz now)
 {
+	/* a statement whose every execution fails still has its name, also
+	 * when it is the first of its session */
+	if (my_slot == NULL && nframes > first)
+		my_slot = claim_slot();
 	for (int i = first; i < nframes; i++)
 	{
 		bool		excluded = excluded_now();
@@ -1016,11 +1136,17 @@ ch_xact_callback(XactEvent event, void *arg)
 				executor_depth = 0;
 			if (!have_deferred)
 				return;
+			have_deferred = false;
+			if (event == XACT_EVENT_COMMIT)
+			{
+				/* it ends when the commit has released everything */
+				schedule_cleanup(&deferred);
+				return;
+			}
 			now = GetCurrentTimestamp();
 			record(deferred.excluded, deferred.queryid, deferred.namehash, deferred.start, now,
 				   true, false);
 			last_top_end = now;
-			have_deferred = false;
 			/*
 			 * Frames still open at commit belong to statements that commit
 			 * by themselves midway (VACUUM, CREATE INDEX CONCURRENTLY,
@@ -1054,9 +1180,8 @@ ch_xact_callback(XactEvent event, void *arg)
 		have_deferred = false;
 		if (deferred_is_rollback)
 		{
-			/* a ROLLBACK did what it was asked */
-			record(deferred.excluded, deferred.queryid, deferred.namehash, deferred.start, now,
-				   true, false);
+			/* a ROLLBACK did what it was asked: it ends with the cleanup */
+			schedule_cleanup(&deferred);
 			last_top_end = now;
 		}
 		else if (msg != deferred_msg_start)
@@ -1066,7 +1191,8 @@ ch_xact_callback(XactEvent event, void *arg)
 			 * (a pipeline before its Sync) failed.  It ended where that
 			 * message began.
 			 */
-			TimestampTz end = Max(msg, deferred.start);
+			TimestampTz end = deferred.end ? deferred.end :
+				Max(msg, deferred.start);
 
 			record(deferred.excluded, deferred.queryid, deferred.namehash, deferred.start, end,
 				   true, false);
@@ -1082,7 +1208,17 @@ ch_xact_callback(XactEvent event, void *arg)
 		}
 	}
 	if (nframes > 0)
+	{
+		end_earlier_frames(msg);
+		if (nframes == 0)
+		{
+			/* the failing message had not started a statement */
+			if (!rollback && !proc_exit_inprogress)
+				record_unattributed_error(now);
+			return;
+		}
 		fail_frames_from(0, now);
+	}
 	else if (!rollback && !proc_exit_inprogress)
 		record_unattributed_error(now);
 }

@@ -2,14 +2,32 @@
  * exactness: a libpq client that drives the paths of docs/latency.md with
  * sqlc-named statements (several names share one SQL text) and keeps the
  * ground truth on its side: how many executions of each name, how many
- * failed, and the time the client waited for each.  test/tap/010 compares
- * it with coder_health's views.
+ * failed, the time the client waited for each, and the same counts per
+ * database.  test/tap/010 compares it with coder_health's views and with
+ * the server log's log_min_duration_statement durations.
  *
- *   exactness "conninfo"
+ *   exactness "conninfo of database coder" "conninfo of database coder_other"
  *
- * Output, one line per name, then one for the whole connection:
- *   name <name> <calls> <errors> <sum_us> <max_us>
+ * Output, one line per name, per database, then one for the whole client:
+ *   name <name> <calls> <errors> <sum_us> <max_us> <min_us> <lower_us> <log>
+ *   unnamed <calls> <errors> <sql>   (unnamed statements that ran)
+ *   absent <name>     (sent, but failed before its executor or never ran:
+ *                      no statement row; the database and client count it)
+ *   db <datname> <calls> <errors>
  *   client <calls> <errors>
+ * lower_us: a time each execution took at least (a timeout), 0 for none.
+ * log: which of the server log's durations of a name add up to the time
+ * coder_health records for it (docs/latency.md): "statement" (simple
+ * protocol), "bind+execute" (extended protocol, a SELECT: it starts at its
+ * Bind), "execute" (extended protocol, anything else), "none" (the log has
+ * no duration for it: it failed, or it was cut short); "+sync": ours also
+ * has time the log has no line for (the commit at Sync in autocommit; in a
+ * pipeline, the next statement's Parse), so it can only be at least that.
+ *
+ * EXACTNESS_ONLY=<bit mask> runs some groups of paths only (debugging).
+ *
+ * All connections come from one client address; every statement any of
+ * them sends, the polls of the control connection included, is counted.
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -19,7 +37,7 @@
 
 #include "libpq-fe.h"
 
-#define MAX_NAMES 32
+#define MAX_NAMES 96
 
 typedef struct Truth
 {
@@ -28,13 +46,41 @@ typedef struct Truth
 	long		errors;
 	double		sum_us;
 	double		max_us;
+	double		min_us;
+	double		lower_us;
+	const char *log;
 } Truth;
+
+typedef struct Db
+{
+	char		name[64];
+	long		calls;
+	long		errors;
+} Db;
 
 static Truth truth[MAX_NAMES];
 static int	ntruth = 0;
+static Db	dbs[4];
+static int	ndbs = 0;
+/* unnamed statements that reached their executor, by text */
+typedef struct Unnamed
+{
+	char		sql[256];
+	long		calls;
+	long		errors;
+} Unnamed;
+
+#define MAX_UNNAMED 128
+static Unnamed unnamed[MAX_UNNAMED];
+static int	nunnamed = 0;
+
+static const char *absent[MAX_NAMES];
+static int	nabsent = 0;
 static long client_calls = 0;
 static long client_errors = 0;
-static PGconn *conn;
+static PGconn *conn;			/* session A, database coder */
+static PGconn *conn2;			/* session B, database coder */
+static PGconn *ctl;				/* polls, cancels and terminates */
 
 static double
 now_us(void)
@@ -46,39 +92,110 @@ now_us(void)
 }
 
 static void
-die(const char *what)
+die_on(PGconn *c, const char *what)
 {
-	fprintf(stderr, "exactness: %s: %s\n", what, PQerrorMessage(conn));
+	fprintf(stderr, "exactness: %s: %s\n", what, c ? PQerrorMessage(c) : "");
 	exit(2);
 }
 
-/* Count one execution of a named statement (name NULL: unnamed). */
 static void
-note(const char *name, bool failed, double us)
+die(const char *what)
 {
-	Truth	   *t = NULL;
+	die_on(conn, what);
+}
+
+static void
+pause_ms(long ms)
+{
+	struct timespec t = {ms / 1000, (ms % 1000) * 1000 * 1000};
+
+	nanosleep(&t, NULL);
+}
+
+static Truth *
+find_name(const char *name)
+{
+	for (int i = 0; i < ntruth; i++)
+		if (strcmp(truth[i].name, name) == 0)
+			return &truth[i];
+	if (ntruth == MAX_NAMES)
+		die("too many names");
+	snprintf(truth[ntruth].name, sizeof(truth[ntruth].name), "%s", name);
+	truth[ntruth].min_us = 1e18;
+	truth[ntruth].log = "statement";
+	return &truth[ntruth++];
+}
+
+/*
+ * Count one execution on connection c.  name NULL: not attributable to a
+ * statement (unnamed, or an error before the executor): only the database
+ * and the client count it.
+ */
+static void
+note_on(PGconn *c, const char *name, const char *log, bool failed, double us)
+{
+	const char *dbname = PQdb(c);
+	Db		   *d = NULL;
+	Truth	   *t;
 
 	client_calls++;
 	if (failed)
 		client_errors++;
+	for (int i = 0; i < ndbs; i++)
+		if (strcmp(dbs[i].name, dbname) == 0)
+			d = &dbs[i];
+	if (d == NULL)
+	{
+		d = &dbs[ndbs++];
+		snprintf(d->name, sizeof(d->name), "%s", dbname);
+	}
+	d->calls++;
+	if (failed)
+		d->errors++;
 	if (name == NULL)
 		return;
-	for (int i = 0; i < ntruth; i++)
-		if (strcmp(truth[i].name, name) == 0)
-			t = &truth[i];
-	if (t == NULL)
-	{
-		if (ntruth == MAX_NAMES)
-			die("too many names");
-		t = &truth[ntruth++];
-		snprintf(t->name, sizeof(t->name), "%s", name);
-	}
+	t = find_name(name);
 	t->calls++;
 	if (failed)
 		t->errors++;
+	/* a failure leaves no duration line in the log */
+	if (failed || strcmp(log, "none") == 0)
+		t->log = "none";
+	else if (t->calls == 1)
+		t->log = log;
+	else if (strcmp(t->log, log) != 0)
+		t->log = "none";
 	t->sum_us += us;
 	if (us > t->max_us)
 		t->max_us = us;
+	if (us < t->min_us)
+		t->min_us = us;
+}
+
+static void
+note_unnamed(const char *sql, bool failed)
+{
+	Unnamed    *u = NULL;
+
+	for (int i = 0; i < nunnamed; i++)
+		if (strcmp(unnamed[i].sql, sql) == 0)
+			u = &unnamed[i];
+	if (u == NULL)
+	{
+		if (nunnamed == MAX_UNNAMED)
+			die("too many unnamed statements");
+		u = &unnamed[nunnamed++];
+		snprintf(u->sql, sizeof(u->sql), "%s", sql);
+	}
+	u->calls++;
+	if (failed)
+		u->errors++;
+}
+
+static void
+note(const char *name, bool failed, double us)
+{
+	note_on(conn, name, "statement", failed, us);
 }
 
 static bool
@@ -98,39 +215,96 @@ named(char *buf, size_t len, const char *name, const char *sql)
 	return buf;
 }
 
-/* Simple protocol; expect_fail tells what the ground truth is. */
-static void
-simple(const char *name, const char *sql, bool expect_fail)
+/*
+ * Simple protocol on c; expect_fail tells what the ground truth is;
+ * attributed: whether a failure is the statement's (in its executor) or
+ * before it (then only the database and the client count it).
+ */
+static double
+simple_on(PGconn *c, const char *name, const char *sql, bool expect_fail,
+		  bool attributed)
 {
 	char		buf[1024];
 	double		t0 = now_us();
-	PGresult   *r = PQexec(conn, name ? named(buf, sizeof(buf), name, sql) : sql);
+	PGresult   *r = PQexec(c, name ? named(buf, sizeof(buf), name, sql) : sql);
 	double		us = now_us() - t0;
 
 	if (ok(r) == expect_fail)
 	{
-		fprintf(stderr, "exactness: %s: unexpected %s\n", sql, PQresStatus(PQresultStatus(r)));
+		fprintf(stderr, "exactness: %s: unexpected %s %s\n", sql,
+				PQresStatus(PQresultStatus(r)), PQerrorMessage(c));
 		exit(2);
 	}
 	PQclear(r);
-	note(name, expect_fail, us);
+	note_on(c, attributed ? name : NULL, "statement", expect_fail, us);
+	if (name == NULL && attributed)
+		note_unnamed(sql, expect_fail);
+	if (name && !attributed)
+		absent[nabsent++] = name;
+	return us;
+}
+
+static void
+simple(const char *name, const char *sql, bool expect_fail)
+{
+	(void) simple_on(conn, name, sql, expect_fail, true);
+}
+
+/* An unnamed statement on c that must return one row: its value. */
+static char *
+value_on(PGconn *c, const char *sql)
+{
+	static char v[256];
+	double		t0 = now_us();
+	PGresult   *r = PQexec(c, sql);
+
+	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
+		die_on(c, sql);
+	snprintf(v, sizeof(v), "%s", PQgetvalue(r, 0, 0));
+	PQclear(r);
+	note_on(c, NULL, "statement", false, now_us() - t0);
+	note_unnamed(sql, false);
+	return v;
+}
+
+/* Poll a state with the control connection: true within 60 s or die. */
+static void
+wait_for(const char *sql)
+{
+	double		deadline = now_us() + 60e6;
+
+	while (strcmp(value_on(ctl, sql), "t") != 0)
+	{
+		if (now_us() > deadline)
+			die_on(ctl, sql);
+		pause_ms(5);
+	}
 }
 
 /* Extended protocol, unnamed statement: Parse/Bind/Describe/Execute/Sync. */
 static void
-params(const char *name, const char *sql, const char *param, bool expect_fail)
+params_on(PGconn *c, const char *name, const char *log, const char *sql,
+		  const char *param, bool expect_fail, bool attributed)
 {
 	char		buf[1024];
 	double		t0 = now_us();
-	PGresult   *r = PQexecParams(conn, named(buf, sizeof(buf), name, sql),
+	PGresult   *r = PQexecParams(c, named(buf, sizeof(buf), name, sql),
 								 param ? 1 : 0, NULL, param ? &param : NULL,
 								 NULL, NULL, 0);
 	double		us = now_us() - t0;
 
 	if (ok(r) == expect_fail)
-		die(sql);
+		die_on(c, sql);
 	PQclear(r);
-	note(name, expect_fail, us);
+	note_on(c, attributed ? name : NULL, log, expect_fail, us);
+	if (!attributed)
+		absent[nabsent++] = name;
+}
+
+static void
+params(const char *name, const char *sql, const char *param, bool expect_fail)
+{
+	params_on(conn, name, "bind+execute+sync", sql, param, expect_fail, true);
 }
 
 /* lib/pq: Parse+Sync of the unnamed statement, then Bind/Execute/Sync. */
@@ -151,23 +325,79 @@ libpq_style(const char *name, const char *sql, const char *param)
 	if (!ok(r))
 		die("exec unnamed");
 	PQclear(r);
-	note(name, false, us);
+	note_on(conn, name, "bind+execute+sync", false, us);
 }
 
-int
-main(int argc, char **argv)
+/* Send a statement without waiting (simple protocol); returns its start. */
+static double
+send_on(PGconn *c, const char *name, const char *sql)
+{
+	static char buf[1024];
+	double		t0 = now_us();
+
+	if (!PQsendQuery(c, named(buf, sizeof(buf), name, sql)))
+		die_on(c, sql);
+	return t0;
+}
+
+/* The outcome of a statement sent with send_on: true when it failed. */
+static bool
+collect_on(PGconn *c, const char *name, double t0)
+{
+	PGresult   *r;
+	bool		failed = false;
+
+	while ((r = PQgetResult(c)) != NULL)
+	{
+		if (!ok(r))
+			failed = true;
+		PQclear(r);
+		if (PQstatus(c) == CONNECTION_BAD)
+			break;
+	}
+	note_on(c, name, "statement", failed, now_us() - t0);
+	return failed;
+}
+
+static PGconn *
+connect_to(const char *conninfo)
+{
+	PGconn	   *c = PQconnectdb(conninfo);
+
+	if (PQstatus(c) != CONNECTION_OK)
+		die_on(c, "connect");
+	return c;
+}
+
+/* The pid of c's backend as text, for the control connection's SQL. */
+static const char *
+pid_of(PGconn *c)
+{
+	static char pid[32];
+
+	snprintf(pid, sizeof(pid), "%d", PQbackendPID(c));
+	return pid;
+}
+
+static const char *
+sqlf(const char *fmt, const char *pid)
+{
+	static char buf[512];
+
+	snprintf(buf, sizeof(buf), fmt, pid);
+	return buf;
+}
+
+/* ------------------------------------------------------------------------
+ * The paths
+ * ------------------------------------------------------------------------
+ */
+
+static void
+paths_protocols(void)
 {
 	char		buf[1024];
 	PGresult   *r;
-
-	if (argc != 2)
-	{
-		fprintf(stderr, "usage: exactness conninfo\n");
-		return 2;
-	}
-	conn = PQconnectdb(argv[1]);
-	if (PQstatus(conn) != CONNECTION_OK)
-		die("connect");
 
 	/* the same text under several names (Coder's site_configs readers) */
 	for (int i = 0; i < 5; i++)
@@ -199,35 +429,33 @@ main(int argc, char **argv)
 		double		t0 = now_us();
 
 		r = PQexecPrepared(conn, "upsert", 1, &v, NULL, NULL, 0);
-		note("UpsertLastUpdateCheck", !ok(r), now_us() - t0);
+		note_on(conn, "UpsertLastUpdateCheck", "execute+sync", !ok(r), now_us() - t0);
 		PQclear(r);
 	}
+	/* the same in a block: no commit at Sync */
+	r = PQprepare(conn, "upsert_in_block",
+				  named(buf, sizeof(buf), "UpsertInBlock",
+						"INSERT INTO site_configs VALUES ('in_block', $1) "
+						"ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+				  1, NULL);
+	if (!ok(r))
+		die("prepare upsert_in_block");
+	PQclear(r);
+	simple(NULL, "BEGIN", false);
+	for (int i = 0; i < 3; i++)
+	{
+		const char *v = "y";
+		double		t0 = now_us();
+
+		r = PQexecPrepared(conn, "upsert_in_block", 1, &v, NULL, NULL, 0);
+		note_on(conn, "UpsertInBlock", "execute", !ok(r), now_us() - t0);
+		PQclear(r);
+	}
+	simple(NULL, "COMMIT", false);
 
 	/* failures in the executor, autocommit and extended */
 	simple("FailDivide", "SELECT 1 / (value::int - value::int) FROM site_configs WHERE key = 'zero'", true);
 	params("FailDivide", "SELECT 1 / (value::int - value::int) FROM site_configs WHERE key = $1", "zero", true);
-
-	/* a block that fails, then ROLLBACK, then the client idles */
-	simple(NULL, "BEGIN", false);
-	simple("InsertAuditLog", "INSERT INTO audit_logs VALUES (1)", false);
-	simple("FailInBlock", "SELECT 1 / (value::int - value::int) FROM site_configs WHERE key = 'zero'", true);
-	simple(NULL, "ROLLBACK", false);
-	{
-		struct timespec idle = {0, 200 * 1000 * 1000};
-
-		nanosleep(&idle, NULL);	/* the client idles: nobody's time */
-	}
-	/* a block that commits, with a named COMMIT-less statement inside */
-	simple(NULL, "BEGIN", false);
-	simple("InsertAuditLog", "INSERT INTO audit_logs VALUES (2)", false);
-	simple(NULL, "COMMIT", false);
-
-	/* a procedure that commits and rolls back inside has not failed */
-	for (int i = 0; i < 2; i++)
-		simple("CallCommitRollback", "CALL commit_rollback()", false);
-
-	/* an error before the executor: counted for the client, no name */
-	simple(NULL, "SELEKT 1", true);
 
 	/* single-row mode */
 	for (int i = 0; i < 2; i++)
@@ -246,8 +474,86 @@ main(int argc, char **argv)
 				failed = true;
 			PQclear(r);
 		}
-		note("ListRows", failed, now_us() - t0);
+		note_on(conn, "ListRows", "bind+execute+sync", failed, now_us() - t0);
 	}
+}
+
+static void
+paths_blocks(void)
+{
+	/* a block that fails, then ROLLBACK, then the client idles */
+	simple(NULL, "BEGIN", false);
+	simple("InsertAuditLog", "INSERT INTO audit_logs VALUES (1)", false);
+	simple("FailInBlock", "SELECT 1 / (value::int - value::int) FROM site_configs WHERE key = 'zero'", true);
+	simple("RollbackFailed", "ROLLBACK", false);
+	pause_ms(200);				/* the client idles: nobody's time */
+	/* a failed block ended by COMMIT (the server answers ROLLBACK) */
+	simple(NULL, "BEGIN", false);
+	simple("FailInBlock", "SELECT 1 / (value::int - value::int) FROM site_configs WHERE key = 'zero'", true);
+	simple("CommitFailed", "COMMIT", false);
+	pause_ms(200);
+	/* a block that commits */
+	simple(NULL, "BEGIN", false);
+	simple("InsertAuditLog", "INSERT INTO audit_logs VALUES (2)", false);
+	simple("CommitBlock", "COMMIT", false);
+
+	/* extended protocol in a block: the SELECT's portal stays open until
+	 * the next Bind or the end of the block; a ROLLBACK is no failure of it */
+	simple(NULL, "BEGIN", false);
+	params_on(conn, "GetInBlock", "bind+execute", "SELECT value FROM site_configs WHERE key = $1", "logo_url", false, true);
+	simple("RollbackAfterExtended", "ROLLBACK", false);
+	simple(NULL, "BEGIN", false);
+	params_on(conn, "GetInBlock", "bind+execute", "SELECT value FROM site_configs WHERE key = $1", "logo_url", false, true);
+	simple("CommitAfterExtended", "COMMIT", false);
+
+	/* COMMIT AND CHAIN, ROLLBACK AND CHAIN */
+	simple(NULL, "BEGIN", false);
+	simple("InsertChained", "INSERT INTO audit_logs VALUES (3)", false);
+	simple("CommitAndChain", "COMMIT AND CHAIN", false);
+	simple("InsertChained", "INSERT INTO audit_logs VALUES (4)", false);
+	simple("RollbackAndChain", "ROLLBACK AND CHAIN", false);
+	simple("InsertChained", "INSERT INTO audit_logs VALUES (5)", false);
+	simple("CommitBlock", "COMMIT", false);
+
+	/* SAVEPOINT, a failure, ROLLBACK TO, RELEASE */
+	simple(NULL, "BEGIN", false);
+	simple("Savepoint", "SAVEPOINT s1", false);
+	simple("InsertInSavepoint", "INSERT INTO audit_logs VALUES (6)", false);
+	simple("FailInSavepoint", "SELECT 1 / (value::int - value::int) FROM site_configs WHERE key = 'zero'", true);
+	simple("RollbackToSavepoint", "ROLLBACK TO SAVEPOINT s1", false);
+	simple("InsertInSavepoint", "INSERT INTO audit_logs VALUES (7)", false);
+	simple("RollbackToSavepoint", "ROLLBACK TO SAVEPOINT s1", false);
+	simple("ReleaseSavepoint", "RELEASE SAVEPOINT s1", false);
+	simple("CommitBlock", "COMMIT", false);
+
+	/* a COMMIT that fails: a deferred foreign key */
+	simple(NULL, "BEGIN", false);
+	simple("InsertOrphan", "INSERT INTO children VALUES (42)", false);
+	simple("CommitDeferredCheck", "COMMIT", true);
+
+	/* a procedure that commits and rolls back inside has not failed */
+	for (int i = 0; i < 2; i++)
+		simple("CallCommitRollback", "CALL commit_rollback()", false);
+	/* PL/pgSQL exception blocks that catch an error */
+	for (int i = 0; i < 3; i++)
+		simple("CatchDivision", "SELECT catch_division()", false);
+	simple("DoCatch", "DO $$BEGIN PERFORM 1 / 0; EXCEPTION WHEN division_by_zero THEN NULL; END$$", false);
+
+	/* cursors in a block */
+	simple(NULL, "BEGIN", false);
+	simple("DeclareCursor", "DECLARE c CURSOR FOR SELECT g FROM generate_series(1, 100) g", false);
+	for (int i = 0; i < 3; i++)
+		simple("FetchCursor", "FETCH 10 FROM c", false);
+	simple("MoveCursor", "MOVE 10 IN c", false);
+	simple("CloseCursor", "CLOSE c", false);
+	simple("CommitBlock", "COMMIT", false);
+}
+
+static void
+paths_copy(void)
+{
+	char		buf[1024];
+	PGresult   *r;
 
 	/* COPY TO STDOUT */
 	{
@@ -266,53 +572,394 @@ main(int argc, char **argv)
 		note("CopyOut", false, now_us() - t0);
 	}
 
-#ifdef LIBPQ_HAS_PIPELINING
-	/* a pipeline: three Executes, one Sync; each took at most the whole */
+	/* COPY FROM STDIN, then one whose data is bad */
+	for (int bad = 0; bad < 2; bad++)
 	{
+		const char *name = bad ? "CopyInBad" : "CopyIn";
 		double		t0 = now_us();
-		double		us;
-		int			results = 0;
+		bool		failed = false;
 
-		if (!PQenterPipelineMode(conn))
-			die("pipeline");
-		for (int i = 0; i < 3; i++)
+		r = PQexec(conn, named(buf, sizeof(buf), name, "COPY copy_target FROM STDIN"));
+		if (PQresultStatus(r) != PGRES_COPY_IN)
+			die("copy in");
+		PQclear(r);
+		for (int i = 0; i < 100; i++)
 		{
-			const char *v = "logo_url";
+			int			n = snprintf(buf, sizeof(buf), "%d\n", i);
 
-			if (!PQsendQueryParams(conn, named(buf, sizeof(buf), "PipelinedGet",
-											   "SELECT value FROM site_configs WHERE key = $1"),
-								   1, NULL, &v, NULL, NULL, 0))
-				die("pipeline send");
+			if (bad && i == 50)
+				n = snprintf(buf, sizeof(buf), "x%d\n", i);
+			if (PQputCopyData(conn, buf, n) != 1)
+				die("copy data");
 		}
-		if (!PQpipelineSync(conn))
-			die("pipeline sync");
-		for (;;)
+		if (PQputCopyEnd(conn, NULL) != 1)
+			die("copy end");
+		while ((r = PQgetResult(conn)) != NULL)
 		{
-			r = PQgetResult(conn);
-			if (r == NULL)
-				continue;
-			if (PQresultStatus(r) == PGRES_PIPELINE_SYNC)
-			{
-				PQclear(r);
-				break;
-			}
-			if (PQresultStatus(r) != PGRES_TUPLES_OK)
-				die("pipeline result");
-			results++;
+			if (!ok(r))
+				failed = true;
 			PQclear(r);
 		}
-		us = now_us() - t0;
-		if (!PQexitPipelineMode(conn) || results != 3)
-			die("pipeline end");
-		for (int i = 0; i < 3; i++)
-			note("PipelinedGet", false, us);
+		if (failed != (bad == 1))
+			die("copy in outcome");
+		note(name, failed, now_us() - t0);
 	}
+}
+
+#ifdef LIBPQ_HAS_PIPELINING
+/* Send one statement of a pipeline (Parse/Bind/Describe/Execute). */
+static void
+pipe_send(const char *name, const char *sql, const char *param)
+{
+	char		buf[1024];
+
+	if (!PQsendQueryParams(conn, named(buf, sizeof(buf), name, sql),
+						   param ? 1 : 0, NULL, param ? &param : NULL,
+						   NULL, NULL, 0))
+		die("pipeline send");
+}
+
+/*
+ * The results of n statements then the Sync: each statement's status
+ * (PGRES_FATAL_ERROR, PGRES_PIPELINE_ABORTED: not run, ...).
+ */
+static void
+pipe_collect(int n, ExecStatusType *status)
+{
+	PGresult   *r;
+
+	for (int i = 0; i < n; i++)
+	{
+		status[i] = PGRES_EMPTY_QUERY;
+		while ((r = PQgetResult(conn)) != NULL)
+		{
+			if (status[i] == PGRES_EMPTY_QUERY || !ok(r))
+				status[i] = PQresultStatus(r);
+			PQclear(r);
+		}
+	}
+	r = PQgetResult(conn);
+	if (r == NULL || PQresultStatus(r) != PGRES_PIPELINE_SYNC)
+		die("pipeline sync result");
+	PQclear(r);
+}
+
+static void
+paths_pipeline(void)
+{
+	ExecStatusType st[4];
+	double		t0;
+	double		us;
+
+	if (!PQenterPipelineMode(conn))
+		die("pipeline");
+
+	/* three Executes, one Sync; each took at most the whole */
+	t0 = now_us();
+	for (int i = 0; i < 3; i++)
+		pipe_send("PipelinedGet", "SELECT value FROM site_configs WHERE key = $1", "logo_url");
+	if (!PQpipelineSync(conn))
+		die("pipeline sync");
+	pipe_collect(3, st);
+	us = now_us() - t0;
+	for (int i = 0; i < 3; i++)
+	{
+		if (st[i] != PGRES_TUPLES_OK)
+			die("pipeline result");
+		note_on(conn, "PipelinedGet", "bind+execute+sync", false, us);
+	}
+
+	/*
+	 * Sync after an error: the first succeeds, the second fails in its
+	 * executor, the third is never run; then the next pipeline works.
+	 */
+	t0 = now_us();
+	pipe_send("PipelineBefore", "SELECT value FROM site_configs WHERE key = $1", "logo_url");
+	pipe_send("PipelineFails", "SELECT 1 / (value::int - value::int) FROM site_configs WHERE key = $1", "zero");
+	pipe_send("PipelineSkipped", "SELECT value FROM site_configs WHERE key = $1", "logo_url");
+	if (!PQpipelineSync(conn))
+		die("pipeline sync");
+	pipe_collect(3, st);
+	us = now_us() - t0;
+	if (st[0] != PGRES_TUPLES_OK || st[1] != PGRES_FATAL_ERROR ||
+		st[2] != PGRES_PIPELINE_ABORTED)
+		die("pipeline with an error");
+	/* it ended where the failing statement's Bind began: the failing
+	 * statement's Parse is in it, which the log gives its own line */
+	note_on(conn, "PipelineBefore", "bind+execute+sync", false, us);
+	absent[nabsent++] = "PipelineSkipped";
+	note_on(conn, "PipelineFails", "none", true, us);
+
+	/* an error before the executor (parse) in a pipeline */
+	t0 = now_us();
+	pipe_send("PipelineBeforeParseError", "SELECT value FROM site_configs WHERE key = $1", "logo_url");
+	pipe_send("PipelineParseError", "SELEKT $1", "x");
+	if (!PQpipelineSync(conn))
+		die("pipeline sync");
+	pipe_collect(2, st);
+	us = now_us() - t0;
+	if (st[0] != PGRES_TUPLES_OK || st[1] != PGRES_FATAL_ERROR)
+		die("pipeline with a parse error");
+	note_on(conn, "PipelineBeforeParseError", "none", false, us);
+	note_on(conn, NULL, "none", true, us);
+	absent[nabsent++] = "PipelineParseError";
+
+	t0 = now_us();
+	pipe_send("PipelineAfterSync", "SELECT value FROM site_configs WHERE key = $1", "logo_url");
+	if (!PQpipelineSync(conn))
+		die("pipeline sync");
+	pipe_collect(1, st);
+	if (st[0] != PGRES_TUPLES_OK)
+		die("pipeline after sync");
+	note_on(conn, "PipelineAfterSync", "bind+execute+sync", false, now_us() - t0);
+
+	if (!PQexitPipelineMode(conn))
+		die("pipeline end");
+}
 #endif
 
+/* Errors before the executor, whatever the log and the client are sent. */
+static void
+paths_before_executor(void)
+{
+	simple(NULL, "SET log_min_messages = panic", false);
+	simple(NULL, "SET client_min_messages = error", false);
+	for (int i = 0; i < 2; i++)
+	{
+		(void) simple_on(conn, NULL, "SELEKT 1", true, false);
+		(void) simple_on(conn, "SelectMissingTable", "SELECT * FROM no_such_table", true, false);
+		params_on(conn, "ParseErrorExtended", "none", "SELEKT $1", "1", true, false);
+		/* a parameter that does not convert fails at Bind */
+		params_on(conn, "BadBind", "none", "SELECT value FROM site_configs WHERE key = $1::int::text", "abc", true, false);
+		/* inside a block, then ROLLBACK TO */
+		simple(NULL, "BEGIN", false);
+		simple(NULL, "SAVEPOINT s", false);
+		(void) simple_on(conn, "SelectMissingTable", "SELECT * FROM no_such_table", true, false);
+		simple(NULL, "ROLLBACK TO SAVEPOINT s", false);
+		simple(NULL, "COMMIT", false);
+	}
+	simple(NULL, "RESET client_min_messages", false);
+	simple(NULL, "RESET log_min_messages", false);
+}
+
+/* statement_timeout, lock_timeout, deadlock, serialization failures. */
+static void
+paths_timeouts_and_locks(void)
+{
+	char		buf[1024];
+	PGresult   *r;
+	double		t0;
+	double		us;
+	bool		failed_a;
+	bool		failed_b;
+
+	/* statement_timeout: at least the timeout, at most what we waited */
+	simple(NULL, "SET statement_timeout = '50ms'", false);
+	us = simple_on(conn, "SleepTimeout", "SELECT pg_sleep(10)", true, true);
+	find_name("SleepTimeout")->lower_us = 50000;
+	/* extended: a prepared statement, its timer starts at its Bind */
+	r = PQprepare(conn, "sleep", named(buf, sizeof(buf), "SleepTimeoutPrepared",
+									   "SELECT pg_sleep($1)"), 1, NULL);
+	if (!ok(r))
+		die("prepare sleep");
+	PQclear(r);
+	{
+		const char *v = "10";
+
+		t0 = now_us();
+		r = PQexecPrepared(conn, "sleep", 1, &v, NULL, NULL, 0);
+		if (ok(r))
+			die("prepared sleep did not time out");
+		PQclear(r);
+		note_on(conn, "SleepTimeoutPrepared", "none", true, now_us() - t0);
+		find_name("SleepTimeoutPrepared")->lower_us = 50000;
+	}
+	simple(NULL, "RESET statement_timeout", false);
+	(void) us;
+
+	/* lock_timeout on a row lock: in the executor, the statement's error */
+	simple_on(conn2, NULL, "BEGIN", false, true);
+	simple_on(conn2, "LockRow", "UPDATE locks SET v = v WHERE id = 1", false, true);
+	simple(NULL, "SET lock_timeout = '50ms'", false);
+	simple("UpdateLockedRow", "UPDATE locks SET v = v + 1 WHERE id = 1", true);
+	find_name("UpdateLockedRow")->lower_us = 50000;
+	params_on(conn, "UpdateLockedRowExtended", "none", "UPDATE locks SET v = v + 1 WHERE id = $1", "1", true, true);
+	find_name("UpdateLockedRowExtended")->lower_us = 50000;
+	simple_on(conn2, NULL, "ROLLBACK", false, true);
+	/* lock_timeout on a table, taken while the statement is parsed: before
+	 * the executor, so the database's and the client's error only */
+	simple_on(conn2, NULL, "BEGIN", false, true);
+	simple_on(conn2, NULL, "LOCK TABLE locks IN ACCESS EXCLUSIVE MODE", false, true);
+	(void) simple_on(conn, "SelectLockedTable", "SELECT v FROM locks", true, false);
+	simple_on(conn2, NULL, "ROLLBACK", false, true);
+	simple(NULL, "RESET lock_timeout", false);
+
+	/* deadlock: A waits for B's row, then B for A's; one of them fails */
+	simple(NULL, "BEGIN", false);
+	simple("LockRow", "UPDATE locks SET v = v WHERE id = 1", false);
+	simple_on(conn2, NULL, "BEGIN", false, true);
+	simple_on(conn2, "LockRow", "UPDATE locks SET v = v WHERE id = 2", false, true);
+	t0 = send_on(conn, "DeadlockA", "UPDATE locks SET v = v WHERE id = 2");
+	wait_for(sqlf("SELECT count(*) > 0 FROM pg_catalog.pg_locks "
+				  "WHERE pid = %s AND NOT granted", pid_of(conn)));
+	{
+		double		t1 = send_on(conn2, "DeadlockB", "UPDATE locks SET v = v WHERE id = 1");
+
+		failed_a = collect_on(conn, "DeadlockA", t0);
+		/* A's result comes after B's: B failed and released A, or A
+		 * failed; either way B's answer arrives now */
+		failed_b = collect_on(conn2, "DeadlockB", t1);
+	}
+	if (failed_a == failed_b)
+		die("deadlock: exactly one must fail");
+	simple("RollbackDeadlock", "ROLLBACK", false);
+	simple_on(conn2, "RollbackDeadlock", "ROLLBACK", false, true);
+
+	/* serialization failure of a repeatable read UPDATE */
+	simple(NULL, "BEGIN ISOLATION LEVEL REPEATABLE READ", false);
+	simple("ReadSnapshot", "SELECT v FROM locks WHERE id = 1", false);
+	simple_on(conn2, "UpdateConcurrently", "UPDATE locks SET v = v + 1 WHERE id = 1", false, true);
+	simple("UpdateSerialization", "UPDATE locks SET v = v + 1 WHERE id = 1", true);
+	simple("RollbackSerialization", "ROLLBACK", false);
+}
+
+/* Cancelled, terminated, abandoned by the client. */
+static void
+paths_cut_short(const char *conninfo)
+{
+	PGconn	   *t;
+	double		t0;
+	double		t1;
+	const char *pid;
+
+	/* pg_cancel_backend of a running statement */
+	t0 = send_on(conn, "SleepCancelled", "SELECT pg_sleep(60)");
+	wait_for(sqlf("SELECT wait_event IS NOT DISTINCT FROM 'PgSleep' "
+				  "FROM pg_catalog.pg_stat_activity WHERE pid = %s", pid_of(conn)));
+	value_on(ctl, sqlf("SELECT pg_catalog.pg_cancel_backend(%s)", pid_of(conn)));
+	if (!collect_on(conn, "SleepCancelled", t0))
+		die("cancelled statement did not fail");
+
+	/* pg_terminate_backend of a running statement */
+	t = connect_to(conninfo);
+	pid = pid_of(t);
+	t0 = send_on(t, "SleepTerminated", "SELECT pg_sleep(60)");
+	wait_for(sqlf("SELECT wait_event IS NOT DISTINCT FROM 'PgSleep' "
+				  "FROM pg_catalog.pg_stat_activity WHERE pid = %s", pid));
+	value_on(ctl, sqlf("SELECT pg_catalog.pg_terminate_backend(%s)", pid));
+	if (!collect_on(t, "SleepTerminated", t0))
+		die("terminated statement did not fail");
+	PQfinish(t);
+
+	/* pg_terminate_backend of a session idle in a transaction */
+	t = connect_to(conninfo);
+	pid = pid_of(t);
+	simple_on(t, NULL, "BEGIN", false, true);
+	simple_on(t, "InsertThenTerminated", "INSERT INTO audit_logs VALUES (10)", false, true);
+	value_on(ctl, sqlf("SELECT pg_catalog.pg_terminate_backend(%s)", pid));
+	wait_for(sqlf("SELECT count(*) = 0 FROM pg_catalog.pg_stat_activity WHERE pid = %s", pid));
+	PQfinish(t);
+
+	/* a client gone mid-transaction, between statements */
+	t = connect_to(conninfo);
+	pid = pid_of(t);
+	simple_on(t, NULL, "BEGIN", false, true);
+	simple_on(t, "InsertThenGone", "INSERT INTO audit_logs VALUES (11)", false, true);
+	PQfinish(t);
+	wait_for(sqlf("SELECT count(*) = 0 FROM pg_catalog.pg_stat_activity WHERE pid = %s", pid));
+
+	/*
+	 * A client gone mid-statement: it reads a few rows of a long result and
+	 * goes away; the backend fails when it next sends.  The client's time
+	 * for it runs until the backend is seen gone.
+	 */
+	t = connect_to(conninfo);
+	pid = pid_of(t);
+	{
+		char		buf[1024];
+		PGresult   *r;
+
+		t0 = now_us();
+		if (!PQsendQuery(t, named(buf, sizeof(buf), "StreamAbandoned",
+								  "SELECT repeat('x', 1000) FROM generate_series(1, 100000000)")) ||
+			!PQsetSingleRowMode(t))
+			die_on(t, "stream");
+		r = PQgetResult(t);
+		if (r == NULL || PQresultStatus(r) != PGRES_SINGLE_TUPLE)
+			die_on(t, "stream row");
+		PQclear(r);
+		PQfinish(t);
+		wait_for(sqlf("SELECT count(*) = 0 FROM pg_catalog.pg_stat_activity WHERE pid = %s", pid));
+		t1 = now_us();
+		/* counted on conn's database: the same as t's */
+		note_on(conn, "StreamAbandoned", "none", true, t1 - t0);
+	}
+}
+
+/* Another database: its own totals. */
+static void
+paths_other_database(const char *conninfo)
+{
+	PGconn	   *o = connect_to(conninfo);
+
+	for (int i = 0; i < 3; i++)
+		simple_on(o, "OtherDatabaseGet", "SELECT 1", false, true);
+	(void) simple_on(o, NULL, "SELEKT 1", true, false);
+	simple_on(o, "OtherDatabaseFail", "SELECT 1 / (random() * 0)::int", true, true);
+	PQfinish(o);
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc != 3)
+	{
+		fprintf(stderr, "usage: exactness conninfo other-db-conninfo\n");
+		return 2;
+	}
+	conn = connect_to(argv[1]);
+	conn2 = connect_to(argv[1]);
+	ctl = connect_to(argv[1]);
+
+	{
+		const char *o = getenv("EXACTNESS_ONLY");
+		long		m = o ? strtol(o, NULL, 0) : 0xff;
+
+		if (m & 1)
+			paths_protocols();
+		if (m & 2)
+			paths_blocks();
+		if (m & 4)
+			paths_copy();
+#ifdef LIBPQ_HAS_PIPELINING
+		if (m & 8)
+			paths_pipeline();
+#endif
+		if (m & 16)
+			paths_before_executor();
+		if (m & 32)
+			paths_timeouts_and_locks();
+		if (m & 64)
+			paths_cut_short(argv[1]);
+		if (m & 128)
+			paths_other_database(argv[2]);
+	}
+
 	for (int i = 0; i < ntruth; i++)
-		printf("name %s %ld %ld %.1f %.1f\n", truth[i].name, truth[i].calls,
-			   truth[i].errors, truth[i].sum_us, truth[i].max_us);
+		printf("name %s %ld %ld %.1f %.1f %.1f %.1f %s\n", truth[i].name,
+			   truth[i].calls, truth[i].errors, truth[i].sum_us,
+			   truth[i].max_us, truth[i].min_us, truth[i].lower_us,
+			   truth[i].log);
+	for (int i = 0; i < nunnamed; i++)
+		printf("unnamed %ld %ld %s\n", unnamed[i].calls, unnamed[i].errors,
+			   unnamed[i].sql);
+	for (int i = 0; i < nabsent; i++)
+		printf("absent %s\n", absent[i]);
+	for (int i = 0; i < ndbs; i++)
+		printf("db %s %ld %ld\n", dbs[i].name, dbs[i].calls, dbs[i].errors);
 	printf("client %ld %ld\n", client_calls, client_errors);
 	PQfinish(conn);
+	PQfinish(conn2);
+	PQfinish(ctl);
 	return 0;
 }

@@ -1,11 +1,15 @@
 # Exactness (#17): a real libpq client (test/exactness/exactness.c) drives
 # the paths of docs/latency.md with sqlc-named statements, several names
-# sharing one SQL text, and keeps the ground truth: executions and failures
-# per name and for the whole connection, and the time it waited for each.
-# coder_health must agree exactly on counts (per name, per database, per
-# client address), never record more time than the client waited (+50 us),
-# and, for statements of the simple protocol, agree with
-# log_min_duration_statement = 0 within 1% or 20 us per call.
+# sharing one SQL text, over the simple and the extended protocol (unnamed
+# and named prepared statements, pipelines, single-row mode, COPY), with
+# timeouts, locks, deadlocks, serialization failures, cancels, terminations
+# and clients that go away, and keeps the ground truth: executions and
+# failures per name, per unnamed statement, per database and for the whole
+# client address, and the time it waited for each.  coder_health must agree
+# exactly on counts, never record more time than the client waited
+# (+50 us), record at least the timeout for a statement that timed out,
+# and agree with log_min_duration_statement = 0 within 1% or 20 us per call
+# (for what the log has a duration of: see docs/latency.md).
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -30,15 +34,26 @@ ok( IPC::Run::run(
   or diag($cerr);
 
 my $node = ch_node('exact', tcp => 1,
-	conf => "log_min_duration_statement = 0\nlog_line_prefix = '%m [%p] '\n");
+	conf => "log_min_duration_statement = 0\n"
+	  . "log_line_prefix = '%m [%p] '\n"
+	  . "deadlock_timeout = '50ms'\n");
 $node->start;
 $node->safe_psql('postgres', 'CREATE DATABASE coder');
+$node->safe_psql('postgres', 'CREATE DATABASE coder_other');
+# the client's own role (superuser: it sets log_min_messages and ends
+# backends): its statements are told from this script's
+$node->safe_psql('postgres', 'CREATE ROLE coder_client LOGIN SUPERUSER');
 $node->safe_psql('coder', q{
 	CREATE EXTENSION coder_health;
 	CREATE TABLE site_configs (key text PRIMARY KEY, value text);
 	INSERT INTO site_configs VALUES ('logo_url', 'l'), ('zero', '0');
 	CREATE TABLE oauth2_apps (id int);
 	CREATE TABLE audit_logs (id int);
+	CREATE TABLE locks (id int PRIMARY KEY, v int);
+	INSERT INTO locks VALUES (1, 0), (2, 0);
+	CREATE TABLE parents (id int PRIMARY KEY);
+	CREATE TABLE children (parent int REFERENCES parents DEFERRABLE INITIALLY DEFERRED);
+	CREATE TABLE copy_target (x int);
 	CREATE PROCEDURE commit_rollback() LANGUAGE plpgsql AS $$
 	BEGIN
 	  INSERT INTO audit_logs VALUES (9);
@@ -46,34 +61,60 @@ $node->safe_psql('coder', q{
 	  DELETE FROM audit_logs WHERE id = 9;
 	  ROLLBACK;
 	END $$;
+	CREATE FUNCTION catch_division() RETURNS int LANGUAGE plpgsql AS $$
+	BEGIN
+	  RETURN 1 / (SELECT count(*)::int - count(*)::int FROM site_configs);
+	EXCEPTION WHEN division_by_zero THEN
+	  RETURN -1;
+	END $$;
 	SELECT coder_health.reset();
 });
 my $log_offset = -s $node->logfile;
 
 my ($out, $err) = ('', '');
-my $conninfo = 'host=127.0.0.1 port=' . $node->port . ' dbname=coder user='
-  . ($ENV{USER} // 'postgres');
-ok(IPC::Run::run([ $client, $conninfo ], '>', \$out, '2>', \$err),
+my $user = 'coder_client';
+my $conninfo = 'host=127.0.0.1 port=' . $node->port . " user=$user dbname=";
+ok( IPC::Run::run(
+		[ $client, $conninfo . 'coder', $conninfo . 'coder_other' ],
+		'>', \$out, '2>', \$err),
 	'the client ran its paths')
   or diag("$out\n$err");
 
-my (%truth, $client_calls, $client_errors);
+my (%truth, %dbtruth, @absent, @unnamed, $client_calls, $client_errors);
 foreach my $line (split /\n/, $out)
 {
 	my @f = split / /, $line;
 	if ($f[0] eq 'name')
 	{
-		$truth{ $f[1] } =
-		  { calls => $f[2], errors => $f[3], sum_us => $f[4], max_us => $f[5] };
+		$truth{ $f[1] } = {
+			calls => $f[2],
+			errors => $f[3],
+			sum_us => $f[4],
+			max_us => $f[5],
+			min_us => $f[6],
+			lower_us => $f[7],
+			log => $f[8] };
+	}
+	elsif ($f[0] eq 'unnamed')
+	{
+		push @unnamed, [ $f[1], $f[2], join(' ', @f[ 3 .. $#f ]) ];
+	}
+	elsif ($f[0] eq 'absent')
+	{
+		push @absent, $f[1];
+	}
+	elsif ($f[0] eq 'db')
+	{
+		$dbtruth{ $f[1] } = "$f[2]|$f[3]";
 	}
 	elsif ($f[0] eq 'client')
 	{
 		($client_calls, $client_errors) = ($f[1], $f[2]);
 	}
 }
-cmp_ok(scalar(keys %truth), '>=', 13, 'the client reported its names');
+cmp_ok(scalar(keys %truth), '>=', 50, 'the client reported its names');
 
-# everything the client did is folded when its backend exits (or by the
+# everything the client did is folded when its backends exit (or by the
 # collector): poll
 ok( $node->poll_query_until('coder',
 		"SELECT coalesce(sum(calls), 0) = $client_calls
@@ -81,31 +122,40 @@ ok( $node->poll_query_until('coder',
 		 WHERE scope = 'client' AND client_addr = '127.0.0.1' AND period = 'total'"),
 	"the client address has exactly the client's $client_calls calls");
 is( $node->safe_psql('coder',
-		"SELECT errors FROM coder_health.latency
+		"SELECT sum(errors) FROM coder_health.latency
 		 WHERE scope = 'client' AND client_addr = '127.0.0.1' AND period = 'total'"),
 	$client_errors,
 	"the client address has exactly the client's $client_errors errors");
-# the database total: the client's statements and this script's psql ones
-# (local socket), nothing else
+# each database's total: the client's statements there and this script's
+# psql ones (local socket), nothing else
 is( $node->safe_psql('coder',
-		"SELECT d.calls - c.calls, d.errors - c.errors
-		 FROM coder_health.latency d, coder_health.latency c
-		 WHERE d.scope = 'database' AND d.datname = 'coder' AND d.period = 'total'
-		   AND c.scope = 'client' AND c.datname = 'coder' AND c.client_addr = 'local'
-		   AND c.period = 'total'"),
-	"$client_calls|$client_errors",
-	'the database total is the sum of its clients');
+		"SELECT d.calls - coalesce(c.calls, 0), d.errors - coalesce(c.errors, 0)
+		 FROM coder_health.latency d
+		 LEFT JOIN coder_health.latency c
+		   ON c.scope = 'client' AND c.datname = d.datname
+		  AND c.client_addr = 'local' AND c.period = 'total'
+		 WHERE d.scope = 'database' AND d.datname = 'coder' AND d.period = 'total'"),
+	$dbtruth{coder}, "database coder: exactly the client's calls|errors $dbtruth{coder}");
+is( $node->safe_psql('coder',
+		"SELECT calls, errors FROM coder_health.latency
+		 WHERE scope = 'database' AND datname = 'coder_other' AND period = 'total'"),
+	$dbtruth{coder_other},
+	"database coder_other: exactly the client's calls|errors $dbtruth{coder_other}");
 
 my %ours;
 foreach my $line (
 	split /\n/,
 	$node->safe_psql('coder',
-		"SELECT query_name, calls, errors, total_ms, max_ms
-		 FROM coder_health.query_latency WHERE datname = 'coder'"))
+		"SELECT query_name, calls, errors, total_ms, max_ms, min_ms
+		 FROM coder_health.query_latency WHERE datname IN ('coder', 'coder_other')"))
 {
-	my ($name, $calls, $errors, $total, $max) = split /\|/, $line;
-	$ours{$name} =
-	  { calls => $calls, errors => $errors, total_ms => $total, max_ms => $max };
+	my ($name, $calls, $errors, $total, $max, $min) = split /\|/, $line;
+	$ours{$name} = {
+		calls => $calls,
+		errors => $errors,
+		total_ms => $total,
+		max_ms => $max,
+		min_ms => $min };
 }
 
 foreach my $name (sort keys %truth)
@@ -119,6 +169,38 @@ foreach my $name (sort keys %truth)
 		"$name: max within what the client waited (+50 us)");
 	cmp_ok($o->{total_ms} * 1000, '<=', $t->{sum_us} + 50 * $t->{calls},
 		"$name: total within what the client waited (+50 us a call)");
+	cmp_ok($o->{min_ms} * 1000, '>=', $t->{lower_us},
+		"$name: each took at least its timeout ($t->{lower_us} us)")
+	  if $t->{lower_us} > 0;
+}
+foreach my $name (@absent)
+{
+	ok(!defined $ours{$name},
+		"$name failed before its executor or never ran: no row of its own");
+}
+
+# unnamed statements (BEGIN, COMMIT, the control connection's polls, ...):
+# exactly as many per statement (query id) as the client sent
+{
+	my %by_id;
+	foreach my $u (@unnamed)
+	{
+		my ($calls, $errors, $sql) = @$u;
+		my $id = $node->safe_psql('coder',
+			'SELECT coder_health.query_id($ch$' . $sql . '$ch$)');
+		$by_id{$id}{calls} += $calls;
+		$by_id{$id}{errors} += $errors;
+		$by_id{$id}{sql} //= $sql;
+	}
+	foreach my $id (sort keys %by_id)
+	{
+		is( $node->safe_psql('coder',
+				"SELECT coalesce(sum(calls), 0) || '/' || coalesce(sum(errors), 0)
+				 FROM coder_health.statement_latency
+				 WHERE datname = 'coder' AND query_name IS NULL AND queryid = $id"),
+			"$by_id{$id}{calls}/$by_id{$id}{errors}",
+			"unnamed statement \"$by_id{$id}{sql}\": calls/errors exactly the client's");
+	}
 }
 
 # the same SQL text under several names: one query id, one row per name
@@ -133,27 +215,65 @@ is( $node->safe_psql('coder',
 		 WHERE query_name IN ('GetOAuth2ProviderAppByID', 'GetOAuth2ProviderAppByClientID')"),
 	'1/2', 'lib/pq unnamed statements: one query id, two rows');
 
-# PostgreSQL's own durations for the simple-protocol statements that
-# succeed: the log's "duration: X ms  statement: -- name: N :one"
+# PostgreSQL's own durations (log_min_duration_statement = 0): the simple
+# protocol logs "duration: X ms  statement: <text>", the extended one a
+# duration per message, "parse|bind|execute <name>: <text>".  What
+# coder_health records for a name is, per docs/latency.md, the statement
+# line (simple), bind + execute (a SELECT: it starts at its Bind) or execute
+# (anything else); the extended protocol's commit at Sync has no log line
+# and is in ours.
 my $log = slurp_file($node->logfile, $log_offset);
 my %logged;
-while ($log =~ /duration: ([0-9.]+) ms  statement: -- name: (\w+) :one/g)
+while ($log =~
+	/duration: ([0-9.]+) ms  (statement|parse|bind|execute)[^:\n]*: -- name: (\w+) :one/g)
 {
-	$logged{$2}{ms} += $1;
-	$logged{$2}{n}++;
+	$logged{$3}{$2}{ms} += $1;
+	$logged{$3}{$2}{n}++;
 }
-foreach my $name ('GetLogoURL', 'GetApplicationName', 'CallCommitRollback',
-	'CopyOut')
+my %worst;
+foreach my $name (sort keys %truth)
 {
-	my $l = $logged{$name};
-	ok(defined $l && $l->{n} == $truth{$name}{calls},
-		"$name: the log has each execution") or next;
-	my $diff = abs($ours{$name}{total_ms} - $l->{ms});
-	my $tolerance = 0.01 * $l->{ms};
-	$tolerance = 0.020 * $l->{n} if $tolerance < 0.020 * $l->{n};
+	my $t = $truth{$name};
+	next if $t->{log} eq 'none';
+	# "+sync": ours also has time the log has no line for (an
+	# extended-protocol write's commit at Sync; in a pipeline, the next
+	# statement's Parse): at least the log's durations
+	my $at_least = $t->{log} =~ s/\+sync$//;
+	my @parts = split /\+/, $t->{log};
+	my ($ms, $complete) = (0, 1);
+	foreach my $part (@parts)
+	{
+		my $l = $logged{$name}{$part};
+		$complete = 0 unless defined $l && $l->{n} == $t->{calls};
+		$ms += $l->{ms} // 0;
+	}
+	ok($complete, "$name: the log has a $t->{log} duration for each execution")
+	  or next;
+	if ($at_least)
+	{
+		cmp_ok($ours{$name}{total_ms}, '>=', $ms - 0.020 * $t->{calls},
+			sprintf("$name: total at least the log's $t->{log} (ours %.3f ms, log %.3f ms, %d calls)",
+				$ours{$name}{total_ms}, $ms, $t->{calls}));
+		next;
+	}
+	my $diff = abs($ours{$name}{total_ms} - $ms);
+	my $tolerance = 0.01 * $ms;
+	$tolerance = 0.020 * $t->{calls} if $tolerance < 0.020 * $t->{calls};
+	my $protocol = $t->{log} eq 'statement' ? 'simple' : 'extended';
+	my $per_call_us = 1000 * $diff / $t->{calls};
+	$worst{$protocol} = $per_call_us
+	  if !defined $worst{$protocol} || $per_call_us > $worst{$protocol};
 	cmp_ok($diff, '<=', $tolerance,
-		"$name: total agrees with log_min_duration_statement (ours $ours{$name}{total_ms} ms, log $l->{ms} ms)");
+		sprintf("$name: total agrees with the log's $t->{log} (ours %.3f ms, log %.3f ms, %d calls)",
+			$ours{$name}{total_ms}, $ms, $t->{calls}));
 }
+foreach my $protocol (sort keys %worst)
+{
+	diag(sprintf("largest deviation from the log per call, %s protocol: %.1f us",
+		$protocol, $worst{$protocol}));
+}
+ok(defined $worst{simple} && defined $worst{extended},
+	'both protocols were compared with the log');
 
 # core's query id is not written (compute_query_id is off here)
 SKIP:
