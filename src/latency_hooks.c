@@ -342,14 +342,20 @@ post_name(const ChFrame *f, const char *name, bool may_fold)
 	bool		truncated;
 
 	/*
+	 * A few places are kept for statements that fail (their note is posted
+	 * from the abort, which cannot fold): a statement that times out right
+	 * after a burst of new ones still gets its name.
+	 */
+	uint64		limit = may_fold ? CH_NAME_NOTES - 4 : CH_NAME_NOTES;
+
+	/*
 	 * Full: a session that runs many new statements at once.  Their samples
 	 * are in the ring before this note, so a fold (only ever trying the
 	 * lock, as maybe_fold does) creates their entries and takes their notes.
 	 */
-	if (head - pg_atomic_read_u64(&my_slot->note_tail) >= CH_NAME_NOTES &&
-		may_fold)
+	if (head - pg_atomic_read_u64(&my_slot->note_tail) >= limit && may_fold)
 		(void) ch_fold_slot(my_slot, false);
-	if (head - pg_atomic_read_u64(&my_slot->note_tail) >= CH_NAME_NOTES)
+	if (head - pg_atomic_read_u64(&my_slot->note_tail) >= limit)
 		return false;
 	note = &my_slot->notes[head % CH_NAME_NOTES];
 	note->queryid = f->queryid;
