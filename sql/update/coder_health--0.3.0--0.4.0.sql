@@ -1032,7 +1032,8 @@ $$;
 --  * latency: the column window (a reserved word) is period, and its
 --    values are named for what they cover: 1-2 min, 5-6 min, 15-16 min;
 --  * milliseconds as numeric to the microsecond in every view (statement_
---    latency, latency, query_latency, client_backends, notify_queue), and
+--    latency, latency, query_latency, client_backends, notify_queue,
+--    replication: seconds to the millisecond), and
 --    health.value at a fixed precision per unit;
 --  * sparkline(): Coder's database / Coder Servers by default, gaps shown,
 --    counts as whole numbers.
@@ -1047,6 +1048,8 @@ DROP VIEW coder_health.latency;
 DROP VIEW coder_health.statement_latency;
 DROP VIEW coder_health.query_latency;
 DROP VIEW coder_health.client_backends;
+DROP VIEW coder_health.sync_commit;
+DROP VIEW coder_health.replication;
 DROP FUNCTION coder_health.latency_internal();
 
 CREATE FUNCTION coder_health.client_hosts_internal(
@@ -1153,6 +1156,76 @@ FROM coder_health.client_backends_internal() b;
 
 COMMENT ON VIEW coder_health.client_backends IS
   'Each client backend''s kernel-measured round-trip time (TCP_INFO smoothed RTT and variance; NULL for unix sockets), LISTEN state and lock wait';
+
+CREATE VIEW coder_health.replication AS
+SELECT r.role,
+       r.pid,
+       a.application_name,
+       a.client_addr,
+       r.slot_name,
+       r.state,
+       a.sync_state,
+       r.sent_lag_bytes,
+       r.write_lag_bytes,
+       r.flush_lag_bytes,
+       r.replay_lag_bytes,
+       round(r.write_lag_s::numeric, 3) AS write_lag_s,
+       round(r.flush_lag_s::numeric, 3) AS flush_lag_s,
+       round(r.replay_lag_s::numeric, 3) AS replay_lag_s,
+       round(r.reply_age_s::numeric, 3) AS reply_age_s,
+       r.receiver_status,
+       r.sender_host,
+       r.sender_port,
+       r.receive_lag_bytes,
+       round(r.replay_delay_s::numeric, 3) AS replay_delay_s,
+       round(r.last_msg_age_s::numeric, 3) AS last_msg_age_s,
+       r.replay_paused,
+       r.peak_replay_lag_bytes_15min,
+       round(r.peak_replay_lag_s_15min::numeric, 3) AS peak_replay_lag_s_15min,
+       round(k.rtt_ms::numeric, 3) AS rtt_ms,
+       round(k.rtt_recent_ms::numeric, 3) AS rtt_recent_ms,
+       round(k.rtt_max_ms::numeric, 3) AS rtt_max_ms,
+       coalesce(k.rtt_ms >= (SELECT s.setting::float8 FROM pg_catalog.pg_settings s
+                             WHERE s.name = 'coder_health.health_replication_rtt_warn_ms'),
+                false) AS far
+FROM coder_health.replication_internal() r
+LEFT JOIN pg_catalog.pg_stat_replication a
+       ON r.role = 'primary' AND a.pid = r.pid
+LEFT JOIN coder_health.replication_rtt_internal() k
+       ON k.role = r.role AND k.pid IS NOT DISTINCT FROM r.pid;
+
+COMMENT ON VIEW coder_health.replication IS
+  'Replication lag: one row per WAL sender (role primary) and, on a standby, one row for its own receiver and replay (role standby); lag 0 when caught up, peaks over 15 minutes; the kernel''s TCP round trip of the connection (NULL over a unix socket)';
+
+CREATE VIEW coder_health.sync_commit AS
+WITH s AS (
+    SELECT pg_catalog.current_setting('synchronous_commit') AS synchronous_commit,
+           pg_catalog.current_setting('synchronous_standby_names') AS synchronous_standby_names
+), r AS (
+    SELECT r.application_name, r.sync_state, r.rtt_ms
+    FROM coder_health.replication r
+    WHERE r.role = 'primary' AND r.sync_state IN ('sync', 'quorum')
+)
+SELECT s.synchronous_commit,
+       s.synchronous_standby_names,
+       s.synchronous_commit IN ('on', 'remote_write', 'remote_apply')
+         AND s.synchronous_standby_names <> '' AS commits_wait,
+       (SELECT pg_catalog.count(*) FROM r)::integer AS sync_standbys,
+       (SELECT pg_catalog.count(*) FROM pg_catalog.pg_stat_activity a
+        WHERE a.wait_event_type = 'IPC' AND a.wait_event = 'SyncRep')::integer AS waiting_now,
+       CASE WHEN s.synchronous_commit IN ('on', 'remote_write', 'remote_apply')
+                 AND s.synchronous_standby_names <> '' THEN
+            CASE WHEN EXISTS (SELECT 1 FROM r WHERE r.sync_state = 'quorum')
+                 THEN (SELECT pg_catalog.min(r.rtt_ms) FROM r)
+                 ELSE (SELECT pg_catalog.max(r.rtt_ms) FROM r) END
+       END AS commit_wait_floor_ms,
+       (SELECT pg_catalog.string_agg(pg_catalog.format('%s (%s, %s ms)', r.application_name, r.sync_state,
+                                                       coalesce(r.rtt_ms::text, 'no TCP round trip')),
+                                     ', ' ORDER BY r.application_name) FROM r) AS sync_standbys_detail
+FROM s;
+
+COMMENT ON VIEW coder_health.sync_commit IS
+  'Synchronous replication''s cost to commits: whether commits wait for a standby, backends waiting on SyncRep now, and the least a commit waits (the kernel round trip to the synchronous standby)';
 
 CREATE VIEW coder_health.coder_servers AS
 WITH hosts AS MATERIALIZED (
@@ -1868,7 +1941,8 @@ COMMENT ON VIEW coder_health.history IS
 GRANT SELECT ON coder_health.coder_servers, coder_health.connections,
     coder_health.health, coder_health.settings, coder_health.notify_queue,
     coder_health.latency, coder_health.statement_latency,
-    coder_health.query_latency, coder_health.client_backends
+    coder_health.query_latency, coder_health.client_backends,
+    coder_health.replication, coder_health.sync_commit
   TO pg_monitor;
 -- <<< #21 alarms
 

@@ -46,6 +46,9 @@ ok($primary->poll_query_until('postgres',
 		"SELECT replay_lag_bytes = 0 AND replay_lag_s = 0 AND write_lag_s = 0 "
 		  . "AND flush_lag_s = 0 FROM coder_health.replication WHERE role = 'primary'"),
 	'idle primary: replay lag 0 bytes and 0 s (not NULL)');
+is($primary->safe_psql('postgres',
+		"SELECT scale(replay_lag_s) || ' ' || scale(reply_age_s) FROM coder_health.replication WHERE role = 'primary'"),
+	'3 3', 'seconds at one fixed precision, to the millisecond (#21)');
 ok($standby->poll_query_until('postgres',
 		"SELECT replay_lag_bytes = 0 AND replay_delay_s = 0 AND NOT replay_paused "
 		  . "FROM coder_health.replication"),
