@@ -9,6 +9,7 @@ use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use CoderHealthTest;
+use Time::HiRes ();
 
 my $node = ch_node('persist',
 	conf => "coder_health.save_interval = 1\nrestart_after_crash = on\n");
@@ -61,7 +62,20 @@ is($node->safe_psql('postgres',
 run_named(5);
 $node->safe_psql('postgres', q{NOTIFY "persist_fam:4", 'abcdefgh'});
 ok($node->poll_query_until('postgres', "SELECT ($calls_sql) = 15"), '5 more calls recorded');
-sleep 3;    # at least one periodic save after them
+# wait for a periodic save that began after they were folded: the file is
+# replaced by each save, so the second replacement seen after now began
+# after the first one ended
+{
+	my $mtime = sub { (Time::HiRes::stat($file))[9] // 0 };
+	my $since = Time::HiRes::time();
+	foreach my $save (1 .. 2)
+	{
+		my $deadline = time() + 60;
+		Time::HiRes::sleep(0.05) while $mtime->() <= $since && time() < $deadline;
+		ok($mtime->() > $since, "periodic save $save after the calls");
+		$since = $mtime->();
+	}
+}
 $node->stop('immediate');
 $node->start;
 is($node->safe_psql('postgres', $calls_sql), '15',

@@ -77,19 +77,18 @@ $node->safe_psql('postgres', qq{
 	EXECUTE p('two'); EXECUTE p('three');
 	DO \$\$ BEGIN PERFORM pg_notify('tailnet_peer_update', 'four'); END \$\$;
 });
+# a last notification, committed after all of them: notifications arrive
+# in commit order, so once it is in, anything else sent would be too
+$node->safe_psql('postgres', qq{NOTIFY "$owner", 'end'});
 my $received = '';
-my ($got_owner, $got_peer) = (0, 0);
-foreach my $try (1 .. 50)
+my $deadline = time() + 60;
+while ($received !~ /with payload "end"/ && time() < $deadline)
 {
 	$received .= $listener->query('SELECT 1');
-	$got_owner = () = $received =~ /notification "workspace_owner:[^"]*" with payload "[abc]"/g;
-	$got_peer = () = $received =~ /notification "tailnet_peer_update" with payload "(?:lost|one|two|three|four)"/g;
-	last if $got_owner + $got_peer >= 6;
-	usleep(100_000);
+	usleep(50_000) unless $received =~ /with payload "end"/;
 }
-# anything late would show up now
-usleep(300_000);
-$received .= $listener->query('SELECT 1');
+like($received, qr/with payload "end"/, 'the last notification arrived');
+my ($got_owner, $got_peer);
 $got_owner = () = $received =~ /notification "workspace_owner:[^"]*" with payload "[abc]"/g;
 $got_peer = () = $received =~ /notification "tailnet_peer_update" with payload "(?:lost|one|two|three|four)"/g;
 is($got_owner, 2, 'listener received 2 on workspace_owner:<uuid>');
@@ -99,8 +98,8 @@ is( $node->safe_psql(
 		"SELECT string_agg(channel_family || '=' || notifications || '/' || listeners, ',' ORDER BY channel_family COLLATE \"C\") "
 		  . "FROM coder_health.notify_channels WHERE channel_family IN ('workspace_owner:*', 'tailnet_peer_update')"
 	),
-	'tailnet_peer_update=4/1,workspace_owner:*=2/1',
-	'coder_health counted exactly what was delivered, and one listener per family');
+	'tailnet_peer_update=4/1,workspace_owner:*=3/1',
+	'coder_health counted exactly what was delivered (the 2 and the last one), and one listener per family');
 
 # --- listeners per family follow LISTEN/UNLISTEN at commit ---------------
 sub listeners_of
@@ -155,7 +154,11 @@ foreach my $i (1 .. 3)
 is( $node->safe_psql('postgres',
 		'SELECT usage_pct = round((pg_notification_queue_usage() * 100)::numeric, 4) FROM coder_health.notify_queue'),
 	't', 'mismatch: usage is PostgreSQL\'s own figure');
-sleep(1);    # the collector reads too
+# the collector reads the queue too: two of its cycles later it has
+my $runs = $node->safe_psql('postgres', 'SELECT collector_runs FROM coder_health.status');
+ok($node->poll_query_until('postgres',
+		"SELECT collector_runs >= $runs + 2 FROM coder_health.status"),
+	'the collector ran twice since');
 my $log = substr(slurp_file($node->logfile), $offset);
 my $warnings = () = $log =~ /WARNING:  coder_health cannot read the LISTEN\/NOTIFY queue/g;
 is($warnings, 1, 'exactly one WARNING in the log');
