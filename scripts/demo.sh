@@ -135,9 +135,9 @@ FROM coder_health.connections"
 
 show "LIVE: replication, seen from the primary" "
 SELECT role, application_name, state, sync_state, replay_lag_bytes,
-       round(replay_lag_s::numeric, 3) AS replay_lag_s, round(reply_age_s::numeric, 1) AS reply_age_s,
+       replay_lag_s, reply_age_s,
        peak_replay_lag_bytes_15min AS peak_lag_bytes_15min,
-       round(peak_replay_lag_s_15min::numeric, 3) AS peak_lag_s_15min,
+       peak_replay_lag_s_15min AS peak_lag_s_15min,
        rtt_ms, rtt_recent_ms, rtt_max_ms, far
 FROM coder_health.replication"
 
@@ -166,14 +166,14 @@ ORDER BY notifications DESC
 LIMIT 8"
 
 show "LIVE: health, one row per check (thresholds: coder_health.health_* settings)" "
-SELECT check_name, status, round(value::numeric, 3) AS value, unit, detail
+SELECT check_name, status, value, unit, detail
 FROM coder_health.health"
 
 step "LIVE: replication, seen from the standby"
 "$(ch_bindir)/psql" -X -h "$STANDBY" -p "$STANDBY_PORT" -U postgres -d coder -P pager=off -P footer=off -c "
 SELECT role, receiver_status, receive_lag_bytes, replay_lag_bytes,
-       round(replay_delay_s::numeric, 3) AS replay_delay_s,
-       round(last_msg_age_s::numeric, 1) AS last_msg_age_s, replay_paused
+       replay_delay_s,
+       last_msg_age_s, replay_paused
 FROM coder_health.replication"
 
 # end the stuck listener's session (its backend would otherwise sleep on)
@@ -196,9 +196,9 @@ FROM coder_health.status"
 
 show "slowest Coder queries at p99 (by sqlc name, since reset)" "
 SELECT query_name, calls, errors,
-       round(p50_ms::numeric, 3) AS p50_ms, round(p95_ms::numeric, 3) AS p95_ms,
-       round(p99_ms::numeric, 3) AS p99_ms, round(p999_ms::numeric, 3) AS p999_ms,
-       round(max_ms::numeric, 3) AS max_ms, queryids
+       p50_ms, p95_ms,
+       p99_ms, p999_ms,
+       max_ms, queryids
 FROM coder_health.query_latency
 WHERE datname = 'coder' AND calls >= 20
 ORDER BY p99_ms DESC
@@ -206,8 +206,8 @@ LIMIT 8"
 
 show "latency per Coder Server (client address) and per database: each window only when it holds more statements than the one before (span_s: the seconds it covers)" "
 SELECT scope, who, period, span_s, calls, calls_per_s,
-       round(p50_ms::numeric, 3) AS p50_ms, round(p99_ms::numeric, 3) AS p99_ms,
-       round(p999_ms::numeric, 3) AS p999_ms, round(max_ms::numeric, 3) AS max_ms
+       p50_ms, p99_ms,
+       p999_ms, max_ms
 FROM (SELECT l.*, coalesce(l.client_addr, l.datname) AS who,
              array_position(ARRAY['1-2 min', '5-6 min', '15-16 min', 'total'], l.period) AS w,
              lag(l.calls) OVER (PARTITION BY l.scope, coalesce(l.client_addr, l.datname)
