@@ -38,3 +38,12 @@ SELECT coder_health.sparkline('latency');
 SELECT coder_health.sparkline(NULL);
 SELECT coder_health.sparkline('replication_lag_bytes', 'no-such-standby');
 SELECT coder_health.sparkline('connections', width => 0);
+
+-- no column of a coder_health view needs quoting in psql (health.check and
+-- latency.window did: check and window are reserved words)
+SELECT c.relname, a.attname
+FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+WHERE c.relnamespace = 'coder_health'::regnamespace AND c.relkind = 'v'
+  AND a.attnum > 0 AND NOT a.attisdropped
+  AND quote_ident(a.attname) <> a.attname
+ORDER BY 1, 2;
