@@ -64,7 +64,8 @@ COMMENT ON FUNCTION coder_health.coder_replicas() IS
 -- as every statement Coder sends); other clients (psql, an exporter, a
 -- seeding script) are kind 'other', unix-socket clients 'local': they are
 -- listed apart and never flagged.  Replicas that stopped (stopped_at set)
--- are listed as stopped when no live replica of that hostname exists.
+-- are listed as stopped when no live replica of that hostname exists, and
+-- so are replicas whose heartbeat is stale with nothing connected.
 CREATE VIEW coder_health.coder_servers AS
 WITH hosts AS MATERIALIZED (
     SELECT * FROM coder_health.client_hosts_internal()
@@ -153,8 +154,13 @@ SELECT coalesce(k.hostname, k.client_hostname, k.client_addr) AS coder_server,
        round(lat.p99_ms::numeric, 3) AS p99_ms,
        -- flags: Coder Servers only
        k.kind = 'coder_server' AND coalesce(k.rtt_ms > lim.max_rtt_ms, false) AS far,
-       k.stopped,
-       NOT k.stopped AND coalesce(k.heartbeat_age_s > 15, false) AS stale,
+       -- stopped: Coder set stopped_at, or the heartbeat is stale and
+       -- nothing is connected (a Coder Server that went away: Coder itself
+       -- ignores replicas with a stale heartbeat); stale: a stale heartbeat
+       -- from a Coder Server still connected
+       k.stopped OR (k.replica_id IS NOT NULL AND k.connections = 0
+                     AND coalesce(k.heartbeat_age_s > 15, false)) AS stopped,
+       NOT k.stopped AND k.connections > 0 AND coalesce(k.heartbeat_age_s > 15, false) AS stale,
        (k.replica_id IS NOT NULL AND NOT k.stopped AND k.connections = 0
         AND coalesce(k.heartbeat_age_s <= 15, false)) AS missing,
        -- sends Coder's statements but is in no replicas row

@@ -121,7 +121,13 @@ $node->safe_psql('postgres', q{INSERT INTO public.replicas VALUES
 like(check_row($node, 'coder_replicas'), qr/^critical\|missing coder-m \(127\.0\.0\.9/,
 	'a live replica with no connection: critical, named');
 $node->safe_psql('postgres', q{UPDATE public.replicas SET updated_at = now() - interval '60 s' WHERE hostname = 'coder-m'});
-like(check_row($node, 'coder_replicas'), qr/^warn\|stale coder-m/, 'heartbeat 60 s old: stale, warn');
+like(check_row($node, 'coder_replicas'),
+	qr/^ok\|1 live replicas, all connected with a fresh heartbeat; 1 stopped: coder-m \(last heartbeat [0-9.]+ s ago\)$/,
+	'heartbeat 60 s old and nothing connected: gone (stopped), no warning (#21: was warn)');
+$node->safe_psql('postgres', q{UPDATE public.replicas SET updated_at = now() - interval '60 s' WHERE hostname = 'coder-a'});
+like(check_row($node, 'coder_replicas'), qr/^warn\|stale coder-a \(127\.0\.0\.2, heartbeat [0-9.]+ s ago, 1 connections\)/,
+	'heartbeat 60 s old while connected: stale, warn');
+$node->safe_psql('postgres', q{UPDATE public.replicas SET updated_at = now() WHERE hostname = 'coder-a'});
 $node->safe_psql('postgres', q{DELETE FROM public.replicas WHERE hostname = 'coder-m'});
 like(check_row($node, 'coder_replicas'), qr/^ok\|/, 'row gone: ok again');
 
