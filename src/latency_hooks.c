@@ -717,13 +717,17 @@ finish_frame(ChFrame *f, bool commit_follows, bool is_rollback)
 	}
 	done = *f;
 	remove_frame(f);
+	/*
+	 * Our own work (a fold: a new statement's entry) before the clock is
+	 * read: the client waits for it, and the log counts it.
+	 */
+	maybe_fold(done.start);
 	if (done.end == 0)
 		done.end = GetCurrentTimestamp();
 	record(done.excluded, done.queryid, done.namehash, done.start, done.end,
 		   done.toplevel, false);
 	if (done.toplevel)
 		last_top_end = done.end;
-	maybe_fold(done.end);
 }
 
 /*
