@@ -49,7 +49,7 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$HERE/.." && pwd)"
 RESULTS="$HERE/results"
 
-usage() { sed -n '2,44s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
+usage() { sed -n '2,45s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; }
 
 ALL_SECTIONS=(instructions backend throughput accuracy memory readers)
 SECTIONS=()
