@@ -115,8 +115,12 @@ unmount_root() {
   if [ -n "$pids" ]; then
     # shellcheck disable=SC2086
     kill -TERM $pids 2>/dev/null
-    sleep 2
-    pids=$(processes_in_root "$dir")
+    # give them up to 10 s to go, polled
+    for i in $(seq 1 100); do
+      pids=$(processes_in_root "$dir")
+      [ -z "$pids" ] && break
+      sleep 0.1
+    done
     # shellcheck disable=SC2086
     [ -n "$pids" ] && kill -KILL $pids 2>/dev/null
   fi
