@@ -194,13 +194,13 @@ SELECT extension_version AS version, collector_pid,
        dropped_samples
 FROM coder_health.status"
 
-show "slowest Coder queries at p99 (by sqlc name, since reset)" "
+show "slowest Coder queries at p99 (by sqlc name, since reset, at least 100 calls: a p99 of fewer is one slow call)" "
 SELECT query_name, calls, errors,
        p50_ms, p95_ms,
        p99_ms, p999_ms,
        max_ms, queryids
 FROM coder_health.query_latency
-WHERE datname = 'coder' AND calls >= 20
+WHERE datname = 'coder' AND calls >= 100
 ORDER BY p99_ms DESC
 LIMIT 8"
 
@@ -219,7 +219,7 @@ ORDER BY scope DESC, who, w"
 show "distribution of the named statement with the worst p99" "
 SELECT range, count, bar
 FROM coder_health.latency_chart((SELECT queryid FROM coder_health.statement_latency
-                                 WHERE datname = 'coder' AND calls >= 20
+                                 WHERE datname = 'coder' AND calls >= 100
                                    AND query_name IS NOT NULL
                                  ORDER BY p99_ms DESC LIMIT 1))"
 
@@ -236,8 +236,8 @@ The demo server is still running.
   connect:  psql -h $DATA -p $PORT -U postgres coder
   standby:  psql -h $STANDBY -p $STANDBY_PORT -U postgres coder
   try:      SELECT * FROM coder_health.summary;
-            SELECT query_name, query, recent_calls, recent_p99_ms FROM coder_health.statement_latency
-              WHERE datname = 'coder' ORDER BY recent_p99_ms DESC NULLS LAST LIMIT 10;
+            SELECT query_name, recent_calls, recent_p99_ms FROM coder_health.query_latency
+              WHERE datname = 'coder' AND recent_calls >= 100 ORDER BY recent_p99_ms DESC LIMIT 10;
             SELECT * FROM coder_health.latency;
             SELECT * FROM coder_health.health;
             SELECT * FROM coder_health.notify_listeners;
