@@ -204,17 +204,20 @@ WHERE datname = 'coder' AND calls >= 100
 ORDER BY p99_ms DESC
 LIMIT 8"
 
-show "latency per Coder Server (client address) and per database: each window only when it holds more statements than the one before (span_s: the seconds it covers)" "
-SELECT scope, who, period, span_s, calls, calls_per_s,
+show "latency per Coder Server (by replicas hostname; other clients after them) and per database: each window only when it holds more statements than the one before (span_s: the seconds it covers)" "
+SELECT scope, who, kind, period, span_s, calls, calls_per_s,
        p50_ms, p99_ms,
        p999_ms, max_ms
-FROM (SELECT l.*, coalesce(l.client_addr, l.datname) AS who,
+FROM (SELECT l.*, coalesce(s.coder_server, l.client_addr, l.datname) AS who,
+             CASE WHEN l.scope = 'database' THEN '' ELSE coalesce(s.kind, 'other') END AS kind,
              array_position(ARRAY['1-2 min', '5-6 min', '15-16 min', 'total'], l.period) AS w,
              lag(l.calls) OVER (PARTITION BY l.scope, coalesce(l.client_addr, l.datname)
                                 ORDER BY array_position(ARRAY['1-2 min', '5-6 min', '15-16 min', 'total'], l.period)) AS calls_before
-      FROM coder_health.latency l WHERE l.datname = 'coder') x
+      FROM coder_health.latency l
+      LEFT JOIN coder_health.coder_servers s ON s.client_addr = l.client_addr
+      WHERE l.datname = 'coder') x
 WHERE calls_before IS DISTINCT FROM calls
-ORDER BY scope DESC, who, w"
+ORDER BY scope DESC, kind <> 'coder_server', who, w"
 
 show "distribution of the named statement with the worst p99" "
 SELECT range, count, bar
