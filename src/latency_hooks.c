@@ -710,7 +710,7 @@ finish_frame(ChFrame *f, bool commit_follows, bool is_rollback)
 		/*
 		 * Fold now and then here too: most client statements take this
 		 * path.  No clock was read; the statement's own start time is close
-		 * enough for "every 250 ms".
+		 * enough for "every second".
 		 */
 		maybe_fold(deferred.start);
 		return;
