@@ -37,7 +37,7 @@ $node->safe_psql('coder', 'CREATE INDEX ON oneoff (g)');
 my ($out, $err) = ('', '');
 my $ok = IPC::Run::run(
 	[ "$root/workload/run.sh", '--servers', '1', '--duration', '6',
-		'--rate', '400', '--host', '127.0.0.1', '--port', $node->port,
+		'--rate', '400', '--notify-rate', '40', '--host', '127.0.0.1', '--port', $node->port,
 		'--dbname', 'coder', '--user', $ENV{USER} // 'postgres',
 		'--workspaces', '50', '--init' ],
 	'>', \$out, '2>', \$err);
