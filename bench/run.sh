@@ -311,9 +311,8 @@ sec_instructions() {
   cat <<'EOF'
 
   notes: single-user mode (no client protocol, no collector); the backend
-  folds its ring every 250 ms or when half full, and valgrind's slowdown makes
-  the 250 ms timer fire more often than at native speed, so coder_health's
-  figure is slightly pessimistic.  coder_health's calls may lag by up to 255:
+  folds its ring when half full (256 samples), as at native speed, or every
+  second, which under valgrind's slowdown can come first now and then.  coder_health's calls may lag by up to 255:
   samples still in the backend's ring are not folded by the reading query; any
   dropped sample means coder_health skipped work, and its figure is too low.
 EOF
@@ -436,10 +435,9 @@ sec_backend() {
   cat <<'EOF'
 
   notes: one cluster start under valgrind per configuration; only the two
-  measured backends count.  coder_health's fold timer (every 250 ms) and its
-  round-trip reading (every coder_health.rtt_interval) fire more often per
-  statement under valgrind's slowdown than at native speed, so its figure is
-  pessimistic.  "calls" is what coder_health recorded for GetAccountBalance
+  measured backends count.  coder_health's round-trip reading (every
+  coder_health.rtt_interval) comes more often per statement under valgrind's
+  slowdown than at native speed, so its figure is slightly pessimistic.  "calls" is what coder_health recorded for GetAccountBalance
   over the three connections (should be 100 + lo + hi).
 EOF
   set_summary backend "$(cat "$WORK/sum.backend")"
