@@ -253,17 +253,20 @@ note_monitoring_role(void)
 /*
  * Whether a statement ending now is left out of the statistics: it read
  * coder_health (one of its functions ran: ch_self_read), or the monitoring
- * role ran it, and coder_health.track_monitoring is off.  A DBA's SELECT *
- * FROM coder_health.health or the exporter's scrape must not count against
- * Coder's verdict.
+ * role ran it without a sqlc name, and coder_health.track_monitoring is off.
+ * A DBA's SELECT * FROM coder_health.health or the exporter's scrape must not
+ * count against Coder's verdict; but a statement carrying a sqlc name is
+ * Coder's whatever role sends it (a Coder database role that was granted
+ * pg_monitor must not vanish from the statistics).
  */
 static bool
-excluded_now(void)
+excluded_now(uint64 namehash)
 {
 	if (ch_track_monitoring)
 		return false;
 	return ch_self_read ||
-		(monitor_is_member && OidIsValid(monitor_role) && monitor_role == GetUserId());
+		(namehash == UINT64CONST(0) && monitor_is_member &&
+		 OidIsValid(monitor_role) && monitor_role == GetUserId());
 }
 
 static void
@@ -672,7 +675,7 @@ finish_frame(ChFrame *f, bool commit_follows, bool is_rollback)
 {
 	ChFrame		done;
 
-	f->excluded = excluded_now();
+	f->excluded = excluded_now(f->namehash);
 	if (f->toplevel)
 		ch_self_read = false;
 	if (my_slot == NULL)
@@ -936,7 +939,7 @@ schedule_cleanup(const ChFrame *f)
 static void
 end_at_cleanup(ChFrame *f)
 {
-	f->excluded = excluded_now();
+	f->excluded = excluded_now(f->namehash);
 	ch_self_read = false;
 	if (my_slot == NULL)
 		my_slot = claim_slot();
@@ -1053,7 +1056,7 @@ end_earlier_frames(TimestampTz msg)
 		if (f->toplevel && f->last_msg != msg)
 		{
 			TimestampTz end = f->end ? f->end : Max(msg, f->start);
-			bool		excluded = excluded_now();
+			bool		excluded = excluded_now(f->namehash);
 
 			if (!excluded)
 				note_name(f, false);
@@ -1078,7 +1081,7 @@ fail_frames_from(int first, TimestampTz now)
 		my_slot = claim_slot();
 	for (int i = first; i < nframes; i++)
 	{
-		bool		excluded = excluded_now();
+		bool		excluded = excluded_now(frames[i].namehash);
 
 		/* a statement whose every execution fails still has its name */
 		if (!excluded)
@@ -1109,7 +1112,7 @@ record_unattributed_error(TimestampTz now)
 	{
 		TimestampTz start = Max(GetCurrentStatementStartTimestamp(), last_top_end);
 
-		record(excluded_now(), UINT64CONST(0), UINT64CONST(0), start, now,
+		record(excluded_now(UINT64CONST(0)), UINT64CONST(0), UINT64CONST(0), start, now,
 			   true, true);
 		ch_self_read = false;
 		last_top_end = now;

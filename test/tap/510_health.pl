@@ -189,6 +189,16 @@ like(check_row_db($node, 'dba2', 'error_rate'), qr/^ok\|database dba2: 0 of \d+ 
 is($node->safe_psql('postgres', q{SELECT count(*) FROM coder_health.statement_latency
 	WHERE datname = 'dba2' AND (query LIKE '%coder\_health.%' OR rolname = 'mon')}),
 	'0', 'no statement of coder_health\'s reads or of the monitoring role is kept');
+# ... but a statement with a sqlc name is Coder's whatever role sends it: a
+# Coder database role that was granted pg_monitor must not vanish (failed
+# before: the monitoring role's statements were dropped by role alone)
+$node->psql('dba2', join('', map { "SELECT E'-- name: GetMonitoredCoderThing :one\\nSELECT $_' \\gexec\n" } 1 .. 4)
+	  . "SELECT coder_health.flush();\n", extra_params => [ '-U', 'mon' ]);
+ok($node->poll_query_until('postgres', q{SELECT coalesce(sum(calls), 0) = 4 FROM coder_health.query_latency
+	WHERE query_name = 'GetMonitoredCoderThing'}),
+	'sqlc-named statements of a pg_monitor member are counted (4 of 4)');
+$calls_dba2 = $node->safe_psql('postgres', q{SELECT calls FROM coder_health.latency
+	WHERE scope = 'database' AND datname = 'dba2' AND period = '5-6 min'});
 # coder_health.track_monitoring = on times them like any other
 $node->psql('dba2', "SET coder_health.track_monitoring = on;\n"
 	  . "SELECT count(*) FROM coder_health.health, pg_sleep(0.6);\nSELECT coder_health.flush();\n");
