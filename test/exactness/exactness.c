@@ -10,6 +10,7 @@
  *
  * Output, one line per name, per database, then one for the whole client:
  *   name <name> <calls> <errors> <sum_us> <max_us> <min_us> <lower_us> <log>
+ *        <preempted> <unread> <waited_us>
  *   unnamed <calls> <errors> <sql>   (unnamed statements that ran)
  *   absent <name>     (sent, but failed before its executor or never ran:
  *                      no statement row; the database and client count it)
@@ -23,8 +24,24 @@
  * no duration for it: it failed, or it was cut short); "+sync": ours also
  * has time the log has no line for (the commit at Sync in autocommit; in a
  * pipeline, the next statement's Parse), so it can only be at least that.
+ * preempted: calls during which the backend waited on a run queue (the
+ * run_delay of /proc/<pid>/schedstat grew between just before the client
+ * sent the statement and just after it had the whole answer); waited_us:
+ * how long in all; unread: calls for which that could not be read (a
+ * backend that is gone, no /proc).  coder_health reads its end clock a few
+ * us before the log's duration ends; a backend preempted just there, or
+ * woken there and kept waiting for a CPU, shows a log duration longer than
+ * ours by that wait, so the TAP test compares exactly only names none of
+ * whose calls waited.  Not context switches: the voluntary ones happen
+ * around every statement (the backend sleeps for the client's next
+ * message, outside both measures), and a nonvoluntary one is most often
+ * the client, woken by the answer, taking the CPU from a backend that has
+ * already written its log line; a wait on the run queue is what stretches
+ * the window, and it is counted when the backend gets the CPU back, which
+ * it needs to send its answer.
  *
- * EXACTNESS_ONLY=<bit mask> runs some groups of paths only (debugging).
+ * EXACTNESS_ONLY=<bit mask> runs some groups of paths only (debugging);
+ * EXACTNESS_DEBUG=1 prints each call's time and run queue wait on stderr.
  *
  * All connections come from one client address; every statement any of
  * them sends, the polls of the control connection included, is counted.
@@ -37,7 +54,7 @@
 
 #include "libpq-fe.h"
 
-#define MAX_NAMES 96
+#define MAX_NAMES 512
 
 typedef struct Truth
 {
@@ -49,6 +66,10 @@ typedef struct Truth
 	double		min_us;
 	double		lower_us;
 	const char *log;
+	long		preempted;
+	long		unread;
+	double		waited_us;
+	long		slept;
 } Truth;
 
 typedef struct Db
@@ -92,6 +113,135 @@ now_us(void)
 }
 
 static void
+pause_us(long us)
+{
+	struct timespec t = {us / 1000000, (us % 1000000) * 1000};
+
+	nanosleep(&t, NULL);
+}
+
+/*
+ * How long the backend has waited on a run queue so far, in ns (the
+ * second field of /proc/<pid>/schedstat; the same host: the test connects
+ * to 127.0.0.1), -1 when it cannot be read.
+ */
+static long long
+run_delay_of(int pid)
+{
+	char		path[64];
+	long long	oncpu;
+	long long	delay = -1;
+	FILE	   *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	if (fscanf(f, "%lld %lld", &oncpu, &delay) != 2)
+		delay = -1;
+	fclose(f);
+	return delay;
+}
+
+/*
+ * How many times the backend has gone to sleep so far (its
+ * voluntary_ctxt_switches), read once it is asleep (waiting for the
+ * client's next message, after an answer): -1 when it cannot be read or
+ * does not fall asleep within 10 s.
+ */
+static long
+sleeps_of(int pid)
+{
+	char		path[64];
+	char		line[512];
+	double		deadline = now_us() + 10e6;
+	long		n = -1;
+	FILE	   *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	for (;;)
+	{
+		char	   *state = NULL;
+
+		if ((f = fopen(path, "r")) == NULL)
+			return -1;
+		if (fgets(line, sizeof(line), f))
+			state = strrchr(line, ')');
+		fclose(f);
+		if (state == NULL)
+			return -1;
+		if (state[1] == ' ' && state[2] == 'S')
+			break;
+		if (now_us() > deadline)
+			return -1;
+		pause_us(20);
+	}
+	snprintf(path, sizeof(path), "/proc/%d/status", pid);
+	if ((f = fopen(path, "r")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/* what was read just before each connection's statement was sent */
+#define MAX_BACKENDS 16
+static struct
+{
+	int			pid;
+	long		sleeps;
+	long long	run_delay;
+}			backends[MAX_BACKENDS];
+
+/*
+ * A statement is about to be sent on c: once its backend is asleep, read
+ * how often it slept and how long it waited for a CPU, then the client's
+ * clock (its start).
+ */
+static double
+start_on(PGconn *c)
+{
+	int			pid = PQbackendPID(c);
+	int			i;
+
+	for (i = 0; i < MAX_BACKENDS - 1; i++)
+		if (backends[i].pid == pid || backends[i].pid == 0)
+			break;
+	backends[i].pid = pid;
+	backends[i].sleeps = sleeps_of(pid);
+	backends[i].run_delay = run_delay_of(pid);
+	return now_us();
+}
+
+/*
+ * c's answer is in: how long (us) its backend waited on a run queue since
+ * start_on (read now: a wait is counted when the backend gets the CPU back,
+ * which it needed to send the answer), and, once it is asleep again, how
+ * often it slept other than for the client's message (*slept).  -1 if
+ * that is not known.
+ */
+static double
+waited_on(PGconn *c, long *slept)
+{
+	int			pid = PQbackendPID(c);
+	long long	after = run_delay_of(pid);
+	long		sleeps = sleeps_of(pid);
+
+	*slept = -1;
+	for (int i = 0; i < MAX_BACKENDS; i++)
+		if (backends[i].pid == pid)
+		{
+			if (backends[i].run_delay < 0 || after < 0 ||
+				backends[i].sleeps < 0 || sleeps < 0)
+				return -1;
+			*slept = sleeps - backends[i].sleeps - 1;
+			return (after - backends[i].run_delay) / 1e3;
+		}
+	return -1;
+}
+
+static void
 die_on(PGconn *c, const char *what)
 {
 	fprintf(stderr, "exactness: %s: %s\n", what, c ? PQerrorMessage(c) : "");
@@ -131,12 +281,14 @@ find_name(const char *name)
  * statement (unnamed, or an error before the executor): only the database
  * and the client count it.
  */
-static void
+static double
 note_on(PGconn *c, const char *name, const char *log, bool failed, double us)
 {
 	const char *dbname = PQdb(c);
 	Db		   *d = NULL;
 	Truth	   *t;
+	long		slept;
+	double		waited = waited_on(c, &slept);
 
 	client_calls++;
 	if (failed)
@@ -153,7 +305,7 @@ note_on(PGconn *c, const char *name, const char *log, bool failed, double us)
 	if (failed)
 		d->errors++;
 	if (name == NULL)
-		return;
+		return waited;
 	t = find_name(name);
 	t->calls++;
 	if (failed)
@@ -165,11 +317,23 @@ note_on(PGconn *c, const char *name, const char *log, bool failed, double us)
 		t->log = log;
 	else if (strcmp(t->log, log) != 0)
 		t->log = "none";
+	if (waited > 0)
+	{
+		t->preempted++;
+		t->waited_us += waited;
+	}
+	else if (waited < 0)
+		t->unread++;
+	if (slept > 0)
+		t->slept++;
+	if (getenv("EXACTNESS_DEBUG"))
+		fprintf(stderr, "call %s %.1f %.1f %ld\n", name, us, waited, slept);
 	t->sum_us += us;
 	if (us > t->max_us)
 		t->max_us = us;
 	if (us < t->min_us)
 		t->min_us = us;
+	return waited;
 }
 
 static void
@@ -225,7 +389,7 @@ simple_on(PGconn *c, const char *name, const char *sql, bool expect_fail,
 		  bool attributed)
 {
 	char		buf[1024];
-	double		t0 = now_us();
+	double		t0 = start_on(c);
 	PGresult   *r = PQexec(c, name ? named(buf, sizeof(buf), name, sql) : sql);
 	double		us = now_us() - t0;
 
@@ -255,7 +419,7 @@ static char *
 value_on(PGconn *c, const char *sql)
 {
 	static char v[256];
-	double		t0 = now_us();
+	double		t0 = start_on(c);
 	PGresult   *r = PQexec(c, sql);
 
 	if (PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1)
@@ -287,7 +451,7 @@ params_on(PGconn *c, const char *name, const char *log, const char *sql,
 		  const char *param, bool expect_fail, bool attributed)
 {
 	char		buf[1024];
-	double		t0 = now_us();
+	double		t0 = start_on(c);
 	PGresult   *r = PQexecParams(c, named(buf, sizeof(buf), name, sql),
 								 param ? 1 : 0, NULL, param ? &param : NULL,
 								 NULL, NULL, 0);
@@ -319,7 +483,7 @@ libpq_style(const char *name, const char *sql, const char *param)
 	if (!ok(r))
 		die("prepare unnamed");
 	PQclear(r);
-	t0 = now_us();
+	t0 = start_on(conn);
 	r = PQexecPrepared(conn, "", 1, &param, NULL, NULL, 0);
 	us = now_us() - t0;
 	if (!ok(r))
@@ -333,7 +497,7 @@ static double
 send_on(PGconn *c, const char *name, const char *sql)
 {
 	static char buf[1024];
-	double		t0 = now_us();
+	double		t0 = start_on(c);
 
 	if (!PQsendQuery(c, named(buf, sizeof(buf), name, sql)))
 		die_on(c, sql);
@@ -426,7 +590,7 @@ paths_protocols(void)
 	for (int i = 0; i < 4; i++)
 	{
 		const char *v = "x";
-		double		t0 = now_us();
+		double		t0 = start_on(conn);
 
 		r = PQexecPrepared(conn, "upsert", 1, &v, NULL, NULL, 0);
 		note_on(conn, "UpsertLastUpdateCheck", "execute+sync", !ok(r), now_us() - t0);
@@ -445,14 +609,13 @@ paths_protocols(void)
 	for (int i = 0; i < 3; i++)
 	{
 		const char *v = "y";
-		double		t0 = now_us();
+		double		t0 = start_on(conn);
 
 		r = PQexecPrepared(conn, "upsert_in_block", 1, &v, NULL, NULL, 0);
 		note_on(conn, "UpsertInBlock", "execute", !ok(r), now_us() - t0);
 		PQclear(r);
 	}
 	simple(NULL, "COMMIT", false);
-
 	/* failures in the executor, autocommit and extended */
 	simple("FailDivide", "SELECT 1 / (value::int - value::int) FROM site_configs WHERE key = 'zero'", true);
 	params("FailDivide", "SELECT 1 / (value::int - value::int) FROM site_configs WHERE key = $1", "zero", true);
@@ -460,7 +623,7 @@ paths_protocols(void)
 	/* single-row mode */
 	for (int i = 0; i < 2; i++)
 	{
-		double		t0 = now_us();
+		double		t0 = start_on(conn);
 		bool		failed = false;
 
 		if (!PQsendQueryParams(conn, named(buf, sizeof(buf), "ListRows",
@@ -561,7 +724,7 @@ paths_copy(void)
 
 	/* COPY TO STDOUT */
 	{
-		double		t0 = now_us();
+		double		t0 = start_on(conn);
 		char	   *line;
 
 		r = PQexec(conn, named(buf, sizeof(buf), "CopyOut",
@@ -580,7 +743,7 @@ paths_copy(void)
 	for (int bad = 0; bad < 2; bad++)
 	{
 		const char *name = bad ? "CopyInBad" : "CopyIn";
-		double		t0 = now_us();
+		double		t0 = start_on(conn);
 		bool		failed = false;
 
 		r = PQexec(conn, named(buf, sizeof(buf), name, "COPY copy_target FROM STDIN"));
@@ -659,7 +822,7 @@ paths_pipeline(void)
 		die("pipeline");
 
 	/* three Executes, one Sync; each took at most the whole */
-	t0 = now_us();
+	t0 = start_on(conn);
 	for (int i = 0; i < 3; i++)
 		pipe_send("PipelinedGet", "SELECT value FROM site_configs WHERE key = $1", "logo_url");
 	if (!PQpipelineSync(conn))
@@ -677,7 +840,7 @@ paths_pipeline(void)
 	 * Sync after an error: the first succeeds, the second fails in its
 	 * executor, the third is never run; then the next pipeline works.
 	 */
-	t0 = now_us();
+	t0 = start_on(conn);
 	pipe_send("PipelineBefore", "SELECT value FROM site_configs WHERE key = $1", "logo_url");
 	pipe_send("PipelineFails", "SELECT 1 / (value::int - value::int) FROM site_configs WHERE key = $1", "zero");
 	pipe_send("PipelineSkipped", "SELECT value FROM site_configs WHERE key = $1", "logo_url");
@@ -695,7 +858,7 @@ paths_pipeline(void)
 	note_on(conn, "PipelineFails", "none", true, us);
 
 	/* an error before the executor (parse) in a pipeline */
-	t0 = now_us();
+	t0 = start_on(conn);
 	pipe_send("PipelineBeforeParseError", "SELECT value FROM site_configs WHERE key = $1", "logo_url");
 	pipe_send("PipelineParseError", "SELEKT $1", "x");
 	if (!PQpipelineSync(conn))
@@ -708,7 +871,7 @@ paths_pipeline(void)
 	note_on(conn, NULL, "none", true, us);
 	absent[nabsent++] = "PipelineParseError";
 
-	t0 = now_us();
+	t0 = start_on(conn);
 	pipe_send("PipelineAfterSync", "SELECT value FROM site_configs WHERE key = $1", "logo_url");
 	if (!PQpipelineSync(conn))
 		die("pipeline sync");
@@ -770,7 +933,7 @@ paths_timeouts_and_locks(void)
 	{
 		const char *v = "10";
 
-		t0 = now_us();
+		t0 = start_on(conn);
 		r = PQexecPrepared(conn, "sleep", 1, &v, NULL, NULL, 0);
 		if (ok(r))
 			die("prepared sleep did not time out");
@@ -913,6 +1076,64 @@ paths_other_database(const char *conninfo)
 	PQfinish(o);
 }
 
+/*
+ * Names with one call each, until 10 of each protocol ran without their
+ * backend waiting for a CPU (at most 200 tries each): what the log is
+ * compared with exactly, a name at a time, however busy the machine.
+ */
+static void
+paths_compared(void)
+{
+	char		name[64];
+	char		buf[1024];
+	int			clean = 0;
+	PGresult   *r;
+
+	for (int i = 0; i < 200 && clean < 10; i++)
+	{
+		snprintf(name, sizeof(name), "CompareSimple%d", i);
+		{
+			double		t0 = start_on(conn);
+
+			r = PQexec(conn, named(buf, sizeof(buf), name,
+								   "SELECT value FROM site_configs WHERE key = 'logo_url'"));
+			if (!ok(r))
+				die(name);
+			PQclear(r);
+			if (note_on(conn, name, "statement", false, now_us() - t0) == 0 &&
+				find_name(name)->slept == 0)
+				clean++;
+		}
+	}
+	/* the extended protocol: a named prepared write in a block (execute) */
+	clean = 0;
+	simple(NULL, "BEGIN", false);
+	for (int i = 0; i < 200 && clean < 10; i++)
+	{
+		const char *v = "c";
+		double		t0;
+
+		snprintf(name, sizeof(name), "CompareExtended%d", i);
+		r = PQprepare(conn, name,
+					  named(buf, sizeof(buf), name,
+							"INSERT INTO site_configs VALUES ('compared', $1) "
+							"ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+					  1, NULL);
+		if (!ok(r))
+			die(name);
+		PQclear(r);
+		t0 = start_on(conn);
+		r = PQexecPrepared(conn, name, 1, &v, NULL, NULL, 0);
+		if (!ok(r))
+			die(name);
+		PQclear(r);
+		if (note_on(conn, name, "execute", false, now_us() - t0) == 0 &&
+			find_name(name)->slept == 0)
+			clean++;
+	}
+	simple(NULL, "COMMIT", false);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -927,7 +1148,7 @@ main(int argc, char **argv)
 
 	{
 		const char *o = getenv("EXACTNESS_ONLY");
-		long		m = o ? strtol(o, NULL, 0) : 0xff;
+		long		m = o ? strtol(o, NULL, 0) : 0x1ff;
 
 		if (m & 1)
 			paths_protocols();
@@ -947,13 +1168,16 @@ main(int argc, char **argv)
 			paths_cut_short(argv[1]);
 		if (m & 128)
 			paths_other_database(argv[2]);
+		if (m & 256)
+			paths_compared();
 	}
 
 	for (int i = 0; i < ntruth; i++)
-		printf("name %s %ld %ld %.1f %.1f %.1f %.1f %s\n", truth[i].name,
-			   truth[i].calls, truth[i].errors, truth[i].sum_us,
-			   truth[i].max_us, truth[i].min_us, truth[i].lower_us,
-			   truth[i].log);
+		printf("name %s %ld %ld %.1f %.1f %.1f %.1f %s %ld %ld %.1f %ld\n",
+			   truth[i].name, truth[i].calls, truth[i].errors,
+			   truth[i].sum_us, truth[i].max_us, truth[i].min_us,
+			   truth[i].lower_us, truth[i].log, truth[i].preempted,
+			   truth[i].unread, truth[i].waited_us, truth[i].slept);
 	for (int i = 0; i < nunnamed; i++)
 		printf("unnamed %ld %ld %s\n", unnamed[i].calls, unnamed[i].errors,
 			   unnamed[i].sql);
