@@ -63,9 +63,14 @@ RESET ROLE;
 SELECT coder_health.reset();
 SELECT pg_sleep(0.2);
 SELECT coder_health.flush();
+-- (a single call is no culprit under the default minimum of 100 calls)
+SELECT h.detail LIKE '%slowest: none with 100 calls or more' AS one_off_not_named
+FROM coder_health.health h WHERE h.check_name = 'statement_p99';
+SET coder_health.health_min_statements = 1;
 SELECT h.detail LIKE '%slowest: SELECT pg_sleep(?) (p99 %' AS named_by_text,
        h.detail LIKE '%queryid%' AS named_by_id
 FROM coder_health.health h WHERE h.detail LIKE '%slowest:%';
+RESET coder_health.health_min_statements;
 
 DROP TABLE texts_t;
 REVOKE ALL ON SCHEMA coder_health FROM texts_reader;

@@ -79,6 +79,7 @@ WITH th AS MATERIALIZED (
                     CASE WHEN pg_catalog.length(s.query) > 60
                          THEN pg_catalog.left(s.query, 57) || '...' ELSE s.query END,
                     'queryid ' || s.queryid) AS statement,
+           s.query_name IS NOT NULL AS named,
            s.recent_calls, s.recent_errors, round(s.recent_p99_ms::numeric, 3) AS recent_p99_ms
     FROM coder_health.statement_latency_internal() s
     LEFT JOIN pg_catalog.pg_database d ON d.oid = s.dbid
@@ -109,16 +110,19 @@ WITH th AS MATERIALIZED (
            CASE WHEN w.datname IS NULL AND NOT EXISTS (SELECT 1 FROM db) THEN 'unknown'
                 WHEN w.calls < t.min_calls THEN 'unknown' END,
            CASE WHEN w.datname IS NULL THEN 'no statements in the last 5-6 minutes'
-                ELSE pg_catalog.format('database %s: %sp99 %s ms over %s statements; slowest: %s (p99 %s ms)',
+                ELSE pg_catalog.format('database %s: %sp99 %s ms over %s statements; slowest: %s',
                         w.datname,
                         CASE WHEN w.calls < t.min_calls
                              THEN pg_catalog.format('too few statements to judge (fewer than coder_health.health_min_statements, %s): ',
                                                     t.min_calls) ELSE '' END,
                         w.p99_ms, w.calls,
-                        coalesce((SELECT x.statement FROM stmt x WHERE x.datname = w.datname
-                                  ORDER BY x.recent_p99_ms DESC NULLS LAST LIMIT 1), '?'),
-                        (SELECT x.recent_p99_ms FROM stmt x WHERE x.datname = w.datname
-                         ORDER BY x.recent_p99_ms DESC NULLS LAST LIMIT 1))
+                        -- the culprit: a statement with enough calls for its
+                        -- p99 to mean something (a one-off is not a culprit),
+                        -- Coder's (sqlc-named) first
+                        coalesce((SELECT pg_catalog.format('%s (p99 %s ms)', x.statement, x.recent_p99_ms)
+                                  FROM stmt x WHERE x.datname = w.datname AND x.recent_calls >= t.min_calls
+                                  ORDER BY x.named DESC, x.recent_p99_ms DESC NULLS LAST LIMIT 1),
+                                 pg_catalog.format('none with %s calls or more', t.min_calls)))
            END
     FROM t LEFT JOIN (SELECT * FROM db
                       ORDER BY db.calls >= (SELECT tt.min_calls FROM t tt) DESC,
