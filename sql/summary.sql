@@ -40,6 +40,24 @@ SELECT line AS summary FROM coder_health.summary_render(
   '[{"role": "standby", "receiver_status": "streaming", "sender_host": "10.0.0.9", "replay_delay_s": 0.25}]',
   'coder') AS line;
 
+-- a p99 over 12 calls is just the slowest call: only queries with
+-- coder_health.health_min_statements calls or more are listed (was: 10)
+SELECT line AS summary FROM coder_health.summary_render(
+  '[]',
+  '[{"query_name": "GetFewCalls", "recent_calls": 12, "recent_errors": 0, "recent_p99_ms": 900.0},
+    {"query_name": "GetSomeCalls", "recent_calls": 99, "recent_errors": 0, "recent_p99_ms": 40.0},
+    {"query_name": "GetManyCalls", "recent_calls": 150, "recent_errors": 1, "recent_p99_ms": 5.5}]',
+  NULL, NULL, NULL, 'coder') AS line
+WHERE line LIKE 'Slowest%' OR line LIKE '  Get%';
+SET coder_health.health_min_statements = 10;
+SELECT line AS summary FROM coder_health.summary_render(
+  '[]',
+  '[{"query_name": "GetFewCalls", "recent_calls": 12, "recent_errors": 0, "recent_p99_ms": 900.0},
+    {"query_name": "GetFewerCalls", "recent_calls": 9, "recent_errors": 0, "recent_p99_ms": 2000.0}]',
+  NULL, NULL, NULL, 'coder') AS line
+WHERE line LIKE 'Slowest%' OR line LIKE '  Get%' OR line LIKE '  none%';
+RESET coder_health.health_min_statements;
+
 -- everything failing at once still fits: 22 lines at most, 78 characters each
 SELECT count(*) AS lines, max(length(line)) AS widest,
        count(*) FILTER (WHERE line LIKE '... and % more failing checks%') AS more_line

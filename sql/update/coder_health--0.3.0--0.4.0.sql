@@ -2039,6 +2039,10 @@ DECLARE
     usage_pct float8;
     flags text;
     ms constant text := 'FM999999990.000';
+    -- a p99 over a few calls is just the slowest call: the same minimum
+    -- volume as the health checks (coder_health.health_min_statements)
+    min_calls constant bigint := coalesce(
+        nullif(current_setting('coder_health.health_min_statements', true), '')::bigint, 100);
 BEGIN
     -- the verdict: the worst status, and how many checks have each
     FOR c IN SELECT e FROM jsonb_array_elements(coalesce(checks, '[]')) e LOOP
@@ -2066,13 +2070,14 @@ BEGIN
 
     -- what follows the failing checks, built first so that they get the room
     -- that is left: the slowest Coder queries
-    tail := tail || 'Slowest Coder queries, p99 over the last 5 minutes:'::text;
+    tail := tail || format('Slowest Coder queries with %s calls or more, p99 over the last 5 min:',
+                           min_calls);
     n := 0;
     FOR c IN SELECT e FROM jsonb_array_elements(coalesce(queries, '[]')) e
-             WHERE e->>'query_name' IS NOT NULL AND (e->>'recent_calls')::bigint > 0
-             -- a few calls of a rare query do not make it the slowest
-             ORDER BY (e->>'recent_calls')::bigint >= 10 DESC,
-                      (e->>'recent_p99_ms')::float8 DESC NULLS LAST, e->>'query_name'
+             WHERE e->>'query_name' IS NOT NULL
+               -- a few calls of a rare query do not make it the slowest
+               AND (e->>'recent_calls')::bigint >= greatest(min_calls, 1)
+             ORDER BY (e->>'recent_p99_ms')::float8 DESC NULLS LAST, e->>'query_name'
              LIMIT 3 LOOP
         tail := tail || format('  %-36s %11s ms %8s calls %5s err',
                                left(c->>'query_name', 36),
@@ -2081,7 +2086,7 @@ BEGIN
         n := n + 1;
     END LOOP;
     IF n = 0 THEN
-        tail := tail || '  none: no statement with an sqlc name in the last 5 minutes'::text;
+        tail := tail || '  none: no statement with an sqlc name and that many calls'::text;
     END IF;
 
     -- the Coder Servers (clients over TCP that are not unknown hosts)
