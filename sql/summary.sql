@@ -58,6 +58,19 @@ SELECT line AS summary FROM coder_health.summary_render(
 WHERE line LIKE 'Slowest%' OR line LIKE '  Get%' OR line LIKE '  none%';
 RESET coder_health.health_min_statements;
 
+-- the checks without data: whole names, then "+N more" (was cut mid-name:
+-- "coder_server_rtt, coder_server_pool, coder_replicas, coder")
+SELECT line AS summary FROM coder_health.summary_render(
+  (SELECT jsonb_agg(jsonb_build_object('check_name', n, 'status', 'unknown') ORDER BY i)
+   FROM unnest(ARRAY['coder_server_rtt', 'coder_server_pool', 'coder_replicas', 'collector',
+                     'replication_lag_bytes', 'replication_lag_time']) WITH ORDINALITY AS u(n, i)),
+  NULL, NULL, NULL, NULL, 'coder') AS line
+WHERE line LIKE 'unknown%';
+SELECT line AS summary FROM coder_health.summary_render(
+  '[{"check_name": "coder_server_rtt", "status": "unknown"}, {"check_name": "collector", "status": "unknown"}]',
+  NULL, NULL, NULL, NULL, 'coder') AS line
+WHERE line LIKE 'unknown%';
+
 -- everything failing at once still fits: 22 lines at most, 78 characters each
 SELECT count(*) AS lines, max(length(line)) AS widest,
        count(*) FILTER (WHERE line LIKE '... and % more failing checks%') AS more_line

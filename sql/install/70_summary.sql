@@ -84,6 +84,8 @@ DECLARE
     ms constant text := 'FM999999990.000';
     -- a p99 over a few calls is just the slowest call: the same minimum
     -- volume as the health checks (coder_health.health_min_statements)
+    ulist text;
+    more text;
     min_calls constant bigint := coalesce(
         nullif(current_setting('coder_health.health_min_statements', true), '')::bigint, 100);
 BEGIN
@@ -261,7 +263,18 @@ BEGIN
                                      nfail - nshown);
     END IF;
     IF n_unknown > 0 THEN
-        failing := failing || left('unknown  (no data): ' || array_to_string(unknowns, ', '), width);
+        -- whole names only: those that fit, then "+N more" for the rest
+        ulist := 'unknown  (no data): ';
+        FOR i IN 1 .. n_unknown LOOP
+            more := CASE WHEN i < n_unknown THEN format(', +%s more', n_unknown - i) ELSE '' END;
+            IF length(ulist || CASE WHEN i > 1 THEN ', ' ELSE '' END || unknowns[i] || more) > width THEN
+                ulist := ulist || CASE WHEN i > 1 THEN ', ' ELSE '' END
+                         || format('+%s more', n_unknown - i + 1);
+                EXIT;
+            END IF;
+            ulist := ulist || CASE WHEN i > 1 THEN ', ' ELSE '' END || unknowns[i];
+        END LOOP;
+        failing := failing || ulist;
     END IF;
 
     RETURN QUERY SELECT unnest(failing || tail);
