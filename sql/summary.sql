@@ -71,6 +71,18 @@ SELECT line AS summary FROM coder_health.summary_render(
   NULL, NULL, NULL, NULL, 'coder') AS line
 WHERE line LIKE 'unknown%';
 
+-- every Coder Server stopped: the line says so and names them (was:
+-- "none connected (2 other clients)" while health named 3 stopped)
+SELECT line AS summary FROM coder_health.summary_render(
+  '[{"check_name": "coder_replicas", "status": "unknown", "detail": "no live Coder replica in public.replicas; 3 stopped: coderd-1, coderd-2, coderd-3"}]',
+  NULL,
+  '[{"coder_server": "coderd-2", "kind": "coder_server", "client_addr": "10.0.0.2", "connections": 0, "stopped": true},
+    {"coder_server": "coderd-1", "kind": "coder_server", "client_addr": "10.0.0.1", "connections": 0, "stopped": true},
+    {"coder_server": "coderd-3", "kind": "coder_server", "client_addr": "10.0.0.3", "connections": 0, "stopped": true},
+    {"coder_server": "127.0.0.1", "kind": "other", "client_addr": "127.0.0.1", "connections": 1, "active": 0},
+    {"coder_server": "local", "kind": "other", "client_addr": "local", "connections": 2, "active": 1}]',
+  NULL, NULL, 'coder') AS line;
+
 -- everything failing at once still fits: 22 lines at most, 78 characters each
 SELECT count(*) AS lines, max(length(line)) AS widest,
        count(*) FILTER (WHERE line LIKE '... and % more failing checks%') AS more_line

@@ -2043,6 +2043,7 @@ DECLARE
     -- volume as the health checks (coder_health.health_min_statements)
     ulist text;
     more text;
+    stopped_names text[] := '{}';
     min_calls constant bigint := coalesce(
         nullif(current_setting('coder_health.health_min_statements', true), '')::bigint, 100);
 BEGIN
@@ -2106,6 +2107,7 @@ BEGIN
            OR (coalesce((c->>'connections')::integer, 0) = 0
                AND (c->>'missing')::boolean IS NOT TRUE AND (c->>'stale')::boolean IS NOT TRUE) THEN
             stopped := stopped + 1;
+            stopped_names := stopped_names || (c->>'coder_server');
             CONTINUE;
         END IF;
         n := n + 1;
@@ -2136,8 +2138,15 @@ BEGIN
             CASE WHEN others > 0 THEN others || ' other clients' END) || ' not shown):';
     END IF;
     IF n = 0 THEN
-        tail := tail || ('Coder Servers: none connected' || CASE WHEN others > 0
-            THEN ' (' || others || ' other clients)' ELSE '' END);
+        -- every Coder Server stopped: say so, by name (at most 4)
+        tail := tail || coder_health.summary_wrap('Coder Servers: ', 'none connected'
+            || CASE WHEN stopped > 0
+                    THEN '; ' || stopped || ' stopped or gone: '
+                         || array_to_string(stopped_names[1:4], ', ')
+                         || CASE WHEN stopped > 4 THEN ', +' || (stopped - 4) || ' more' ELSE '' END
+                    ELSE '' END
+            || CASE WHEN others > 0 THEN ' (' || others || ' other clients)' ELSE '' END,
+            '  ', width, 2);
     ELSIF n > 4 THEN
         tail := tail || format('  ... and %s more Coder Servers: SELECT * FROM coder_health.coder_servers', n - 4);
     END IF;
