@@ -10,7 +10,7 @@
  *
  * Output, one line per name, per database, then one for the whole client:
  *   name <name> <calls> <errors> <sum_us> <max_us> <min_us> <lower_us> <log>
- *        <preempted> <unread> <waited_us>
+ *        <preempted> <unread> <waited_us> <slept> <ran_us>
  *   unnamed <calls> <errors> <sql>   (unnamed statements that ran)
  *   absent <name>     (sent, but failed before its executor or never ran:
  *                      no statement row; the database and client count it)
@@ -24,24 +24,30 @@
  * no duration for it: it failed, or it was cut short); "+sync": ours also
  * has time the log has no line for (the commit at Sync in autocommit; in a
  * pipeline, the next statement's Parse), so it can only be at least that.
- * preempted: calls during which the backend waited on a run queue (the
- * run_delay of /proc/<pid>/schedstat grew between just before the client
- * sent the statement and just after it had the whole answer); waited_us:
- * how long in all; unread: calls for which that could not be read (a
- * backend that is gone, no /proc).  coder_health reads its end clock a few
- * us before the log's duration ends; a backend preempted just there, or
- * woken there and kept waiting for a CPU, shows a log duration longer than
- * ours by that wait, so the TAP test compares exactly only names none of
- * whose calls waited.  Not context switches: the voluntary ones happen
- * around every statement (the backend sleeps for the client's next
- * message, outside both measures), and a nonvoluntary one is most often
- * the client, woken by the answer, taking the CPU from a backend that has
- * already written its log line; a wait on the run queue is what stretches
- * the window, and it is counted when the backend gets the CPU back, which
- * it needs to send its answer.
+ * preempted: calls during which the backend, once running, lost the CPU
+ * and waited on a run queue to get it back (the second and third fields of
+ * /proc/<pid>/schedstat, read just before the client sent the statement
+ * and just after it had the whole answer: it got a CPU more than once and
+ * waited for it); waited_us: how long it waited in all in those calls;
+ * slept: calls during which it slept other than for the client's message
+ * (a lock, I/O: voluntary_ctxt_switches of /proc/<pid>/status, read while
+ * it is idle before and after the call, grew by more than the one idle
+ * sleep); unread: calls for which that could not be read (a backend that
+ * is gone, no /proc); ran_us: how long the backend ran on a CPU during
+ * the calls (the first field of schedstat), which holds the log's duration
+ * unless time passed while it was not running without it losing its CPU
+ * (taken by the hypervisor or by interrupts).  coder_health reads its end clock a few us before
+ * the log's duration ends; a backend preempted or asleep just there shows
+ * a log duration longer than ours by that time, so the TAP test compares
+ * exactly only names none of whose calls was preempted or slept.  The
+ * wait to be woken for the client's message is not counted: the statement
+ * had not begun.  Nonvoluntary context switches are not used: most of
+ * them are the client, woken by the answer, taking the CPU from a backend
+ * that has already written its log line.
  *
  * EXACTNESS_ONLY=<bit mask> runs some groups of paths only (debugging);
- * EXACTNESS_DEBUG=1 prints each call's time and run queue wait on stderr.
+ * EXACTNESS_DEBUG=1 prints each call's time, run queue wait and sleeps on
+ * stderr.
  *
  * All connections come from one client address; every statement any of
  * them sends, the polls of the control connection included, is counted.
@@ -70,6 +76,7 @@ typedef struct Truth
 	long		unread;
 	double		waited_us;
 	long		slept;
+	double		ran_us;
 } Truth;
 
 typedef struct Db
@@ -121,22 +128,23 @@ pause_us(long us)
 }
 
 /*
- * How long the backend has waited on a run queue so far, in ns (the
- * second field of /proc/<pid>/schedstat; the same host: the test connects
- * to 127.0.0.1), -1 when it cannot be read.
+ * How long the backend has waited on a run queue so far, in ns, how many
+ * times it got a CPU (*arrivals) and how long it ran (*oncpu, ns): the
+ * fields of
+ * /proc/<pid>/schedstat (the same host: the test connects to 127.0.0.1),
+ * both counted when it gets the CPU.  -1 when they cannot be read.
  */
 static long long
-run_delay_of(int pid)
+run_delay_of(int pid, long long *arrivals, long long *oncpu)
 {
 	char		path[64];
-	long long	oncpu;
 	long long	delay = -1;
 	FILE	   *f;
 
 	snprintf(path, sizeof(path), "/proc/%d/schedstat", pid);
 	if ((f = fopen(path, "r")) == NULL)
 		return -1;
-	if (fscanf(f, "%lld %lld", &oncpu, &delay) != 2)
+	if (fscanf(f, "%lld %lld %lld", oncpu, &delay, arrivals) != 3)
 		delay = -1;
 	fclose(f);
 	return delay;
@@ -192,6 +200,8 @@ static struct
 	int			pid;
 	long		sleeps;
 	long long	run_delay;
+	long long	arrivals;
+	long long	oncpu;
 }			backends[MAX_BACKENDS];
 
 /*
@@ -210,25 +220,31 @@ start_on(PGconn *c)
 			break;
 	backends[i].pid = pid;
 	backends[i].sleeps = sleeps_of(pid);
-	backends[i].run_delay = run_delay_of(pid);
+	backends[i].run_delay = run_delay_of(pid, &backends[i].arrivals,
+										 &backends[i].oncpu);
 	return now_us();
 }
 
 /*
  * c's answer is in: how long (us) its backend waited on a run queue since
- * start_on (read now: a wait is counted when the backend gets the CPU back,
- * which it needed to send the answer), and, once it is asleep again, how
- * often it slept other than for the client's message (*slept).  -1 if
- * that is not known.
+ * start_on, 0 if it got the CPU only once (woken by the client's message:
+ * that wait was before the statement began), and, once it is asleep
+ * again, how often it slept other than for the client's message
+ * (*slept).  Read the run queue now: a wait is counted when the backend
+ * gets the CPU back, which it needed to send the answer.  -1 if that is
+ * not known.
  */
 static double
-waited_on(PGconn *c, long *slept)
+waited_on(PGconn *c, long *slept, double *ran_us)
 {
 	int			pid = PQbackendPID(c);
-	long long	after = run_delay_of(pid);
+	long long	arrivals = -1;
+	long long	oncpu = 0;
+	long long	after = run_delay_of(pid, &arrivals, &oncpu);
 	long		sleeps = sleeps_of(pid);
 
 	*slept = -1;
+	*ran_us = 0;
 	for (int i = 0; i < MAX_BACKENDS; i++)
 		if (backends[i].pid == pid)
 		{
@@ -236,6 +252,9 @@ waited_on(PGconn *c, long *slept)
 				backends[i].sleeps < 0 || sleeps < 0)
 				return -1;
 			*slept = sleeps - backends[i].sleeps - 1;
+			*ran_us = (oncpu - backends[i].oncpu) / 1e3;
+			if (arrivals - backends[i].arrivals <= 1)
+				return 0;
 			return (after - backends[i].run_delay) / 1e3;
 		}
 	return -1;
@@ -288,7 +307,8 @@ note_on(PGconn *c, const char *name, const char *log, bool failed, double us)
 	Db		   *d = NULL;
 	Truth	   *t;
 	long		slept;
-	double		waited = waited_on(c, &slept);
+	double		ran_us;
+	double		waited = waited_on(c, &slept, &ran_us);
 
 	client_calls++;
 	if (failed)
@@ -326,6 +346,7 @@ note_on(PGconn *c, const char *name, const char *log, bool failed, double us)
 		t->unread++;
 	if (slept > 0)
 		t->slept++;
+	t->ran_us += ran_us;
 	if (getenv("EXACTNESS_DEBUG"))
 		fprintf(stderr, "call %s %.1f %.1f %ld\n", name, us, waited, slept);
 	t->sum_us += us;
@@ -1173,11 +1194,12 @@ main(int argc, char **argv)
 	}
 
 	for (int i = 0; i < ntruth; i++)
-		printf("name %s %ld %ld %.1f %.1f %.1f %.1f %s %ld %ld %.1f %ld\n",
+		printf("name %s %ld %ld %.1f %.1f %.1f %.1f %s %ld %ld %.1f %ld %.1f\n",
 			   truth[i].name, truth[i].calls, truth[i].errors,
 			   truth[i].sum_us, truth[i].max_us, truth[i].min_us,
 			   truth[i].lower_us, truth[i].log, truth[i].preempted,
-			   truth[i].unread, truth[i].waited_us, truth[i].slept);
+			   truth[i].unread, truth[i].waited_us, truth[i].slept,
+			   truth[i].ran_us);
 	for (int i = 0; i < nunnamed; i++)
 		printf("unnamed %ld %ld %s\n", unnamed[i].calls, unnamed[i].errors,
 			   unnamed[i].sql);
