@@ -83,6 +83,15 @@ SELECT line AS summary FROM coder_health.summary_render(
     {"coder_server": "local", "kind": "other", "client_addr": "local", "connections": 2, "active": 1}]',
   NULL, NULL, 'coder') AS line;
 
+-- one unit per quantity: a detail's "N bytes" shown as the NOTIFY line
+-- shows its backlog (was "4724736 bytes behind" beside "4614 kB behind")
+SELECT line AS summary FROM coder_health.summary_render(
+  '[{"check_name": "notify_queue", "status": "warn", "detail": "4724736 bytes queued; slowest listener pid 7 is 512 bytes behind"}]',
+  NULL, NULL,
+  '{"usage_pct": 0.057, "backlog_bytes": 4724736, "listeners": 1, "stalled_listeners": 1, "slowest_listener_pid": 7, "slowest_listener_backlog_bytes": 512, "notifications_per_s": 1}',
+  NULL, 'coder') AS line
+WHERE line LIKE 'warn%' OR line LIKE 'NOTIFY%' OR line LIKE '  stalled%';
+
 -- everything failing at once still fits: 22 lines at most, 78 characters each
 SELECT count(*) AS lines, max(length(line)) AS widest,
        count(*) FILTER (WHERE line LIKE '... and % more failing checks%') AS more_line

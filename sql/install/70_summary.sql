@@ -87,6 +87,10 @@ DECLARE
     ulist text;
     more text;
     stopped_names text[] := '{}';
+    detail text;
+    rest text;
+    m text;
+    p integer;
     min_calls constant bigint := coalesce(
         nullif(current_setting('coder_health.health_min_statements', true), '')::bigint, 100);
 BEGIN
@@ -255,9 +259,21 @@ BEGIN
     FOR c IN SELECT e FROM jsonb_array_elements(coalesce(checks, '[]')) WITH ORDINALITY AS x(e, i)
              WHERE e->>'status' IN ('critical', 'warn')
              ORDER BY e->>'status' = 'critical' DESC, i LOOP
+        -- one unit per quantity on this screen: the details' "N bytes"
+        -- as pg_size_pretty, like the NOTIFY and standby lines
+        detail := '';
+        rest := c->>'detail';
+        LOOP
+            m := substring(rest from '[0-9]+ bytes');
+            EXIT WHEN m IS NULL;
+            p := strpos(rest, m);
+            detail := detail || left(rest, p - 1) || pg_size_pretty(split_part(m, ' ', 1)::numeric);
+            rest := substr(rest, p + length(m));
+        END LOOP;
+        detail := detail || rest;
         lines := coder_health.summary_wrap(
                      rpad(c->>'status', 9) || coalesce(c->>'check_name', c->>'check') || ': ',
-                     c->>'detail', '         ', width,
+                     detail, '         ', width,
                      -- keep one line for "... and N more" when some will not fit
                      least(3, room - coalesce(array_length(failing, 1), 0)
                               - CASE WHEN nshown + 1 < nfail THEN 1 ELSE 0 END));
