@@ -12,6 +12,11 @@ SELECT check_name, status, value, detail FROM coder_health.health
 WHERE check_name = 'replication_rtt';
 SELECT count(*) FROM coder_health.replication_rtt_internal();
 
+-- a fixed precision per unit: every time and percentage to 3 decimals
+-- (the NOTIFY queue's percentage had 4)
+SELECT check_name, unit, scale(value) FROM coder_health.health
+WHERE unit IN ('ms', 's', '%') AND scale(value) <> 3;
+
 -- thresholds follow the settings (kB settings in bytes)
 SET coder_health.health_replication_lag_warn_bytes = '2MB';
 SET coder_health.health_p99_critical_ms = '2s';

@@ -381,9 +381,8 @@ WITH th AS MATERIALIZED (
 SELECT c.check_name,
        coalesce(c.forced, coder_health.health_status(c.value, c.warn, c.crit, c.lower_is_worse)) AS status,
        -- a fixed precision per unit: ms, s and % to 3 decimals (the NOTIFY
-       -- queue's % to 4), counts and bytes whole
-       round(c.value::numeric, CASE WHEN c.unit IN ('ms', 's') THEN 3
-                                    WHEN c.unit = '%' THEN CASE WHEN c.check_name = 'notify_queue' THEN 4 ELSE 3 END
+       -- queue's % too: it had 4), counts and bytes whole
+       round(c.value::numeric, CASE WHEN c.unit IN ('ms', 's', '%') THEN 3
                                     ELSE 0 END) AS value,
        c.unit,
        c.warn AS warn_threshold,

@@ -225,6 +225,8 @@ wait_status($node, 'stalled_listeners', 'critical', 'SET coder_health.health_sta
 	'critical at 1 stalled listener');
 like(check_row($node, 'notify_queue', 'SET coder_health.health_notify_queue_warn_pct = 0.0001; '),
 	qr/^warn\|\d+ bytes queued; slowest listener pid $lpid/, 'queue usage above a tiny threshold: warn, slowest listener named');
+like($node->safe_psql('postgres', q{SELECT value::text FROM coder_health.health WHERE check_name = 'notify_queue'}),
+	qr/^\d+\.\d{3}$/, 'notify_queue value: % to 3 decimals like every other percentage (#21: was 4)');
 $listener->query_safe('COMMIT');
 wait_status($node, 'stalled_listeners', 'ok', undef, 'after COMMIT: ok again');
 $listener->quit;
