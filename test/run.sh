@@ -94,10 +94,10 @@ run_lint() {
   local log="$WORK/lint.log" rc=0
   cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
     --inline-suppr --suppress=missingIncludeSystem --suppress=missingInclude \
-    -I "$ROOT/src" "$ROOT/src/sketch.c" "$ROOT/test/unit/test_sketch.c" \
-    "$ROOT/src/query_name.c" "$ROOT/test/unit/test_query_name.c" \
-    "$ROOT/src/channel_family.c" "$ROOT/test/unit/test_channel_family.c" \
-    "$ROOT/src/statement_text.c" "$ROOT/test/unit/test_statement_text.c" \
+    -I "$ROOT/src" "$ROOT/src/lib/sketch.c" "$ROOT/test/unit/test_sketch.c" \
+    "$ROOT/src/lib/query_name.c" "$ROOT/test/unit/test_query_name.c" \
+    "$ROOT/src/lib/channel_family.c" "$ROOT/test/unit/test_channel_family.c" \
+    "$ROOT/src/lib/statement_text.c" "$ROOT/test/unit/test_statement_text.c" \
     "$ROOT/test/unit/test_history_ring.c" \
     -D_POSIX_C_SOURCE=200809L "$ROOT"/workload/*.c "$ROOT"/workload/coderd/*.c >"$log" 2>&1 || rc=$?
   # PostgreSQL-dependent files: check them with the server headers
@@ -105,7 +105,7 @@ run_lint() {
     --inline-suppr --suppress=missingIncludeSystem --suppress=missingInclude \
     --suppress=unknownMacro --suppress=syntaxError \
     -D__GNUC__ -DPG_VERSION_NUM=150000 \
-    -I "$ROOT/src" "$ROOT"/src/*.c >>"$log" 2>&1 || rc=$?
+    -I "$ROOT/src" "$ROOT"/src/*/*.c >>"$log" 2>&1 || rc=$?
   # clang-tidy with the checked-in .clang-tidy (bug-finding checks)
   bash "$ROOT/test/lint.sh" >>"$log" 2>&1 || rc=$?
   cat "$log"

@@ -20,7 +20,7 @@ LANGUAGE C STRICT VOLATILE;
 -- privilege rules), for a DBA who wants them beside coder_health's own
 -- (statement_latency.query, kept by coder_health with or without
 -- pg_stat_statements): join on (dbid, userid, queryid, toplevel).
--- Written in C (src/pgss_texts.c): the function is found as a member of the
+-- Written in C (src/latency/pgss_texts.c): the function is found as a member of the
 -- extension and called by OID, so no look-alike or overload in any schema
 -- can be called instead or make the call ambiguous.
 CREATE FUNCTION coder_health.statement_texts(

@@ -42,7 +42,7 @@ LANGUAGE C STRICT VOLATILE;
 
 -- Coder's own record of its replicas (public.replicas), when it is a plain
 -- table of the expected shape that this role may read.  Written in C
--- (src/coder_replicas.c): the table is read with a heap scan, so no view,
+-- (src/clients/coder_replicas.c): the table is read with a heap scan, so no view,
 -- function, operator or row-level security policy planted there ever runs
 -- with the reader's rights.  Never raises: anything unexpected gives no
 -- rows.  The last row, with replica_id NULL and source_ok true, says the

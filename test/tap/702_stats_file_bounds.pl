@@ -50,7 +50,7 @@ sub crc32c
 is(unpack('V', substr($good, -4)), crc32c(substr($good, 0, -4)),
 	'the CRC-32C of the saved file is computed here the same way');
 
-# the layout (src/persist.c, src/latency.h): a 56-byte header, then entries
+# the layout (src/core/persist.c, src/latency/latency.h): a 56-byte header, then entries
 my ($magic, $format, $pg_major, $buckets, $entry_size, $nentries) =
   unpack('V6', $good);
 is($magic, 0x43485354, 'the file starts with the magic number');

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/channel_family.h"
+#include "../../src/lib/channel_family.h"
 
 static int	tests_run = 0;
 static int	tests_failed = 0;

@@ -1,5 +1,5 @@
 /*
- * Unit tests for the history ring's arithmetic (src/history_ring.h): its
+ * Unit tests for the history ring's arithmetic (src/lib/history_ring.h): its
  * size, where each row goes, and that a reader copying in chunks while the
  * collector keeps appending sees every row it can, in order, each once,
  * never a row that was overwritten.  A real ring of numbered rows is
@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../../src/history_ring.h"
+#include "../../src/lib/history_ring.h"
 
 /* history.c's figures */
 #define ROWS_PER_SAMPLE 48

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../../src/query_name.h"
+#include "../../src/lib/query_name.h"
 
 static int	tests_run = 0;
 static int	tests_failed = 0;

@@ -1,11 +1,11 @@
 /*
  * test_sketch.c
- *		Unit tests for src/sketch.c; prints TAP.
+ *		Unit tests for src/lib/sketch.c; prints TAP.
  *
  * Exact quantiles here use the same definition as sketch_quantile(): the
  * sample of 1-based rank max(1, ceil(q * n)) in sorted order.
  */
-#include "../../src/sketch.h"
+#include "../../src/lib/sketch.h"
 
 #include <math.h>
 #include <stdarg.h>

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/statement_text.h"
+#include "../../src/lib/statement_text.h"
 
 static int	tests_run = 0;
 static int	tests_failed = 0;

@@ -1,0 +1,83 @@
+/*-------------------------------------------------------------------------
+ *
+ * status.c
+ *	  coder_health.status(): what the extension itself is doing.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/htup_details.h"
+#include "access/xlog.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/timestamp.h"
+
+#include "pg/compat.h"
+#include "coder_health.h"
+#include "latency/latency.h"
+
+PG_FUNCTION_INFO_V1(coder_health_status);
+
+/* A TimestampTz kept as an atomic; 0 means "never". */
+static void
+put_timestamp(Datum *values, bool *nulls, int i, pg_atomic_uint64 *ts)
+{
+	uint64		v = pg_atomic_read_u64(ts);
+
+	if (v == 0)
+		nulls[i] = true;
+	else
+		values[i] = TimestampTzGetDatum((TimestampTz) v);
+}
+
+Datum
+coder_health_status(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Datum		values[16];
+	bool		nulls[16];
+	uint64		dropped;
+	uint32		pid;
+	int			i = 0;
+
+	ch_require_loaded();
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	if (tupdesc->natts != lengthof(values))
+		elog(ERROR, "coder_health.status() returns %d columns, the library expects %d",
+			 tupdesc->natts, (int) lengthof(values));
+
+	memset(nulls, 0, sizeof(nulls));
+
+	values[i++] = CStringGetTextDatum(CODER_HEALTH_VERSION);
+	values[i++] = Int64GetDatum((int64) ch_shared->reserved_bytes);
+	values[i++] = Int64GetDatum((int64) ch_shmem_used_bytes());
+
+	pid = pg_atomic_read_u32(&ch_shared->collector_pid);
+	if (pid == 0)
+		nulls[i] = true;
+	values[i++] = Int32GetDatum((int32) pid);
+	put_timestamp(values, nulls, i++, &ch_shared->collector_started);
+	put_timestamp(values, nulls, i++, &ch_shared->collector_last_run);
+	values[i++] = Int64GetDatum((int64) pg_atomic_read_u64(&ch_shared->collector_runs));
+	values[i++] = Int64GetDatum((int64) pg_atomic_read_u64(&ch_shared->collector_overruns));
+	values[i++] = Int64GetDatum((int64) pg_atomic_read_u64(&ch_shared->collector_starts));
+	values[i++] = Int32GetDatum((int32) pg_atomic_read_u32(&ch_shared->collector_interval_ms));
+	values[i++] = Float8GetDatum((double) pg_atomic_read_u64(&ch_shared->collector_last_cycle_us) / 1000.0);
+	values[i++] = BoolGetDatum(RecoveryInProgress());
+
+	/* statement table */
+	values[i++] = Int64GetDatum((int64) ch_statements_tracked());
+	values[i++] = Int32GetDatum(ch_max_statements);
+	values[i++] = Int64GetDatum((int64) pg_atomic_read_u64(&ch_latency->evictions));
+	dropped = pg_atomic_read_u64(&ch_latency->dropped_table_full) +
+		pg_atomic_read_u64(&ch_latency->dropped_no_chunk);
+	for (int s = 0; s < ch_latency->nslots; s++)
+		dropped += pg_atomic_read_u64(&ch_slots[s].dropped);
+	values[i++] = Int64GetDatum((int64) dropped);
+	Assert(i == lengthof(values));
+
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
+}

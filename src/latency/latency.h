@@ -1,0 +1,269 @@
+/*-------------------------------------------------------------------------
+ *
+ * latency.h
+ *	  Statement latency: how samples travel from a user's statement to the
+ *	  shared sketches.
+ *
+ *	  statement end (latency_hooks.c)
+ *	      -> one 24-byte sample appended to this backend's ring in shared
+ *	         memory: no lock, no system call; single writer
+ *	  fold (latency_store.c), by the backend itself at most every few
+ *	  hundred ms or when its ring is half full, else by the collector
+ *	      -> under a *conditional* shared LWLock (a user statement never
+ *	         waits for it), samples are grouped per statement and added to
+ *	         chunked sketches with atomic adds
+ *	  collector, once per coder_health.sample_interval
+ *	      -> drains idle backends' rings, rotates windows, evicts
+ *
+ *-------------------------------------------------------------------------
+ */
+#ifndef CODER_HEALTH_LATENCY_H
+#define CODER_HEALTH_LATENCY_H
+
+#include "postgres.h"
+
+#include "port/atomics.h"
+#include "storage/spin.h"
+#include "utils/hsearch.h"
+#include "utils/timestamp.h"
+
+#include "lib/query_name.h"
+#include "lib/sketch.h"
+
+/* Samples a backend can buffer before it must fold (or drop). */
+#define CH_RING_SIZE 512
+
+/*
+ * A backend folds once this many samples wait, or after CH_FOLD_AFTER_US.
+ * A fold costs ~10,000 instructions whatever its size (the lock, the
+ * statements' entries, six sketches per statement), so a backend running
+ * a few hundred statements a second pays it once per second, not four
+ * times; the views are as fresh as the collector keeps them anyway (it
+ * folds every backend's ring each coder_health.sample_interval, 1 s).
+ */
+#define CH_FOLD_THRESHOLD (CH_RING_SIZE / 2)
+#define CH_FOLD_AFTER_US 1000000
+
+/* Windows: per statement 5 complete steps + the current one ("recent"),
+ * per database/client 15 complete steps + the current one. */
+#define CH_STMT_WINDOWS 6
+#define CH_SCOPE_WINDOWS 16
+#define CH_RECENT_STEPS 5
+
+/* Sketch chunks reserved per tracked statement (each 32 buckets). */
+#define CH_CHUNKS_PER_STATEMENT 20
+#define CH_CHUNKS_PER_SCOPE 96
+
+#define CH_CLIENT_ADDR_LEN 48	/* INET6_ADDRSTRLEN + room */
+
+/* sample flags */
+#define CH_SAMPLE_TOPLEVEL 0x01
+#define CH_SAMPLE_ERROR 0x02
+
+typedef struct ChSample
+{
+	uint64		queryid;
+	uint64		namehash;		/* hash of the sqlc name, 0 = none */
+	uint64		duration_ns;
+	Oid			userid;
+	uint32		flags;
+} ChSample;
+
+/*
+ * A statement's text as the views show it (statement_text_display():
+ * constants replaced by '?', comments and extra spacing gone), kept per
+ * entry in shared memory: at most this many bytes with its NUL; a longer
+ * text is cut at a character boundary and ends with "...".
+ */
+#define CH_TEXT_LEN 1024
+
+/*
+ * "The statement (queryid, namehash) is called <name> and reads <text>":
+ * posted by a backend the first time it ends such a statement (one compare
+ * per statement otherwise), applied by the fold once the entry exists (an
+ * entry takes the first text it is given).
+ */
+#define CH_NAME_NOTES 16
+
+typedef struct ChNameNote
+{
+	uint64		queryid;
+	uint64		namehash;
+	Oid			userid;
+	bool		toplevel;
+	int			encoding;		/* of text: the poster's database's */
+	char		name[QUERY_NAME_LEN];
+	char		text[CH_TEXT_LEN];	/* "" when not known */
+} ChNameNote;
+
+/* One backend's ring of samples; indexed by PGPROC number. */
+typedef struct ChBackendSlot
+{
+	pg_atomic_uint64 head;		/* next write position; owner only */
+	pg_atomic_uint64 tail;		/* next read position; folder only */
+	pg_atomic_flag folding;		/* held by whoever folds this ring */
+	pg_atomic_uint64 dropped;	/* samples lost because the ring was full */
+
+	/* identity of the owner, written before its first sample */
+	Oid			dbid;
+	char		client_addr[CH_CLIENT_ADDR_LEN];
+	int			db_scope;		/* index into scopes, -1 = not resolved */
+	int			client_scope;
+
+	ChSample	ring[CH_RING_SIZE];
+
+	/* query names, a small ring of their own (same protocol) */
+	pg_atomic_uint64 note_head;
+	pg_atomic_uint64 note_tail;
+	ChNameNote	notes[CH_NAME_NOTES];
+} ChBackendSlot;
+
+/*
+ * A sketch in shared memory: counters are atomics so that several folders
+ * can add at once; buckets live in 32-bucket chunks taken from a shared pool
+ * on first use, so a statement only pays for the range its durations span.
+ */
+typedef struct ChSketch
+{
+	pg_atomic_uint64 calls;		/* every execution, failed ones too */
+	pg_atomic_uint64 errors;
+	pg_atomic_uint64 sum_ns;
+	pg_atomic_uint64 min_ns;
+	pg_atomic_uint64 max_ns;
+	pg_atomic_uint32 chunk[SKETCH_NCHUNKS];	/* pool index + 1; 0 = none */
+} ChSketch;
+
+/*
+ * A statement is a query id *and* a sqlc name: texts that PostgreSQL (or
+ * our text ids) give one query id but that sqlc names differently are
+ * different statements, each with its own row (namehash 0: no name).
+ */
+typedef struct ChStmtKey
+{
+	Oid			dbid;
+	Oid			userid;
+	uint64		queryid;
+	uint64		namehash;
+	bool		toplevel;
+} ChStmtKey;
+
+typedef struct ChStmtEntry
+{
+	ChStmtKey	key;			/* hash key: must be first */
+	char		name[QUERY_NAME_LEN];	/* sqlc name, "" when none */
+	/* text: written once by whoever moves text_state from EMPTY to
+	 * WRITING; read only once it is SET */
+	pg_atomic_uint32 text_state;
+	int			text_encoding;
+	char		text[CH_TEXT_LEN];
+	TimestampTz first_seen;
+	pg_atomic_uint64 last_seen; /* TimestampTz */
+	ChSketch	total;
+	ChSketch	window[CH_STMT_WINDOWS];
+} ChStmtEntry;
+
+#define CH_TEXT_EMPTY 0
+#define CH_TEXT_WRITING 1
+#define CH_TEXT_SET 2
+
+typedef enum ChScopeKind
+{
+	CH_SCOPE_FREE = 0,
+	CH_SCOPE_DATABASE,
+	CH_SCOPE_CLIENT
+} ChScopeKind;
+
+/* Per-database and per-client (Coder Server) aggregates. */
+typedef struct ChScope
+{
+	ChScopeKind kind;
+	Oid			dbid;
+	char		client_addr[CH_CLIENT_ADDR_LEN];
+	pg_atomic_uint64 last_seen;
+	ChSketch	total;
+	ChSketch	window[CH_SCOPE_WINDOWS];
+} ChScope;
+
+/* The latency part of shared memory. */
+typedef struct ChLatencyShared
+{
+	/* window clock: step number and when each step started */
+	pg_atomic_uint64 step;
+	TimestampTz step_start[CH_SCOPE_WINDOWS];
+	TimestampTz reset_time;
+
+	/* chunk pool: a free list guarded by a spinlock */
+	slock_t		pool_lock;
+	int			pool_size;
+	int			pool_free_head; /* index + 1; 0 = empty */
+	int			pool_in_use;
+
+	pg_atomic_uint64 evictions;
+	pg_atomic_uint64 dropped_table_full;
+	pg_atomic_uint64 dropped_no_chunk;
+	/* bumped whenever entries are removed (reset, eviction): backends
+	 * then post names and texts again (latency_hooks.c) */
+	pg_atomic_uint64 forgets;
+	int			max_scopes;
+	int			nslots;
+} ChLatencyShared;
+
+/* An entry as saved on disk (everything but the rolling windows). */
+typedef struct ChSavedEntry
+{
+	ChStmtKey	key;
+	char		name[QUERY_NAME_LEN];
+	TimestampTz first_seen;
+	TimestampTz last_seen;
+	uint64		calls;
+	uint64		errors;
+	uint64		sum_ns;
+	uint64		min_ns;
+	uint64		max_ns;
+	uint32		nbuckets;		/* (uint16 index, uint64 count) pairs follow */
+} ChSavedEntry;
+
+/* latency_store.c */
+extern ChLatencyShared *ch_latency;
+extern ChBackendSlot *ch_slots;
+extern ChScope *ch_scopes;
+extern Size ch_latency_shmem_size(void);
+extern void ch_latency_shmem_init(void);
+extern Size ch_latency_used_bytes(void);
+extern bool ch_fold_slot(ChBackendSlot *slot, bool wait);
+extern void ch_latency_collect(TimestampTz now);
+extern void ch_latency_prepare_buckets(void);
+/* A shared sketch copied out for reading. */
+typedef struct ChReadout
+{
+	uint64		calls;
+	uint64		errors;
+	int			lo;				/* buckets outside [lo, hi] are zero */
+	int			hi;
+	sketch_t	sk;
+} ChReadout;
+
+extern ChReadout *ch_readout_alloc(void);
+extern void ch_readout_reset(ChReadout *r);
+extern void ch_readout_quantiles(const ChReadout *r, const double *qs, int nq,
+								 double *out);
+extern void ch_read_sketch(const ChSketch *src, ChReadout *dst);
+extern void ch_read_windows(const ChSketch *windows, int nwindows, int steps,
+							ChReadout *dst, TimestampTz *since);
+extern long ch_statements_tracked(void);
+extern HTAB *ch_statement_table(void);
+extern void ch_latency_reset(bool all, uint64 queryid);
+extern bool ch_restore_entry(const ChSavedEntry *saved, const uint16 *buckets,
+							 const uint64 *counts, int nbuckets,
+							 const char *text, int text_encoding);
+extern bool ch_entry_set_text(ChStmtEntry *entry, const char *text,
+							  int encoding);
+extern const char *ch_entry_text(ChStmtEntry *entry, int *encoding);
+
+
+
+/* latency_hooks.c */
+extern void ch_latency_install_hooks(void);
+extern void ch_flush_my_samples(void);
+
+#endif							/* CODER_HEALTH_LATENCY_H */
