@@ -3,13 +3,39 @@
 # check that the data is still there and that the objects are exactly those
 # of a fresh install of the current version (functions, views, schemas,
 # their privileges and comments), so that an update script that forgets a
-# change fails here.
+# change fails here.  Before that, without a server: each update script
+# creates each object only once.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
 use CoderHealthTest;
+
+# Each update script creates each object once, in its final form (#22):
+# a script grown by appending fragments that create the same view or
+# function again and again is hard to review and easy to get wrong.
+# Objects are told apart by kind and name (an overloaded function would
+# need its argument types here).
+foreach my $script (sort glob(ch_root() . '/sql/update/*.sql'))
+{
+	open(my $fh, '<', $script) or die "$script: $!";
+	my $sql = do { local $/; <$fh> };
+	close $fh;
+	$sql =~ s/--[^\n]*//g;    # comments may name objects
+	my %created;
+	while ($sql =~ /^\s*CREATE\s+(?:OR\s+REPLACE\s+)?(?:MATERIALIZED\s+)?
+			(VIEW|FUNCTION|PROCEDURE|TABLE|SCHEMA|TYPE|SEQUENCE)\s+([\w."]+)/gmix)
+	{
+		my $object = lc("$1 $2");
+		$object =~ s/"//g;
+		$created{$object}++;
+	}
+	my @twice = map { "$_ ($created{$_} times)" }
+	  grep { $created{$_} > 1 } sort keys %created;
+	my $name = $script =~ s{.*/}{}r;
+	is(join(', ', @twice), '', "$name creates each object once");
+}
 
 my $node = ch_node('upgrade');
 $node->start;
