@@ -213,19 +213,6 @@ SELECT q.notifications = (SELECT sum(notifications) FROM coder_health.notify_cha
        q.unread_pages
 FROM coder_health.notify_queue q;
 
--- a layout mismatch (a test-only setting makes the reader expect a wrong
--- size): one WARNING, supported = false, usage from PostgreSQL itself
-\set VERBOSITY terse
-SET coder_health.notify_layout_test_bytes = 8;
-SELECT supported, usage_pct = round((pg_notification_queue_usage() * 100)::numeric, 4) AS usage_from_postgres,
-       listeners >= 0 AS listeners_known
-FROM coder_health.notify_queue;
-SELECT supported FROM coder_health.notify_queue;
-SELECT count(*) >= 0 AS listeners_readable FROM coder_health.notify_listeners;
-RESET coder_health.notify_layout_test_bytes;
-SELECT supported FROM coder_health.notify_queue;
-\set VERBOSITY default
-
 -- JIT-compiled expressions call pg_notify like interpreted ones: counted
 -- either way
 SET jit = on;

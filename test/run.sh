@@ -67,6 +67,7 @@ note "build (-Wall -Wextra -Werror) and install"
 if ! make -C "$ROOT" -s clean >/dev/null ||
    ! make -C "$ROOT" -s WERROR=1 ||
    ! make -C "$ROOT" -s install >/dev/null ||
+   ! make -C "$ROOT/test/modules/notify_mirror_break" -s clean install >/dev/null ||
    ! make -C "$ROOT/workload" -s; then
   echo "build failed"
   echo "0 passed, 1 failed"

@@ -16,7 +16,8 @@
  *	         the families it covers are published in this backend's slot
  *	  collector / SQL functions
  *	      -> "Async Queue Control" read under NotifyQueueLock through a
- *	         per-version mirror whose size is checked first (notify_queue.c)
+ *	         per-version mirror verified by meaning at startup
+ *	         (src/pg/async_mirror.c; notify_queue.c)
  *
  *-------------------------------------------------------------------------
  */
@@ -29,7 +30,6 @@
 #include "utils/timestamp.h"
 
 #include "lib/channel_family.h"
-#include "pg/compat.h"
 #include "lib/sketch.h"
 
 /* Families one backend's slot can name; more count as "(other)". */
@@ -109,17 +109,21 @@ typedef struct ChNotifyShared
 	/* commit phase: windows rotated with the snapshots */
 	ChAtomicSketch commit_window[CH_NOTIFY_WINDOWS];
 
-	/* queue-reader state published by whoever read it last */
-	pg_atomic_uint64 mismatch_warned_size;	/* mirror size already warned */
+	/*
+	 * The mirror of async.c's queue (src/pg/async_mirror.c): whether it was
+	 * verified at startup and is still trusted (cleared once, for good, by
+	 * ch_notify_mirror_off, which logs when it flips mirror_off_logged), and
+	 * the layout found.
+	 */
+	bool		mirror_ok;
+	bool		has_stop_page;
+	pg_atomic_uint32 mirror_off_logged;
 
 	/*
-	 * Read-back (notify_readback.c): whether the mirror of async.c's queue
-	 * was verified at startup, its layout, and where the last writer's
-	 * entries ended -- read and written only by the holder of PostgreSQL's
-	 * NOTIFY lock (the lock on "database 0").
+	 * Read-back (notify_readback.c): where the last writer's entries ended
+	 * -- read and written only by the holder of PostgreSQL's NOTIFY lock
+	 * (the lock on "database 0").
 	 */
-	bool		readback_ok;
-	bool		has_stop_page;
 	int64		written_end_page;
 	int32		written_end_offset;
 
@@ -138,7 +142,6 @@ extern int	ch_max_channel_families;
 extern int	ch_notify_stall_bytes;
 extern int	ch_notify_stall_seconds;
 extern bool ch_track_notify;
-extern int	ch_notify_layout_test_bytes;
 
 /* notify_family.c: family (NUL-terminated, len bytes) -> entry number */
 extern uint32 ch_family_lookup(const char *family, int len);
@@ -189,17 +192,11 @@ extern void ch_notify_queue_read(ChQueueSnapshot *snap);
 extern void ch_notify_track_progress(TimestampTz now);
 extern TimestampTz ch_notify_progress_since(const ChQueueListener *l);
 
-/* notify_readback.c: the verified mirror of async.c's queue, and read-back */
+/* notify_readback.c: the mirror of async.c's queue, and read-back */
 extern void ch_notify_readback_attach(bool verify);
-extern void ch_notify_readback_adopt(void);
+extern void ch_notify_mirror_off(const char *why);
 extern void ch_notify_readback_pre_commit(void);
 extern void ch_notify_readback_end(bool committed, bool count);
-extern bool ch_async_control_known(void);
-extern Size ch_async_control_size(void);
-extern ChAsyncQueuePosition ch_async_head(void);
-extern ChAsyncQueuePosition ch_async_tail(void);
-extern int	ch_async_first_listener(void);
-extern ChAsyncBackendStatus *ch_async_backend(int i);
 
 /* notify_track.c */
 extern Size ch_notify_shmem_size(void);

@@ -6,15 +6,13 @@
  *	  Control" struct in shared memory.
  *
  * async.c keeps that struct private, so coder_health reads it through a
- * per-version mirror of its layout (compat.h).  Before trusting the mirror,
- * a process asks ShmemInitStruct for the struct under its registered name
- * with the size the mirror implies: PostgreSQL answers with the existing
- * struct when the sizes agree and raises "ShmemIndex entry size is wrong"
- * when they do not.  That ERROR is caught here (in the collector or a
- * coder_health SQL function, never in a user's statement), the reader falls
- * back to what pg_notification_queue_usage() reports with supported =
- * false, and the server log gets one WARNING.  The answer is kept per
- * process.
+ * per-version mirror of its layout (src/pg/async_mirror.h), verified by
+ * meaning in the postmaster at startup (notify_readback.c,
+ * ch_notify_readback_attach) and checked again at every read for what
+ * must hold while the queue runs.  When the mirror is not trusted, the
+ * reader falls back to what pg_notification_queue_usage() reports, with
+ * supported = false; a read that finds what cannot hold turns the mirror
+ * off for every process with one LOG (ch_notify_mirror_off).
  *
  * Reading: like async.c itself, other backends' entries are inspected only
  * under NotifyQueueLock in exclusive mode (a backend updates its own
@@ -28,103 +26,12 @@
 #include "fmgr.h"
 #include "miscadmin.h"
 #include "storage/lwlock.h"
-#include "storage/shmem.h"
 #include "utils/builtins.h"
 #include "utils/fmgrprotos.h"
-#include "utils/memutils.h"
 
-#include "pg/compat.h"
+#include "pg/async_mirror.h"
 #include "core/coder_health.h"
 #include "notify.h"
-
-typedef enum
-{
-	MIRROR_UNCHECKED,
-	MIRROR_OK,
-	MIRROR_MISMATCH
-} MirrorState;
-
-static MirrorState mirror_state = MIRROR_UNCHECKED;
-static int	mirror_checked_with = -1;	/* layout_test_bytes of the check */
-
-/*
- * Find the queue's control struct and check that it has the size our mirror
- * says it has.  Sets mirror_state; logs one WARNING per server and mirror
- * size on a mismatch.
- */
-static void
-check_mirror(void)
-{
-	Size		expected = ch_async_control_size() +
-		(Size) ch_notify_layout_test_bytes;
-	MemoryContext oldcontext = CurrentMemoryContext;
-	void	   *found_ptr = NULL;
-	bool		found = false;
-	char	   *why = NULL;
-
-	mirror_checked_with = ch_notify_layout_test_bytes;
-	PG_TRY();
-	{
-		found_ptr = ShmemInitStruct(CH_ASYNC_CONTROL_NAME, expected, &found);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		/* ShmemInitStruct released its lock before raising */
-		MemoryContextSwitchTo(oldcontext);
-		edata = CopyErrorData();
-		FlushErrorState();
-		why = edata->message ? pstrdup(edata->message) : pstrdup("unknown error");
-		FreeErrorData(edata);
-		found_ptr = NULL;
-	}
-	PG_END_TRY();
-
-	/* the layout was told apart and checked by meaning at startup */
-	if (found_ptr != NULL && found && ch_async_control_known() &&
-		ch_notify->readback_ok)
-	{
-		mirror_state = MIRROR_OK;
-		return;
-	}
-	if (found_ptr != NULL && !found)
-		why = pstrdup("no such shared memory structure");
-	else if (found_ptr != NULL)
-		why = pstrdup("its fields did not hold their initial values at startup");
-
-	mirror_state = MIRROR_MISMATCH;
-	if (pg_atomic_exchange_u64(&ch_notify->mismatch_warned_size,
-							   (uint64) expected) != (uint64) expected)
-		ereport(WARNING,
-				(errmsg("coder_health cannot read the LISTEN/NOTIFY queue of this PostgreSQL version"),
-				 errdetail("%s; coder_health's mirror of \"%s\" for PostgreSQL %s expects %zu bytes.",
-						   why, CH_ASYNC_CONTROL_NAME, PG_VERSION, expected),
-				 errhint("Per-listener backlog is not shown (coder_health.notify_queue.supported = false); "
-						 "queue usage comes from pg_notification_queue_usage().")));
-}
-
-static bool
-mirror_usable(void)
-{
-	if (ch_notify == NULL)
-		return false;
-	if (mirror_state == MIRROR_UNCHECKED ||
-		mirror_checked_with != ch_notify_layout_test_bytes)
-		check_mirror();
-	return mirror_state == MIRROR_OK;
-}
-
-/* Bytes from position (page, offset) forward to (head_page, head_offset). */
-static int64
-queue_distance(int64 from_page, int from_offset, int64 to_page, int to_offset)
-{
-	int64		pages = to_page - from_page;
-
-	if (CH_ASYNC_PAGE_WRAP > 0 && pages < 0)
-		pages += CH_ASYNC_PAGE_WRAP;	/* the head wrapped around */
-	return pages * BLCKSZ + (to_offset - from_offset);
-}
 
 /* Fallback: PostgreSQL's own whole-page usage figure. */
 static void
@@ -133,7 +40,7 @@ read_fallback(ChQueueSnapshot *snap)
 	snap->supported = false;
 	snap->usage = DatumGetFloat8(DirectFunctionCall1(pg_notification_queue_usage,
 													 (Datum) 0));
-	snap->max_bytes = compat_notify_max_pages() * BLCKSZ;
+	snap->max_bytes = ch_async_max_pages() * BLCKSZ;
 	snap->backlog_bytes = (int64) (snap->usage * (double) snap->max_bytes);
 }
 
@@ -144,69 +51,56 @@ read_fallback(ChQueueSnapshot *snap)
 void
 ch_notify_queue_read(ChQueueSnapshot *snap)
 {
-	int			nentries = compat_async_backend_entries();
+	int			nentries = ch_async_backend_entries();
+	ChAsyncListener *copy;
 	ChQueueListener *out;
-	int			n = 0;
+	int			n;
 	ChAsyncQueuePosition head;
 	ChAsyncQueuePosition tail;
-	bool		chain_ok = true;
-	int64		occupied;
+	const char *why;
 
 	memset(snap, 0, sizeof(*snap));
-	if (!mirror_usable())
+	if (ch_notify == NULL || !ch_notify->mirror_ok)
 	{
 		read_fallback(snap);
 		return;
 	}
 
-	out = palloc(sizeof(ChQueueListener) * Max(nentries, 1));
-	LWLockAcquire(NotifyQueueLock, LW_EXCLUSIVE);
-	head = ch_async_head();
-	tail = ch_async_tail();
-	for (int i = ch_async_first_listener();
-		 i != CH_ASYNC_INVALID_LISTENER;
-		 i = ch_async_backend(i)->nextListener)
+	copy = palloc(sizeof(ChAsyncListener) * Max(nentries, 1));
+	n = ch_async_read_listeners(copy, nentries, &head, &tail, &why);
+	if (n < 0)
 	{
-		ChAsyncBackendStatus *b;
-
-		/* a broken chain means the mirror is wrong after all */
-		if (i < CH_ASYNC_FIRST_INDEX || i >= nentries || n >= nentries)
-		{
-			chain_ok = false;
-			break;
-		}
-		b = ch_async_backend(i);
-		out[n].pid = b->pid;
-		out[n].dboid = b->dboid;
-		out[n].index = i;
-		out[n].page = b->pos.page;
-		out[n].offset = b->pos.offset;
-		n++;
-	}
-	LWLockRelease(NotifyQueueLock);
-
-	if (!chain_ok)
-	{
-		pfree(out);
+		/* what cannot hold does: the mirror is wrong after all */
+		pfree(copy);
+		ch_notify_mirror_off(why);
 		read_fallback(snap);
 		return;
 	}
+
+	out = palloc(sizeof(ChQueueListener) * Max(n, 1));
+	for (int k = 0; k < n; k++)
+	{
+		out[k].pid = copy[k].pid;
+		out[k].dboid = copy[k].dboid;
+		out[k].index = copy[k].index;
+		out[k].page = copy[k].page;
+		out[k].offset = copy[k].offset;
+		out[k].backlog_bytes =
+			Max(ch_async_byte_distance(copy[k].page, copy[k].offset,
+									   head.page, head.offset), 0);
+	}
+	pfree(copy);
 
 	snap->supported = true;
-	snap->max_bytes = compat_notify_max_pages() * BLCKSZ;
+	snap->max_bytes = ch_async_max_pages() * BLCKSZ;
 	snap->head_page = head.page;
 	snap->head_offset = head.offset;
-	snap->backlog_bytes = Max(queue_distance(tail.page, tail.offset,
-											 head.page, head.offset), 0);
+	snap->backlog_bytes = Max(ch_async_byte_distance(tail.page, tail.offset,
+													 head.page, head.offset), 0);
 	/* same basis as asyncQueueUsage(): whole pages between tail and head */
-	occupied = (int64) head.page - (int64) tail.page;
-	if (CH_ASYNC_PAGE_WRAP > 0 && occupied < 0)
-		occupied += CH_ASYNC_PAGE_WRAP;
 	/* an exact integer (pages), then a ratio: no precision lost */
-	snap->usage = (double) occupied / (double) compat_notify_max_pages();	/* NOLINT(bugprone-integer-division) */
-	for (int k = 0; k < n; k++)
-		out[k].backlog_bytes = Max(queue_distance(out[k].page, out[k].offset,
-												  head.page, head.offset), 0);
+	snap->usage = (double) ch_async_page_distance(tail.page, head.page) /
+		(double) ch_async_max_pages();	/* NOLINT(bugprone-integer-division) */
 	snap->nlisteners = n;
 	snap->listeners = out;
 }

@@ -44,22 +44,18 @@
  * after the commit record): sizes and lengths are checked as they are read,
  * and a malformed entry stops the reading with one LOG.
  *
- * The mirror: async.c's AsyncQueueControl is private.  At startup, in the
- * postmaster, right after PostgreSQL created it and before any backend ran,
- * every field has a known value (head = tail = 0/0, firstListener = -1,
- * every backend slot pid -1, database 0, next -1), so the layout is checked
- * by meaning, not only by size; likewise the SLRU's shared part (slot count,
- * all slots empty, its lock).  If anything disagrees, one LOG says so and
- * notifications are not counted (nothing else changes).
+ * The mirror: async.c's AsyncQueueControl is private; src/pg/async_mirror.c
+ * finds it and, in the postmaster at startup, verifies coder_health's
+ * mirror of it by what its fields hold.  If anything disagrees then or
+ * later (ch_notify_mirror_off), one LOG says so and the NOTIFY features
+ * that read PostgreSQL's queue turn off: notifications are not counted and
+ * the queue views fall back to pg_notification_queue_usage(); nothing else
+ * changes.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
-#include "access/slru.h"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/pg_database.h"
@@ -68,228 +64,61 @@
 #include "portability/instr_time.h"
 #include "storage/lock.h"
 #include "storage/lwlock.h"
-#include "storage/shmem.h"
-#include "utils/memutils.h"
 
+#include "pg/async_mirror.h"
 #include "pg/compat.h"
 #include "core/coder_health.h"
 #include "lib/hash64.h"
 #include "notify.h"
 
-/* Where async.c's structures are (same addresses in every process). */
-static char *async_control = NULL;
-static SlruShared notify_slru = NULL;
-
-/* The detected layout of AsyncQueueControl. */
-static bool has_stop_page = true;
-
 /* ------------------------------------------------------------------------
- * The mirror's accessors
- * ------------------------------------------------------------------------
- */
-static inline ChAsyncQueueControl *
-with_stop(void)
-{
-	return (ChAsyncQueueControl *) async_control;
-}
-
-static inline ChAsyncQueueControlNoStop *
-without_stop(void)
-{
-	return (ChAsyncQueueControlNoStop *) async_control;
-}
-
-bool
-ch_async_control_known(void)
-{
-	return async_control != NULL;
-}
-
-Size
-ch_async_control_size(void)
-{
-	return has_stop_page ? compat_async_control_size(ChAsyncQueueControl) :
-		compat_async_control_size(ChAsyncQueueControlNoStop);
-}
-
-ChAsyncQueuePosition
-ch_async_head(void)
-{
-	return has_stop_page ? with_stop()->head : without_stop()->head;
-}
-
-ChAsyncQueuePosition
-ch_async_tail(void)
-{
-	return has_stop_page ? with_stop()->tail : without_stop()->tail;
-}
-
-int
-ch_async_first_listener(void)
-{
-	return has_stop_page ? with_stop()->firstListener :
-		without_stop()->firstListener;
-}
-
-ChAsyncBackendStatus *
-ch_async_backend(int i)
-{
-	return has_stop_page ? &with_stop()->backend[i] : &without_stop()->backend[i];
-}
-
-/* ------------------------------------------------------------------------
- * Startup: find and verify
+ * Startup: the mirror of async.c's queue
  * ------------------------------------------------------------------------
  */
 
-/* ShmemInitStruct for an existing struct; NULL (and why) if it refuses. */
-static void *
-find_struct(const char *name, Size size, char **why)
+/*
+ * The NOTIFY features that read PostgreSQL's queue stop trusting the
+ * mirror: one LOG per server says why.  Called at startup when the mirror
+ * does not verify, and by a reader that finds what cannot hold
+ * (notify_queue.c).  Once off, off until the server restarts.
+ */
+void
+ch_notify_mirror_off(const char *why)
 {
-	MemoryContext oldcontext = CurrentMemoryContext;
-	void	   *ptr = NULL;
-	bool		found = false;
-
-	PG_TRY();
-	{
-		ptr = ShmemInitStruct(name, size, &found);
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcontext);
-		edata = CopyErrorData();
-		FlushErrorState();
-		*why = psprintf("%s", edata->message ? edata->message : "error");
-		FreeErrorData(edata);
-		ptr = NULL;
-	}
-	PG_END_TRY();
-	if (ptr != NULL && !found)
-	{
-		/* we just made it: PostgreSQL has no such struct */
-		*why = psprintf("no shared memory structure \"%s\"", name);
-		return NULL;
-	}
-	return ptr;
-}
-
-/* The fields as async.c leaves them at startup, in the detected layout. */
-static bool
-control_is_pristine(void)
-{
-	ChAsyncQueuePosition head = ch_async_head();
-	ChAsyncQueuePosition tail = ch_async_tail();
-
-	if (head.page != 0 || head.offset != 0 || tail.page != 0 || tail.offset != 0 ||
-		ch_async_first_listener() != CH_ASYNC_INVALID_LISTENER)
-		return false;
-	if (has_stop_page && with_stop()->stopPage != 0)
-		return false;
-	for (int i = CH_ASYNC_FIRST_INDEX; i < compat_async_backend_entries(); i++)
-	{
-		ChAsyncBackendStatus *b = ch_async_backend(i);
-
-		if (b->pid != -1 || b->dboid != InvalidOid ||
-			b->nextListener != CH_ASYNC_INVALID_LISTENER ||
-			b->pos.page != 0 || b->pos.offset != 0)
-			return false;
-	}
-	return true;
-}
-
-static bool
-slru_is_pristine(SlruShared shared, int nslots)
-{
-	if (shared->num_slots != nslots)
-		return false;
-#if PG_VERSION_NUM >= 170000
-	if (nslots % CH_SLRU_BANK_SIZE != 0 || nslots == 0)
-		return false;
-#else
-	if (shared->ControlLock != NotifySLRULock)
-		return false;
-#endif
-	for (int s = 0; s < nslots; s++)
-		if (shared->page_status[s] != SLRU_PAGE_EMPTY ||
-			shared->page_buffer[s] == NULL)
-			return false;
-	return true;
+	ch_notify->mirror_ok = false;
+	if (pg_atomic_exchange_u32(&ch_notify->mirror_off_logged, 1) == 0)
+		ereport(LOG,
+				(errmsg("coder_health does not read the NOTIFY queue of PostgreSQL %s: notifications are not counted and per-listener backlog is not shown",
+						PG_VERSION),
+				 errdetail("%s.", why)));
 }
 
 /*
- * Find async.c's structures and, when PostgreSQL has just created them
- * (postmaster startup or crash restart: verify = true), check the mirror by
- * what the fields hold.  Caller holds AddinShmemInitLock.
+ * Find async.c's structures: when PostgreSQL has just created them
+ * (postmaster startup or crash restart: verify = true), verify the mirror
+ * by what the fields hold; otherwise (EXEC_BACKEND) find them again in the
+ * layout the postmaster verified.  Caller holds AddinShmemInitLock.
  */
 void
 ch_notify_readback_attach(bool verify)
 {
-	char	   *why = NULL;
-	int			nslots = compat_notify_slru_slots();
-	void	   *control;
-	SlruShared slru;
+	const char *why;
 
-	/* both layouts have this size on 13..16; 17+ differ by stopPage */
-	has_stop_page = true;
-	control = find_struct(CH_ASYNC_CONTROL_NAME,
-						  compat_async_control_size(ChAsyncQueueControl), &why);
-	if (control == NULL &&
-		compat_async_control_size(ChAsyncQueueControlNoStop) !=
-		compat_async_control_size(ChAsyncQueueControl))
-	{
-		has_stop_page = false;
-		control = find_struct(CH_ASYNC_CONTROL_NAME,
-							  compat_async_control_size(ChAsyncQueueControlNoStop),
-							  &why);
-	}
-	slru = control ? find_struct(CH_NOTIFY_SLRU_NAME,
-								 SimpleLruShmemSize(nslots, 0), &why) : NULL;
-	if (control == NULL || slru == NULL)
-	{
-		async_control = NULL;
-		notify_slru = NULL;
-		if (verify)
-		{
-			ch_notify->readback_ok = false;
-			ereport(LOG,
-					(errmsg("coder_health does not count notifications: the NOTIFY queue of PostgreSQL %s is not the one it knows",
-							PG_VERSION),
-					 errdetail("%s", why ? why : "not found")));
-		}
-		return;
-	}
-	async_control = control;
-	notify_slru = slru;
 	if (!verify)
-		return;
-
-	/* the layout whose firstListener holds -1 at startup */
-	if (has_stop_page && !control_is_pristine())
 	{
-		has_stop_page = false;
-		if (compat_async_control_size(ChAsyncQueueControlNoStop) !=
-			compat_async_control_size(ChAsyncQueueControl) || !control_is_pristine())
-			has_stop_page = true;
+		if (ch_notify->mirror_ok &&
+			!ch_async_mirror_attach(ch_notify->has_stop_page))
+			ch_notify_mirror_off("The NOTIFY queue was not found again in a new process");
+		return;
 	}
-	ch_notify->has_stop_page = has_stop_page;
-	ch_notify->readback_ok = control_is_pristine() && slru_is_pristine(slru, nslots);
+	pg_atomic_init_u32(&ch_notify->mirror_off_logged, 0);
 	ch_notify->written_end_page = 0;
 	ch_notify->written_end_offset = 0;
-	if (!ch_notify->readback_ok)
-		ereport(LOG,
-				(errmsg("coder_health does not count notifications: the NOTIFY queue of PostgreSQL %s does not hold what coder_health expects",
-						PG_VERSION),
-				 errdetail("At startup the queue's head, tail and listener slots, or the %d slots of SLRU \"%s\", were not in their initial state.",
-						   nslots, CH_NOTIFY_SLRU_NAME)));
-}
-
-/* In a backend: the layout the postmaster found. */
-void
-ch_notify_readback_adopt(void)
-{
-	has_stop_page = ch_notify->has_stop_page;
+	ch_notify->mirror_ok = true;
+	why = ch_async_mirror_verify();
+	ch_notify->has_stop_page = ch_async_mirror_has_stop_page();
+	if (why != NULL)
+		ch_notify_mirror_off(why);
 }
 
 /* ------------------------------------------------------------------------
@@ -438,24 +267,20 @@ parse_page(ReadState *st, const char *page, int from, int to)
 	return true;
 }
 
-/* A page evicted from the buffers: read it from its segment file. */
-static bool
-read_page_from_file(int64 pageno, char *buf)
+/* One page's entries, for ch_async_with_page. */
+typedef struct PageRead
 {
-	char		path[MAXPGPATH];
-	int64		segno = pageno / SLRU_PAGES_PER_SEGMENT;
-	off_t		offset = (off_t) (pageno % SLRU_PAGES_PER_SEGMENT) * BLCKSZ;
-	int			fd;
-	ssize_t		n;
+	ReadState  *st;
+	int			from;
+	int			to;
+} PageRead;
 
-	snprintf(path, sizeof(path), CH_NOTIFY_SEGMENT_FORMAT,
-			 (unsigned long long) segno);
-	fd = open(path, O_RDONLY | PG_BINARY, 0);
-	if (fd < 0)
-		return false;
-	n = pread(fd, buf, BLCKSZ, offset);
-	close(fd);
-	return n == BLCKSZ;
+static bool
+parse_page_cb(void *arg, const char *page)
+{
+	PageRead   *pr = (PageRead *) arg;
+
+	return parse_page(pr->st, page, pr->from, pr->to);
 }
 
 /*
@@ -465,45 +290,9 @@ read_page_from_file(int64 pageno, char *buf)
 static int
 read_page(ReadState *st, int64 pageno, int from, int to)
 {
-	int			first;
-	int			last;
-	LWLock	   *lock = compat_slru_page_lock(notify_slru, pageno, &first, &last);
-	bool		ok = true;
-	bool		in_buffers = false;
-	static char *filebuf = NULL;
+	PageRead	pr = {.st = st,.from = from,.to = to};
 
-	LWLockAcquire(lock, LW_SHARED);
-	for (int s = first; s < last; s++)
-	{
-		SlruPageStatus status = notify_slru->page_status[s];
-
-		if (notify_slru->page_number[s] == pageno &&
-			(status == SLRU_PAGE_VALID || status == SLRU_PAGE_WRITE_IN_PROGRESS))
-		{
-			in_buffers = true;
-			ok = parse_page(st, notify_slru->page_buffer[s], from, to);
-			break;
-		}
-	}
-	LWLockRelease(lock);
-	if (in_buffers)
-		return ok ? 1 : 0;
-
-	if (filebuf == NULL)
-		filebuf = MemoryContextAllocExtended(TopMemoryContext, BLCKSZ,
-											 MCXT_ALLOC_NO_OOM);
-	if (filebuf == NULL || !read_page_from_file(pageno, filebuf))
-		return -1;
-	return parse_page(st, filebuf, from, to) ? 1 : 0;
-}
-
-static inline int64
-next_page(int64 page)
-{
-	page++;
-	if (CH_ASYNC_PAGE_WRAP > 0 && page >= CH_ASYNC_PAGE_WRAP)
-		page = 0;
-	return page;
+	return ch_async_with_page(pageno, parse_page_cb, &pr);
 }
 
 /* Read the entries between start and head; ours are counted. */
@@ -511,14 +300,12 @@ static void
 read_back(TransactionId xid, int64 page, int offset, ChAsyncQueuePosition head)
 {
 	ReadState	st;
-	int64		distance = (int64) head.page - page;
+	int64		distance = ch_async_page_distance(page, head.page);
 	static bool malformed_logged = false;
 	static bool unread_logged = false;
 
 	/* our entries lie within the queue's capacity behind the head */
-	if (CH_ASYNC_PAGE_WRAP > 0 && distance < 0)
-		distance += CH_ASYNC_PAGE_WRAP;
-	if (distance < 0 || distance > compat_notify_max_pages())
+	if (distance < 0 || distance > ch_async_max_pages())
 	{
 		pg_atomic_fetch_add_u64(&ch_notify->unread_pages, 1);
 		return;
@@ -562,7 +349,7 @@ read_back(TransactionId xid, int64 page, int offset, ChAsyncQueuePosition head)
 		}
 		if (last)
 			break;
-		page = next_page(page);
+		page = ch_async_next_page(page);
 		offset = 0;
 	}
 	apply_deltas(&st);
@@ -609,7 +396,7 @@ ch_notify_readback_end(bool committed, bool count)
 
 	commit_started = false;
 	if (!TransactionIdIsValid(xid) || ch_notify == NULL ||
-		!ch_notify->readback_ok || async_control == NULL)
+		!ch_notify->mirror_ok)
 		return;
 
 	/*

@@ -43,7 +43,6 @@ int			ch_max_channel_families = 1000;
 int			ch_notify_stall_bytes = 1024 * 1024;
 int			ch_notify_stall_seconds = 60;
 bool		ch_track_notify = true;
-int			ch_notify_layout_test_bytes = 0;
 
 /* shared state */
 ChNotifyShared *ch_notify = NULL;
@@ -89,15 +88,6 @@ ch_define_notify_settings(void)
 							 true,
 							 PGC_SUSET, 0,
 							 NULL, NULL, NULL);
-	/* for tests only: makes the queue reader expect a wrong layout size */
-	DefineCustomIntVariable("coder_health.notify_layout_test_bytes",
-							"Test only: bytes added to the expected size of PostgreSQL's notification queue struct.",
-							NULL,
-							&ch_notify_layout_test_bytes,
-							0, 0, 4096,
-							PGC_SUSET,
-							GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE | GUC_NO_RESET_ALL,
-							NULL, NULL, NULL);
 }
 
 /* ------------------------------------------------------------------------
@@ -166,7 +156,6 @@ ch_notify_shmem_init(void)
 	{
 		/* EXEC_BACKEND: find async.c's structures again */
 		ch_notify_readback_attach(false);
-		ch_notify_readback_adopt();
 		return;
 	}
 
@@ -186,7 +175,6 @@ ch_notify_shmem_init(void)
 		for (int b = 0; b < SKETCH_NBUCKETS; b++)
 			pg_atomic_init_u64(&sk->bucket[b], 0);
 	}
-	pg_atomic_init_u64(&ch_notify->mismatch_warned_size, 0);
 	ch_notify->nprogress = nprocs + 1;
 	ch_notify->nslots = nprocs;
 

@@ -1,12 +1,13 @@
 /*-------------------------------------------------------------------------
  *
  * compat.h
- *	  Every difference between the PostgreSQL major versions coder_health
- *	  supports (13 to 18), in one place.
+ *	  The differences between the PostgreSQL major versions coder_health
+ *	  supports (13 to 18) in interfaces PostgreSQL exports.
  *
  * The rest of the code is written against the newest interfaces; the macros
- * here map them onto older servers.  Nothing outside this file tests
- * PG_VERSION_NUM.
+ * here map them onto older servers.  Mirrors of PostgreSQL's private
+ * structs live beside this file, each in its own (async_mirror.h: the
+ * LISTEN/NOTIFY queue).  Nothing outside src/pg/ tests PG_VERSION_NUM.
  *
  *-------------------------------------------------------------------------
  */
@@ -21,9 +22,7 @@
 #include "executor/executor.h"
 #include "utils/guc.h"
 #include "access/twophase.h"
-#include "access/slru.h"
 #include "catalog/pg_proc.h"
-#include "commands/async.h"
 #include "storage/lock.h"
 #include "storage/shmem.h"
 #include "utils/acl.h"
@@ -133,13 +132,13 @@ compat_max_backends(void)
  * as pg_stat_statements does); 13 has none of its own.  coder_health does
  * not ask: where a statement it times has no id it uses its own, from the
  * normalized text (text_query_id.c), kept in its own state only (core's
- * query id is never written).  Utility statements carry an id into their PlannedStmt from 14 on; on 13,
- * and whenever it is 0, compat_utility_query_id() hashes the statement's
- * text at ProcessUtility.  18 made queryId an int64; coder_health keeps
- * the same 64 bits in a uint64.
+ * query id is never written).  Utility statements carry an id into their
+ * PlannedStmt from 14 on; on 13, and whenever it is 0,
+ * compat_utility_query_id() hashes the statement's text at ProcessUtility
+ * with ch_text_query_id(), declared in latency/text_query_id.h (which the
+ * user of this macro includes).  18 made queryId an int64; coder_health
+ * keeps the same 64 bits in a uint64.
  */
-extern uint64 ch_text_query_id(const char *source, int location, int len);
-
 #define compat_utility_query_id(pstmt, query_string) \
 	((uint64) (pstmt)->queryId != UINT64CONST(0) ? (uint64) (pstmt)->queryId : \
 	 ch_text_query_id((query_string), (pstmt)->stmt_location, (pstmt)->stmt_len))
@@ -250,134 +249,6 @@ extern uint64 ch_text_query_id(const char *source, int location, int len);
 #define compat_slot_inactive_since(slot) ((TimestampTz) 0)
 #endif
 
-/*
- * LISTEN/NOTIFY: mirrors of async.c's private "Async Queue Control" layout.
- * notify_queue.c never trusts them blindly: it asks ShmemInitStruct for the
- * struct with the size the mirror implies, and PostgreSQL refuses with an
- * ERROR when the registered size differs (then the reader degrades).
- *
- * 13..16: 32-bit page numbers that wrap at QUEUE_MAX_PAGE + 1, BackendId
- * (1-based, backend[0] unused), at most half the page space in use (8 GB).
- * 17..18: 64-bit page numbers, ProcNumber (0-based, MaxBackends entries),
- * the limit is the max_notify_queue_pages setting.  Verified against the
- * 15 source; 13, 14, 16 by reading their async.c (same layout); 17 and 18
- * from their source as far as available: the size check guards the rest.
- */
-#if PG_VERSION_NUM >= 170000
-typedef int64 ch_async_page;
-#define CH_ASYNC_INVALID_LISTENER (-1)	/* INVALID_PROC_NUMBER */
-#define CH_ASYNC_FIRST_INDEX 0
-#define compat_async_backend_entries() (MaxBackends)
-#define compat_notify_max_pages() ((int64) max_notify_queue_pages)
-#define CH_ASYNC_PAGE_WRAP 0			/* pages never wrap */
-#else
-typedef int ch_async_page;
-#define CH_ASYNC_INVALID_LISTENER (-1)	/* InvalidBackendId */
-#define CH_ASYNC_FIRST_INDEX 1
-#define compat_async_backend_entries() (MaxBackends + 1)
-/* (QUEUE_MAX_PAGE + 1) / 2 with QUEUE_MAX_PAGE = SLRU_PAGES_PER_SEGMENT * 0x10000 - 1 */
-#define compat_notify_max_pages() ((int64) SLRU_PAGES_PER_SEGMENT * 0x10000 / 2)
-#define CH_ASYNC_PAGE_WRAP ((int64) SLRU_PAGES_PER_SEGMENT * 0x10000)
-#endif
-
-typedef struct ChAsyncQueuePosition
-{
-	ch_async_page page;
-	int			offset;
-} ChAsyncQueuePosition;
-
-typedef struct ChAsyncBackendStatus
-{
-	int32		pid;
-	Oid			dboid;
-	int			nextListener;	/* BackendId / ProcNumber */
-	ChAsyncQueuePosition pos;
-} ChAsyncBackendStatus;
-
-/*
- * Two layouts: with stopPage (the physical tail, every release checked
- * here: 13.16, 15, 17.12, 18.6) and without it (async.c before the
- * truncation fix that added it).  On 13..16 both have the same size, so
- * the size check cannot tell them apart; notify_readback.c decides at
- * startup by what the fields hold (firstListener is -1, everything else
- * 0), and every reader goes through its accessors.
- */
-typedef struct ChAsyncQueueControl
-{
-	ChAsyncQueuePosition head;
-	ChAsyncQueuePosition tail;
-	ch_async_page stopPage;
-	int			firstListener;
-	TimestampTz lastQueueFillWarn;
-	ChAsyncBackendStatus backend[FLEXIBLE_ARRAY_MEMBER];
-} ChAsyncQueueControl;
-
-typedef struct ChAsyncQueueControlNoStop
-{
-	ChAsyncQueuePosition head;
-	ChAsyncQueuePosition tail;
-	int			firstListener;
-	TimestampTz lastQueueFillWarn;
-	ChAsyncBackendStatus backend[FLEXIBLE_ARRAY_MEMBER];
-} ChAsyncQueueControlNoStop;
-
-/*
- * One entry of the queue (async.c's AsyncQueueEntry, the same 13..18):
- * header, then channel and payload, each NUL-terminated; length rounded up
- * to int alignment.  A page ends with a filler entry of dboid 0.
- */
-typedef struct ChAsyncQueueEntryHeader
-{
-	int			length;
-	Oid			dboid;
-	TransactionId xid;
-	int32		srcPid;
-} ChAsyncQueueEntryHeader;
-
-#define CH_ASYNC_ENTRY_EMPTY_SIZE (sizeof(ChAsyncQueueEntryHeader) + 2)
-#define CH_ASYNC_QUEUEALIGN(len) INTALIGN(len)
-
-/*
- * The queue's SLRU: its shared part is registered under a name (renamed in
- * 17), sized for NUM_NOTIFY_BUFFERS (13..16) or notify_buffers (17+)
- * slots.  13..16 guard all slots with one control lock; 17+ split them
- * into banks of 16 (slru.c's SLRU_BANK_SIZE), page p in bank p % nbanks
- * under that bank's lock.  Segment files are pg_notify/XXXX (13..16) or
- * 15 hex digits (17+, long segment names).
- */
-#if PG_VERSION_NUM >= 170000
-#define CH_NOTIFY_SLRU_NAME "notify"
-#define compat_notify_slru_slots() (notify_buffers)
-#define CH_SLRU_BANK_SIZE 16
-#define CH_NOTIFY_SEGMENT_FORMAT "pg_notify/%015llX"
-#else
-#define CH_NOTIFY_SLRU_NAME "Notify"
-#define compat_notify_slru_slots() (NUM_NOTIFY_BUFFERS)
-#define CH_SLRU_BANK_SIZE 0		/* no banks */
-#define CH_NOTIFY_SEGMENT_FORMAT "pg_notify/%04llX"
-#endif
-
-/*
- * The lock guarding SLRU page pageno, and the slots it may be in
- * [*first, *last).
- */
-static inline LWLock *
-compat_slru_page_lock(SlruShared shared, int64 pageno, int *first, int *last)
-{
-#if PG_VERSION_NUM >= 170000
-	int			nbanks = shared->num_slots / CH_SLRU_BANK_SIZE;
-	int			bankno = (int) (pageno % nbanks);
-
-	*first = bankno * CH_SLRU_BANK_SIZE;
-	*last = *first + CH_SLRU_BANK_SIZE;
-	return &shared->bank_locks[bankno].lock;
-#else
-	*first = 0;
-	*last = shared->num_slots;
-	return shared->ControlLock;
-#endif
-}
-
 /* LockHeldByMe gained "or stronger" in 17. */
 #if PG_VERSION_NUM >= 170000
 #define compat_lock_held_by_me(tag, mode) LockHeldByMe((tag), (mode), false)
@@ -398,13 +269,6 @@ compat_slru_page_lock(SlruShared shared, int64 pageno, int *first, int *last)
 #else
 #define compat_instr_time_ns(t) ((uint64) (INSTR_TIME_GET_DOUBLE(t) * 1e9))
 #endif
-
-#define CH_ASYNC_CONTROL_NAME "Async Queue Control"
-
-/* Bytes PostgreSQL registered for the struct, if the mirror is right. */
-#define compat_async_control_size(type) \
-	add_size(offsetof(type, backend), \
-			 mul_size(compat_async_backend_entries(), sizeof(ChAsyncBackendStatus)))
 
 /* EXECUTE permission on a function: object_aclcheck from 16. */
 #if PG_VERSION_NUM >= 160000
