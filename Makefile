@@ -83,4 +83,4 @@ format:
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --suppress=missingIncludeSystem \
-		-I src -I $(shell $(PG_CONFIG) --includedir-server) src/lib/sketch.c test/unit/*.c
+		-I src -I $(shell $(PG_CONFIG) --includedir-server) src/lib/sketch.c src/lib/sketch_quantile.c test/unit/*.c

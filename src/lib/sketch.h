@@ -80,6 +80,18 @@ typedef struct sketch_t
  * sketch_lower(i + 1) exactly.
  */
 extern int	sketch_index(uint64_t ns);
+
+/* An index clamped to 0 .. SKETCH_NBUCKETS - 1. */
+static inline int
+sketch_clamp_index(int index)
+{
+	if (index < 0)
+		return 0;
+	if (index > SKETCH_NBUCKETS - 1)
+		return SKETCH_NBUCKETS - 1;
+	return index;
+}
+
 extern double sketch_value(int index);
 extern double sketch_lower(int index);
 extern double sketch_upper(int index);
