@@ -47,18 +47,11 @@
 #include "core/coder_health.h"
 #include "core/module.h"
 #include "replication.h"
+#include "replication_track.h"
 #include "tcp_diag.h"
 
 #include <arpa/inet.h>
 #include <sys/socket.h>
-
-/*
- * The LSN -> time track: 4096 entries, at most one per 200 ms and only when
- * the end of WAL moved, so it covers at least 13 minutes of continuous
- * writing; a standby stuck for longer shows a lag of at least that.
- */
-#define CH_REPL_TRACK_SIZE 4096
-#define CH_REPL_TRACK_MIN_SPACING_MS 200
 
 /* Peaks of standbys that went away are kept this long after last seen. */
 #define CH_REPL_PEAK_KEEP_US ((int64) (CH_REPL_PEAK_MINUTES + 1) * USECS_PER_MINUTE)
@@ -85,11 +78,8 @@ typedef struct ChReplShared
 	TimestampTz initialized_at; /* server (re)start: no WAL sender ran yet */
 	bool		slots_seen_once;
 
-	/* the LSN -> time track, a ring in LSN order */
-	int			track_next;
-	int			track_count;
-	XLogRecPtr	track_lsn[CH_REPL_TRACK_SIZE];
-	TimestampTz track_time[CH_REPL_TRACK_SIZE];
+	/* the LSN -> time track */
+	ChReplTrack track;
 
 	/* as a standby */
 	TimestampTz last_streaming_at;	/* last cycle the receiver streamed */
@@ -142,18 +132,6 @@ ch_repl_shmem_size(void)
 }
 
 static void
-peaks_init(ChPeakBuckets *p)
-{
-	for (int i = 0; i < CH_REPL_PEAK_BUCKETS; i++)
-	{
-		p->minute[i] = -1;
-		p->max_bytes[i] = -1;
-		p->max_s[i] = -1;
-		p->max_rtt_ms[i] = -1;
-	}
-}
-
-static void
 ch_repl_shmem_init(void)
 {
 	bool		found;
@@ -165,7 +143,7 @@ ch_repl_shmem_init(void)
 		repl->initialized_at = GetCurrentTimestamp();
 		repl->max_senders = ch_repl_max_senders();
 		repl->max_slots = ch_repl_max_slots();
-		peaks_init(&repl->standby_peaks);
+		ch_repl_peaks_init(&repl->standby_peaks);
 	}
 }
 
@@ -177,68 +155,9 @@ ch_repl_used_bytes(void)
 }
 
 /* ------------------------------------------------------------------------
- * The LSN -> time track (CH_LOCK_REPLICATION held)
+ * Lag in seconds (CH_LOCK_REPLICATION held)
  * ------------------------------------------------------------------------
  */
-
-static inline int
-track_index(int k)
-{
-	/* k-th oldest entry */
-	return (repl->track_next - repl->track_count + k + CH_REPL_TRACK_SIZE) %
-		CH_REPL_TRACK_SIZE;
-}
-
-/* The end of WAL was at end at time now (lock held exclusively). */
-static void
-track_record(XLogRecPtr end, TimestampTz now)
-{
-	if (XLogRecPtrIsInvalid(end))
-		return;
-	if (repl->track_count > 0)
-	{
-		int			last = track_index(repl->track_count - 1);
-
-		if (end <= repl->track_lsn[last])
-			return;
-		if (now - repl->track_time[last] < CH_REPL_TRACK_MIN_SPACING_MS * 1000L)
-			return;
-	}
-	repl->track_lsn[repl->track_next] = end;
-	repl->track_time[repl->track_next] = now;
-	repl->track_next = (repl->track_next + 1) % CH_REPL_TRACK_SIZE;
-	if (repl->track_count < CH_REPL_TRACK_SIZE)
-		repl->track_count++;
-}
-
-/*
- * Seconds since WAL past pos first existed here, as a lower bound: the time
- * of the first entry beyond pos.  0 when the track knows nothing beyond pos
- * (written since the last cycle), -1 when the track is empty.
- */
-static double
-track_seconds_behind(XLogRecPtr pos, TimestampTz now)
-{
-	int			lo = 0;
-	int			hi;
-
-	if (repl->track_count == 0)
-		return -1;
-	hi = repl->track_count;
-	/* first k with track_lsn > pos; entries are in LSN order */
-	while (lo < hi)
-	{
-		int			mid = (lo + hi) / 2;
-
-		if (repl->track_lsn[track_index(mid)] > pos)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
-	if (lo == repl->track_count)
-		return 0;
-	return Max(now - repl->track_time[track_index(lo)], 0) / 1000000.0;
-}
 
 /*
  * Lag seconds of a WAL sender's write, flush and replay positions: 0 when
@@ -266,7 +185,7 @@ ch_repl_sender_seconds(ChSenderRow *row, TimestampTz now)
 			continue;
 		}
 		core = row->core_lag_us[k] >= 0 ? row->core_lag_us[k] / 1000000.0 : -1;
-		track = track_seconds_behind(pos, now);
+		track = ch_repl_track_seconds_behind(&repl->track, pos, now);
 		if (core < 0 && track < 0)
 			continue;
 		row->has_s[k] = true;
@@ -287,7 +206,7 @@ ch_repl_standby_delay(const ChStandbyRow *row, TimestampTz now)
 	double		delay = 0;
 
 	if (!XLogRecPtrIsInvalid(row->received) && row->replayed < row->received)
-		delay = Max(track_seconds_behind(row->replayed, now), 0);
+		delay = Max(ch_repl_track_seconds_behind(&repl->track, row->replayed, now), 0);
 
 	if (!row->streaming)
 	{
@@ -316,69 +235,6 @@ ch_repl_standby_delay(const ChStandbyRow *row, TimestampTz now)
  * Per-minute peaks (CH_LOCK_REPLICATION held)
  * ------------------------------------------------------------------------
  */
-
-static void
-peaks_add(ChPeakBuckets *p, TimestampTz now, bool has_bytes, int64 bytes,
-		  bool has_s, double s)
-{
-	int64		minute = now / USECS_PER_MINUTE;
-	int			b = (int) (minute % CH_REPL_PEAK_BUCKETS);
-
-	if (p->minute[b] != minute)
-	{
-		p->minute[b] = minute;
-		p->max_bytes[b] = -1;
-		p->max_s[b] = -1;
-		p->max_rtt_ms[b] = -1;
-	}
-	if (has_bytes && bytes > p->max_bytes[b])
-		p->max_bytes[b] = bytes;
-	if (has_s && s > p->max_s[b])
-		p->max_s[b] = s;
-}
-
-/* Maxima over the current and the 15 previous minutes; -1 where none. */
-static void
-peaks_read(const ChPeakBuckets *p, TimestampTz now, int64 *bytes, double *s)
-{
-	int64		minute = now / USECS_PER_MINUTE;
-
-	*bytes = -1;
-	*s = -1;
-	for (int i = 0; i < CH_REPL_PEAK_BUCKETS; i++)
-	{
-		if (p->minute[i] < 0 || p->minute[i] <= minute - CH_REPL_PEAK_BUCKETS ||
-			p->minute[i] > minute)
-			continue;
-		*bytes = Max(*bytes, p->max_bytes[i]);
-		*s = Max(*s, p->max_s[i]);
-	}
-}
-
-/* Highest round trip over the current and the 15 previous minutes; -1: none */
-static double
-peaks_read_rtt(const ChPeakBuckets *p, TimestampTz now)
-{
-	int64		minute = now / USECS_PER_MINUTE;
-	double		ms = -1;
-
-	for (int i = 0; i < CH_REPL_PEAK_BUCKETS; i++)
-		if (p->minute[i] >= 0 && p->minute[i] > minute - CH_REPL_PEAK_BUCKETS &&
-			p->minute[i] <= minute)
-			ms = Max(ms, p->max_rtt_ms[i]);
-	return ms;
-}
-
-static void
-peaks_add_rtt(ChPeakBuckets *p, TimestampTz now, double ms)
-{
-	int64		minute = now / USECS_PER_MINUTE;
-	int			b = (int) (minute % CH_REPL_PEAK_BUCKETS);
-
-	/* peaks_add ran for this minute already (it opens the bucket) */
-	if (p->minute[b] == minute && ms > p->max_rtt_ms[b])
-		p->max_rtt_ms[b] = ms;
-}
 
 /* A sender's peaks follow its slot across reconnects; without one, its pid. */
 static void
@@ -425,7 +281,7 @@ sender_peak_find(const ChSenderRow *row, bool create, TimestampTz now)
 	free_entry->in_use = true;
 	strlcpy(free_entry->key, key, NAMEDATALEN);
 	free_entry->last_seen = now;
-	peaks_init(&free_entry->peaks);
+	ch_repl_peaks_init(&free_entry->peaks);
 	return free_entry;
 }
 
@@ -439,7 +295,7 @@ ch_repl_sender_peak(const ChSenderRow *row, TimestampTz now,
 	*bytes = -1;
 	*seconds = -1;
 	if (e)
-		peaks_read(&e->peaks, now, bytes, seconds);
+		ch_repl_peaks_read(&e->peaks, now, bytes, seconds);
 	if (row->has_bytes[CH_LAG_REPLAY])
 		*bytes = Max(*bytes, row->lag_bytes[CH_LAG_REPLAY]);
 	if (row->has_s[2])
@@ -450,7 +306,7 @@ ch_repl_sender_peak(const ChSenderRow *row, TimestampTz now,
 bool
 ch_repl_standby_peak(TimestampTz now, int64 *bytes, double *seconds)
 {
-	peaks_read(&repl->standby_peaks, now, bytes, seconds);
+	ch_repl_peaks_read(&repl->standby_peaks, now, bytes, seconds);
 	return *bytes >= 0 || *seconds >= 0;
 }
 
@@ -593,7 +449,7 @@ ch_repl_rtt_rows(const ChSenderRow *senders, int nsenders,
 
 		memset(r, 0, sizeof(*r));
 		r->pid = senders[i].pid;
-		r->rtt_max_ms = e ? peaks_read_rtt(&e->peaks, now) : -1;
+		r->rtt_max_ms = e ? ch_repl_peaks_read_rtt(&e->peaks, now) : -1;
 		if (e && e->rtt.pid == senders[i].pid &&
 			now - e->rtt.read_at <= CH_REPL_RTT_MAX_AGE_US)
 		{
@@ -611,7 +467,7 @@ ch_repl_rtt_rows(const ChSenderRow *senders, int nsenders,
 		memset(r, 0, sizeof(*r));
 		r->is_standby = true;
 		r->pid = standby->receiver_pid;
-		r->rtt_max_ms = peaks_read_rtt(&repl->standby_peaks, now);
+		r->rtt_max_ms = ch_repl_peaks_read_rtt(&repl->standby_peaks, now);
 		if (s->pid != 0 && s->pid == standby->receiver_pid &&
 			now - s->read_at <= CH_REPL_RTT_MAX_AGE_US)
 		{
@@ -694,7 +550,7 @@ ch_repl_collect(TimestampTz now)
 	}
 
 	LWLockAcquire(ch_shared->locks[CH_LOCK_REPLICATION], LW_EXCLUSIVE);
-	track_record(end, now);
+	ch_repl_track_record(&repl->track, end, now);
 
 	for (int i = 0; i < nsenders; i++)
 	{
@@ -706,7 +562,7 @@ ch_repl_collect(TimestampTz now)
 		if (e)
 		{
 			e->last_seen = now;
-			peaks_add(&e->peaks, now, row->has_bytes[CH_LAG_REPLAY],
+			ch_repl_peaks_add(&e->peaks, now, row->has_bytes[CH_LAG_REPLAY],
 					  row->lag_bytes[CH_LAG_REPLAY], row->has_s[2], row->lag_s[2]);
 			if (read_rtt)
 			{
@@ -718,7 +574,7 @@ ch_repl_collect(TimestampTz now)
 				rtt_store(&e->rtt, &rtt_queries[k], asked[i], now);
 			}
 			if (e->rtt.pid == row->pid && e->rtt.pid != 0)
-				peaks_add_rtt(&e->peaks, now, e->rtt.min_rtt_us / 1000.0);
+				ch_repl_peaks_add_rtt(&e->peaks, now, e->rtt.min_rtt_us / 1000.0);
 		}
 	}
 	/* peaks of senders gone for longer than the window are of no use */
@@ -733,7 +589,7 @@ ch_repl_collect(TimestampTz now)
 	{
 		if (standby.streaming)
 			repl->last_streaming_at = now;
-		peaks_add(&repl->standby_peaks, now, standby.has_replay_lag,
+		ch_repl_peaks_add(&repl->standby_peaks, now, standby.has_replay_lag,
 				  standby.replay_lag_bytes, true,
 				  ch_repl_standby_delay(&standby, now));
 		if (read_rtt)
@@ -742,7 +598,7 @@ ch_repl_collect(TimestampTz now)
 					  standby_asked, now);
 		if (repl->standby_rtt.pid != 0 &&
 			repl->standby_rtt.pid == standby.receiver_pid)
-			peaks_add_rtt(&repl->standby_peaks, now,
+			ch_repl_peaks_add_rtt(&repl->standby_peaks, now,
 						  repl->standby_rtt.min_rtt_us / 1000.0);
 	}
 	LWLockRelease(ch_shared->locks[CH_LOCK_REPLICATION]);

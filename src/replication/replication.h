@@ -15,19 +15,6 @@
 #include "access/xlogdefs.h"
 #include "utils/timestamp.h"
 
-/* Peaks are kept as per-minute maxima: 15 complete minutes + the current. */
-#define CH_REPL_PEAK_MINUTES 15
-#define CH_REPL_PEAK_BUCKETS (CH_REPL_PEAK_MINUTES + 1)
-
-/* One sample of one lag (bytes and seconds), as the collector saw it. */
-typedef struct ChPeakBuckets
-{
-	int64		minute[CH_REPL_PEAK_BUCKETS];	/* Unix minute held, -1: none */
-	int64		max_bytes[CH_REPL_PEAK_BUCKETS];
-	double		max_s[CH_REPL_PEAK_BUCKETS];
-	double		max_rtt_ms[CH_REPL_PEAK_BUCKETS];	/* of rtt_ms (min_rtt) */
-} ChPeakBuckets;
-
 /*
  * The kernel's round trip of a replication connection, as the collector
  * last read it (tcp_diag.c): the windowed minimum (tcpi_min_rtt) and the
