@@ -29,6 +29,7 @@
 #include "port/atomics.h"
 #include "utils/timestamp.h"
 
+#include "lib/atomic_sketch.h"
 #include "lib/channel_family.h"
 #include "lib/sketch.h"
 
@@ -78,13 +79,6 @@ typedef struct ChListenSlot
 	uint32		family[CH_NOTIFY_SLOT_FAMILIES];
 } ChListenSlot;
 
-/* A commit-phase sketch with atomic counters (count = sum of buckets). */
-typedef struct ChAtomicSketch
-{
-	pg_atomic_uint64 max_ns;
-	pg_atomic_uint64 bucket[SKETCH_NBUCKETS];
-} ChAtomicSketch;
-
 /* Per listener of PostgreSQL's queue: where it was and since when. */
 typedef struct ChListenerProgress
 {
@@ -106,7 +100,7 @@ typedef struct ChNotifyShared
 	pg_atomic_uint64 snap_step;
 	pg_atomic_uint64 snap_time[CH_NOTIFY_SNAPS];
 
-	/* commit phase: windows rotated with the snapshots */
+	/* commit phase: windows rotated with the snapshots (lib/atomic_sketch.h) */
 	ChAtomicSketch commit_window[CH_NOTIFY_WINDOWS];
 
 	/*
@@ -202,7 +196,6 @@ extern void ch_notify_readback_end(bool committed, bool count);
 extern Size ch_notify_shmem_size(void);
 extern void ch_notify_shmem_init(void);
 extern int	ch_notify_total_procs(void);
-extern void ch_sketch_read(ChAtomicSketch *src, sketch_t *dst);
 extern void ch_notify_reset(void);
 
 #endif							/* CODER_HEALTH_NOTIFY_H */

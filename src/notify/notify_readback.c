@@ -162,15 +162,6 @@ typedef struct ReadState
 	uint32		last_family;
 } ReadState;
 
-static inline void
-atomic_max_u64(pg_atomic_uint64 *p, uint64 v)
-{
-	uint64		cur = pg_atomic_read_u64(p);
-
-	while (v > cur && !pg_atomic_compare_exchange_u64(p, &cur, v))
-		;
-}
-
 static void
 apply_deltas(ReadState *st)
 {
@@ -181,7 +172,7 @@ apply_deltas(ReadState *st)
 
 		pg_atomic_fetch_add_u64(&f->notifications, d->notifications);
 		pg_atomic_fetch_add_u64(&f->bytes, d->bytes);
-		atomic_max_u64(&f->max_payload, d->max_payload);
+		ch_atomic_max_u64(&f->max_payload, d->max_payload);
 		pg_atomic_write_u64(&f->last_notify_at, (uint64) st->now);
 	}
 	st->ndeltas = 0;
@@ -375,8 +366,7 @@ record_commit_time(void)
 	ns = compat_instr_time_ns(end);
 	sk = &ch_notify->commit_window[pg_atomic_read_u64(&ch_notify->snap_step) %
 								   CH_NOTIFY_WINDOWS];
-	pg_atomic_fetch_add_u64(&sk->bucket[sketch_index(ns)], 1);
-	atomic_max_u64(&sk->max_ns, ns);
+	ch_atomic_sketch_add(sk, ns);
 }
 
 /*

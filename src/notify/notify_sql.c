@@ -131,7 +131,7 @@ coder_health_notify_queue(PG_FUNCTION_ARGS)
 	sk = palloc(sizeof(sketch_t));
 	sketch_reset(sk);
 	for (uint64 s = step >= RATE_STEPS ? step - RATE_STEPS + 1 : 0; s <= step; s++)
-		ch_sketch_read(&ch_notify->commit_window[s % CH_NOTIFY_WINDOWS], sk);
+		ch_atomic_sketch_read(&ch_notify->commit_window[s % CH_NOTIFY_WINDOWS], sk);
 	sketch_quantiles(sk, qs, 2, q);
 
 	if (snap.supported)

@@ -124,14 +124,6 @@ ch_notify_shmem_size(void)
 	return size;
 }
 
-static void
-sketch_clear_atomic(ChAtomicSketch *sk)
-{
-	pg_atomic_write_u64(&sk->max_ns, 0);
-	for (int b = 0; b < SKETCH_NBUCKETS; b++)
-		pg_atomic_write_u64(&sk->bucket[b], 0);
-}
-
 void
 ch_notify_shmem_init(void)
 {
@@ -168,13 +160,7 @@ ch_notify_shmem_init(void)
 	for (int i = 0; i < CH_NOTIFY_SNAPS; i++)
 		pg_atomic_init_u64(&ch_notify->snap_time[i], (uint64) now);
 	for (int w = 0; w < CH_NOTIFY_WINDOWS; w++)
-	{
-		ChAtomicSketch *sk = &ch_notify->commit_window[w];
-
-		pg_atomic_init_u64(&sk->max_ns, 0);
-		for (int b = 0; b < SKETCH_NBUCKETS; b++)
-			pg_atomic_init_u64(&sk->bucket[b], 0);
-	}
+		ch_atomic_sketch_init(&ch_notify->commit_window[w]);
 	ch_notify->nprogress = nprocs + 1;
 	ch_notify->nslots = nprocs;
 
@@ -299,26 +285,6 @@ static void
 forget_transaction(void)
 {
 	nactions = 0;
-}
-
-/* Copy an atomic sketch into a local one (adds to dst). */
-void
-ch_sketch_read(ChAtomicSketch *src, sketch_t *dst)
-{
-	uint64		max_ns = pg_atomic_read_u64(&src->max_ns);
-
-	for (int b = 0; b < SKETCH_NBUCKETS; b++)
-	{
-		uint64		n = pg_atomic_read_u64(&src->bucket[b]);
-
-		if (n)
-		{
-			dst->bucket[b] += n;
-			dst->count += n;
-		}
-	}
-	if (max_ns > dst->max_ns)
-		dst->max_ns = max_ns;
 }
 
 /* ------------------------------------------------------------------------
@@ -600,7 +566,7 @@ ch_notify_collect(TimestampTz now)
 								pg_atomic_read_u64(&ch_families[i].notifications));
 		pg_atomic_write_u64(&ch_notify->snap_time[next % CH_NOTIFY_SNAPS],
 							(uint64) now);
-		sketch_clear_atomic(&ch_notify->commit_window[next % CH_NOTIFY_WINDOWS]);
+		ch_atomic_sketch_clear(&ch_notify->commit_window[next % CH_NOTIFY_WINDOWS]);
 		pg_write_barrier();
 		pg_atomic_write_u64(&ch_notify->snap_step, next);
 	}
@@ -627,7 +593,7 @@ ch_notify_reset(void)
 			pg_atomic_write_u64(&f->snap[s], 0);
 	}
 	for (int w = 0; w < CH_NOTIFY_WINDOWS; w++)
-		sketch_clear_atomic(&ch_notify->commit_window[w]);
+		ch_atomic_sketch_clear(&ch_notify->commit_window[w]);
 	for (int s = 0; s < CH_NOTIFY_SNAPS; s++)
 		pg_atomic_write_u64(&ch_notify->snap_time[s], (uint64) now);
 	pg_atomic_write_u64(&ch_notify->unread_pages, 0);
