@@ -70,35 +70,18 @@ extern void ch_persist_save(const char *why);
 extern void ch_persist_maybe_save(TimestampTz now);
 extern void ch_persist_register_shutdown(void);
 
-/* settings.c */
-typedef enum ChTrackLevel
-{
-	CH_TRACK_NONE,
-	CH_TRACK_TOP,
-	CH_TRACK_ALL
-} ChTrackLevel;
-
+/* settings.c: the settings no one feature owns (each feature defines its
+ * own in its module's define_settings) */
 extern int	ch_sample_interval_ms;
-extern int	ch_track;
-extern bool ch_track_utility;
-extern bool ch_track_monitoring;
+extern int	ch_save_interval_s;
+extern int	ch_window_step_s;
+extern void ch_define_settings(void);
+extern void ch_reserve_settings_prefix(void);
 
 /* set by coder_health's SQL functions: this statement reads coder_health
  * (shmem.c; cleared by latency_hooks.c when a client statement starts or
  * ends) */
 extern bool ch_self_read;
-extern bool ch_include_errors;
-extern int	ch_max_statements;
-extern int	ch_max_clients;
-extern int	ch_window_step_s;
-extern int	ch_export_top_statements;
-extern int	ch_export_top_queries;
-extern bool ch_query_names;
-extern int	ch_save_interval_s;
-extern void ch_define_settings(void);
-extern void ch_define_latency_settings(void);
-extern void ch_define_query_name_settings(void);
-extern void ch_reserve_settings_prefix(void);
 
 /* collector.c */
 extern void ch_register_collector(void);

@@ -29,6 +29,7 @@
 
 #include "lib/query_name.h"
 #include "lib/sketch.h"
+#include "latency_settings.h"
 
 /* Samples a backend can buffer before it must fold (or drop). */
 #define CH_RING_SIZE 512
