@@ -4,18 +4,23 @@
  *		What the files of the simulated Coder Server share: its limits, the
  *		statements and units of work, the pool connection's state, the
  *		options and the state each file owns (each variable is defined in the
- *		file named next to it, the one that writes it).
+ *		file named next to it).
  *
- * The simulator is split by concern, in the order a request flows:
+ * The simulator is split by concern into layers, top to bottom; a file
+ * uses only files below it, never one above:
  *	main.c            options, start-up, the main loop, the summary line
- *	event_loop.c      handing due work to idle connections, poll()ing them
- *	connections.c     the pool: connect, prepare, break, reconnect, cancel
- *	statements.c      units of work as statement sequences, results, errors
- *	queries.c         the texts of Coder's sqlc queries
+ *	event_loop.c      handing due work to idle connections, stepping each
+ *	                  unit of work through its statements, poll()
  *	pubsub.c          publishing with pg_notify, the LISTEN connection
  *	heartbeat.c       the replicas row: register, heartbeat, mark stopped
+ *	statements.c      the request traffic as statement sequences; sending
+ *	                  any statement, reading its results, timing it
+ *	connections.c     the pool: connect, prepare, break, reconnect, cancel
  *	reference_data.c  the seeded ids the traffic picks from
  *	util.c            clocks, random numbers and uuids, string buffers
+ *	state.c           what more than one file reads or writes: options,
+ *	                  identity, pacing, counters; counting an error
+ *	queries.c         the texts of Coder's sqlc queries
  *
  * workload/Makefile builds them into one program, with _POSIX_C_SOURCE set
  * on the command line so that every file sees the same system headers.
@@ -147,7 +152,7 @@ typedef struct StrBuf
 	size_t		cap;
 } StrBuf;
 
-/* options (main.c) */
+/* options (state.c; main.c sets them) */
 extern const char *opt_conninfo;
 extern const char *opt_name;
 extern const char *opt_relay;
@@ -159,11 +164,15 @@ extern bool opt_quiet;
 extern bool opt_prepared;
 extern bool opt_param_channel;
 
-/* identity: main.c (worker, first connection), heartbeat.c (replica) */
+/*
+ * identity (state.c): set by main.c (worker, first connection), heartbeat.c
+ * (replica); the database latency measured by main.c, then by statements.c
+ * from the heartbeat's ping
+ */
 extern char replica_id[UUID_LEN];
 extern char worker_id[UUID_LEN];
-extern char started_at_ts[TS_LEN];
 extern char first_connected_ts[TS_LEN];
+extern int	db_latency_us;
 
 /* rows picked from, loaded at start (reference_data.c) */
 extern char org_id[UUID_LEN];
@@ -184,14 +193,13 @@ extern double listener_reconnect_at;
 extern char listen_channels[N_CHANNEL_IDS + 8][CHANNEL_LEN];
 extern int	n_listen_channels;
 
-/* pacing (event_loop.c), the measured latency (heartbeat.c) */
+/* pacing (state.c): main.c, event_loop.c, statements.c */
 extern double next_stmt_at;
 extern double next_notify_at;
 extern double next_sync_at;
 extern bool sync_pending;
-extern int	db_latency_us;
 
-/* counters: statements.c, pubsub.c (notifications) */
+/* counters (state.c): statements.c, connections.c, pubsub.c */
 extern long n_statements;
 extern long n_errors;
 extern StmtStats stats[N_STMTS];
@@ -201,8 +209,9 @@ extern long n_notify_timed;
 extern double notify_lat_sum_ms;
 extern double notify_lat_max_ms;
 
-/* main.c: set by SIGINT/SIGTERM */
+/* state.c: set by SIGINT/SIGTERM (main.c) or a failed poll() */
 extern volatile sig_atomic_t stop_requested;
+extern void count_error(StmtId id, const char *msg);
 
 /* util.c */
 extern uint64_t rng_state;
@@ -231,21 +240,22 @@ extern int	busy_count(void);
 extern void cancel_busy(void);
 
 /* statements.c */
-extern void count_error(StmtId id, const char *msg);
 extern bool after_send(PoolConn *pc, StmtId id, int ok);
 extern bool send_stmt(PoolConn *pc, StmtId id, int nparams, const char *const *values);
 extern OpKind pick_op(void);
-extern void start_op(PoolConn *pc, OpKind op);
-extern void drain_results(PoolConn *pc);
+extern void begin_op(PoolConn *pc, OpKind op);
+extern bool traffic_step(PoolConn *pc);
+extern bool collect_results(PoolConn *pc);
 
 /* pubsub.c */
 extern bool send_notify(PoolConn *pc);
 extern void choose_listen_channels(void);
 extern PGconn *open_listener(void);
+extern void listener_reconnect_due(double now);
 extern void listener_read(void);
 
 /* heartbeat.c */
-extern bool replica_sync_step(PoolConn *pc, const char *now_ts);
+extern bool replica_sync_step(PoolConn *pc);
 extern int	measure_latency_us(PGconn *conn);
 extern void register_replica(PGconn *conn);
 extern void mark_replica_stopped(void);

@@ -91,6 +91,7 @@ pool_conn_broken(PoolConn *pc)
 	pc->reconnect_at = now_sec() + RECONNECT_SEC;
 }
 
+/* Reconnect the pool connections whose retry is due. */
 void
 reconnect_due(double now)
 {
@@ -104,12 +105,6 @@ reconnect_due(double now)
 			if (pool[i].conn == NULL)
 				pool[i].reconnect_at = now_sec() + RECONNECT_SEC;
 		}
-	}
-	if (opt_listen && listener == NULL && now >= listener_reconnect_at)
-	{
-		listener = open_listener();
-		if (listener == NULL)
-			listener_reconnect_at = now_sec() + RECONNECT_SEC;
 	}
 }
 

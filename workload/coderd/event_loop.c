@@ -3,11 +3,14 @@
  * event_loop.c
  *		One thread drives every connection with non-blocking libpq: due
  *		work (the heartbeat, then notifications, then statements at the
- *		chosen rate) goes to idle pool connections, and poll() waits for the
- *		busy ones and the listener.
+ *		chosen rate) goes to idle pool connections, poll() waits for the
+ *		busy ones and the listener, and each statement done moves its unit
+ *		of work on to the next.
  *
  * Apart because pacing and waiting are the simulator's scheduler, the same
- * whatever the work is.
+ * whatever the work is; it alone knows every kind of work, so it steps
+ * each through the file that builds its statements (statements.c,
+ * pubsub.c, heartbeat.c), and those never call up into it or each other.
  *
  *-------------------------------------------------------------------------
  */
@@ -17,10 +20,35 @@
 
 #include "coderd_sim.h"
 
-double		next_stmt_at;
-double		next_notify_at;
-double		next_sync_at;
-bool		sync_pending;
+/*
+ * Send the statement for the current step of pc's op, built by the file
+ * that owns that kind of work; when the op has nothing more to send (or
+ * sending failed), pc is left idle.
+ */
+static void
+op_step(PoolConn *pc)
+{
+	bool		sent;
+
+	if (pc->conn == NULL)
+		sent = false;
+	else if (pc->op == OP_NOTIFY)
+		sent = pc->step == 0 && send_notify(pc);
+	else if (pc->op == OP_REPLICA_SYNC)
+		sent = replica_sync_step(pc);
+	else
+		sent = traffic_step(pc);
+	if (!sent)
+		pc->op = OP_NONE;
+}
+
+/* Start op on idle pc. */
+static void
+start_op(PoolConn *pc, OpKind op)
+{
+	begin_op(pc, op);
+	op_step(pc);
+}
 
 /* Hand due work to idle connections. */
 void
@@ -150,6 +178,8 @@ poll_once(int timeout_ms)
 			}
 			pc->flushing = (r == 1);
 		}
-		drain_results(pc);
+		/* each statement done moves its op on to its next statement */
+		while (collect_results(pc))
+			op_step(pc);
 	}
 }

@@ -15,9 +15,8 @@
 
 #include "coderd_sim.h"
 
-char		replica_id[UUID_LEN];
-char		started_at_ts[TS_LEN];
-int			db_latency_us;
+/* when this server started, as its replicas row records it */
+static char started_at_ts[TS_LEN];
 
 /*
  * The statement for step pc->step of the heartbeat (OP_REPLICA_SYNC): which
@@ -26,10 +25,13 @@ int			db_latency_us;
  * sending failed).
  */
 bool
-replica_sync_step(PoolConn *pc, const char *now_ts)
+replica_sync_step(PoolConn *pc)
 {
+	char		now_ts[TS_LEN];
 	char		later_ts[TS_LEN];
 	char		buf[64];
+
+	format_ts(now_ts, sizeof(now_ts), 0);
 
 	switch (pc->step)
 	{

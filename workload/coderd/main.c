@@ -38,24 +38,9 @@
 
 #include "coderd_sim.h"
 
-/* options */
-const char *opt_conninfo = "";
-const char *opt_name = "coderd-sim";
-const char *opt_relay = "http://127.0.0.1:8080";
-int			opt_pool = 10;
+/* the options only main.c reads; the shared ones are in state.c */
 static double opt_duration = 20.0;
-double		opt_rate = 200.0;
-double		opt_notify_rate = 20.0;
-bool		opt_listen = true;
-bool		opt_quiet = false;
 static bool opt_verbose = false;
-bool		opt_prepared = true;
-bool		opt_param_channel = false;
-
-char		worker_id[UUID_LEN];
-char		first_connected_ts[TS_LEN];
-
-volatile sig_atomic_t stop_requested = 0;
 
 static void
 handle_signal(int signo)
@@ -250,6 +235,7 @@ main(int argc, char **argv)
 			next_sync_at += HEARTBEAT_SEC;
 		}
 		reconnect_due(now);
+		listener_reconnect_due(now);
 		dispatch(now);
 
 		for (i = 0; i < opt_pool; i++)

@@ -22,11 +22,6 @@ PGconn	   *listener;
 double		listener_reconnect_at;
 char		listen_channels[N_CHANNEL_IDS + 8][CHANNEL_LEN];
 int			n_listen_channels;
-long		n_notify_sent;
-long		n_notify_received;
-long		n_notify_timed;
-double		notify_lat_sum_ms;
-double		notify_lat_max_ms;
 
 /*
  * Publish one notification.  Coder's pubsub inlines the channel as a quoted
@@ -160,6 +155,18 @@ open_listener(void)
 		return NULL;
 	}
 	return conn;
+}
+
+/* Reconnect the listener if it is gone and its retry is due. */
+void
+listener_reconnect_due(double now)
+{
+	if (opt_listen && listener == NULL && now >= listener_reconnect_at)
+	{
+		listener = open_listener();
+		if (listener == NULL)
+			listener_reconnect_at = now_sec() + RECONNECT_SEC;
+	}
 }
 
 void

@@ -10,7 +10,8 @@
  * Apart because this is the traffic itself: which statements, with which
  * parameters, in which mix.  The replicas heartbeat and pubsub publishes
  * are units of work too; their statements are built in heartbeat.c and
- * pubsub.c.
+ * pubsub.c, above this file, and sent with send_stmt() and after_send();
+ * event_loop.c steps every op.
  *
  *-------------------------------------------------------------------------
  */
@@ -18,11 +19,6 @@
 #include <string.h>
 
 #include "coderd_sim.h"
-
-long		n_statements;
-long		n_errors;
-StmtStats	stats[N_STMTS];
-static int	n_printed_errors;
 
 /* Relative weights of the rate-limited work; see pick_op(). */
 static const struct
@@ -41,21 +37,10 @@ static const struct
 	{OP_INSERT_JOB, 3},
 };
 
-void
-count_error(StmtId id, const char *msg)
-{
-	n_errors++;
-	stats[id].errors++;
-	if (n_printed_errors < MAX_PRINTED_ERRORS && !stop_requested)
-	{
-		n_printed_errors++;
-		fprintf(stderr, "%s: %s: %s", opt_name, stmts[id].name,
-				msg && msg[0] ? msg : "(no message)\n");
-		if (n_printed_errors == MAX_PRINTED_ERRORS)
-			fprintf(stderr, "%s: further errors are only counted\n", opt_name);
-	}
-}
-
+/*
+ * A statement was handed to libpq (ok: whether that worked): mark pc busy
+ * with it, pace -r, and start flushing.  False if it could not be sent.
+ */
 bool
 after_send(PoolConn *pc, StmtId id, int ok)
 {
@@ -203,23 +188,25 @@ send_agent_stats(PoolConn *pc)
 }
 
 /*
- * Send the statement for the current step of pc's op.  Returns false when
- * the op has nothing more to send (or sending failed), leaving pc idle.
+ * Send the statement for the current step of pc's op, one of the request
+ * traffic's (event_loop.c hands the notify and replica sync ops to pubsub.c
+ * and heartbeat.c).  Returns false when the op has nothing more to send (or
+ * sending failed).
  */
-static bool
-op_step(PoolConn *pc)
+bool
+traffic_step(PoolConn *pc)
 {
 	char		now_ts[TS_LEN];
 	char		later_ts[TS_LEN];
 	char		buf[64];
 
-	if (pc->conn == NULL)
-		return false;
 	format_ts(now_ts, sizeof(now_ts), 0);
 
 	switch (pc->op)
 	{
 		case OP_NONE:
+		case OP_NOTIFY:
+		case OP_REPLICA_SYNC:
 			return false;
 
 		case OP_API_REQUEST:
@@ -360,14 +347,6 @@ op_step(PoolConn *pc)
 				return send_stmt(pc, S_GET_WORKSPACES, 4, v);
 			}
 			return false;
-
-		case OP_NOTIFY:
-			if (pc->step == 0)
-				return send_notify(pc);
-			return false;
-
-		case OP_REPLICA_SYNC:
-			return replica_sync_step(pc, now_ts);
 	}
 	return false;
 }
@@ -392,9 +371,9 @@ pick_op(void)
 	return OP_GET_AGENT;
 }
 
-/* Start op on idle pc. */
+/* Set idle pc up for op, its first step not sent yet. */
 void
-start_op(PoolConn *pc, OpKind op)
+begin_op(PoolConn *pc, OpKind op)
 {
 	pc->op = op;
 	pc->step = 0;
@@ -408,11 +387,9 @@ start_op(PoolConn *pc, OpKind op)
 	}
 	else
 		pc->pick = rng_range(0, n_agents - 1);
-	if (!op_step(pc))
-		pc->op = OP_NONE;
 }
 
-/* A statement's results are all in: book it and move the op along. */
+/* A statement's results are all in: book it and count the op's step. */
 static void
 statement_done(PoolConn *pc)
 {
@@ -435,8 +412,6 @@ statement_done(PoolConn *pc)
 		db_latency_us = (int) (ms * 1000.0);
 
 	pc->step++;
-	if (!op_step(pc))
-		pc->op = OP_NONE;
 }
 
 static void
@@ -457,9 +432,13 @@ handle_result(PoolConn *pc, PGresult *res)
 	}
 }
 
-/* Collect whatever results have arrived on pc without blocking. */
-void
-drain_results(PoolConn *pc)
+/*
+ * Collect the results that have arrived on pc without blocking.  True when
+ * its statement is done (booked, pc idle, the op's step counted): the caller
+ * sends the op's next statement and calls again.
+ */
+bool
+collect_results(PoolConn *pc)
 {
 	while (pc->conn != NULL && pc->busy && !pc->flushing &&
 		   !PQisBusy(pc->conn))
@@ -469,9 +448,10 @@ drain_results(PoolConn *pc)
 		if (res == NULL)
 		{
 			statement_done(pc);
-			continue;
+			return true;
 		}
 		handle_result(pc, res);
 		PQclear(res);
 	}
+	return false;
 }
