@@ -100,6 +100,7 @@ run_lint() {
     "$ROOT/src/lib/channel_family.c" "$ROOT/test/unit/test_channel_family.c" \
     "$ROOT/src/lib/statement_text.c" "$ROOT/test/unit/test_statement_text.c" \
     "$ROOT/test/unit/test_history_ring.c" \
+    "$ROOT/src/lib/stats_file.c" "$ROOT/test/unit/test_stats_file.c" \
     -D_POSIX_C_SOURCE=200809L "$ROOT"/workload/*.c "$ROOT"/workload/coderd/*.c >"$log" 2>&1 || rc=$?
   # PostgreSQL-dependent files: check them with the server headers
   cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
@@ -114,7 +115,7 @@ run_lint() {
 }
 
 run_unit() {
-  note "unit: sketch, query names, channel families, statement text, history ring (plain, then ASan+UBSan)"
+  note "unit: sketch, query names, channel families, statement text, history ring, stats file (plain, then ASan+UBSan)"
   local log="$WORK/unit.log" rc=0
   make -C "$ROOT/test/unit" -s check check-asan >"$log" 2>&1 || rc=$?
   grep -E '^(not )?ok|^#' "$log" | grep -vE '^ok' || true

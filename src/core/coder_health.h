@@ -64,12 +64,6 @@ extern Size ch_shmem_size(void);
 extern Size ch_shmem_used_bytes(void);
 extern void ch_require_loaded(void);
 
-/* persist.c: statement latency and channel families across restarts */
-extern void ch_persist_load(void);
-extern void ch_persist_save(const char *why);
-extern void ch_persist_maybe_save(TimestampTz now);
-extern void ch_persist_register_shutdown(void);
-
 /* settings.c: the settings no one feature owns (each feature defines its
  * own in its module's define_settings) */
 extern int	ch_sample_interval_ms;

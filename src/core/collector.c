@@ -34,6 +34,7 @@
 #include "pg/compat.h"
 #include "coder_health.h"
 #include "module.h"
+#include "persist.h"
 
 /* Seconds before the postmaster restarts a collector that died. */
 #define CH_COLLECTOR_RESTART_SECONDS 1
@@ -44,8 +45,8 @@ ch_register_collector(void)
 	BackgroundWorker worker;
 
 	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
-		BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_flags =
+		BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_ConsistentState;
 	worker.bgw_restart_time = CH_COLLECTOR_RESTART_SECONDS;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "coder_health");
@@ -64,8 +65,10 @@ ch_collector_detach(int code, Datum arg)
 }
 
 /*
- * One collector cycle: every module's periodic work, in cycle_context, which
- * is empty again when this returns.
+ * One collector cycle: every module's periodic work, then the periodic
+ * save of the statistics file (persist.c: each module copies its section
+ * under its own lock, the file is written holding none), in cycle_context,
+ * which is empty again when this returns.
  */
 static void
 ch_collector_cycle(MemoryContext cycle_context, TimestampTz now)
@@ -75,6 +78,7 @@ ch_collector_cycle(MemoryContext cycle_context, TimestampTz now)
 	for (int i = 0; i < ch_nmodules; i++)
 		if (ch_modules[i]->collect)
 			ch_modules[i]->collect(now);
+	ch_persist_maybe_save(now);
 	MemoryContextSwitchTo(oldcontext);
 	MemoryContextReset(cycle_context);
 }
@@ -82,7 +86,7 @@ ch_collector_cycle(MemoryContext cycle_context, TimestampTz now)
 void
 ch_collector_main(Datum arg)
 {
-	TimestampTz next_run;
+	TimestampTz	  next_run;
 	MemoryContext cycle_context;
 
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -136,7 +140,8 @@ ch_collector_main(Datum arg)
 		 * then restart the cadence from now instead of catching up in a
 		 * burst.
 		 */
-		next_run = TimestampTzPlusMilliseconds(next_run, ch_sample_interval_ms);
+		next_run =
+			TimestampTzPlusMilliseconds(next_run, ch_sample_interval_ms);
 		if (end >= next_run)
 		{
 			if (cycle_us > (long) ch_sample_interval_ms * 1000L)
@@ -149,8 +154,7 @@ ch_collector_main(Datum arg)
 
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 wait_ms,
-						 PG_WAIT_EXTENSION);
+						 wait_ms, PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}

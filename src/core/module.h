@@ -2,9 +2,10 @@
  *
  * module.h
  *	  What each coder_health feature (latency, LISTEN/NOTIFY, Coder
- *	  Servers, replication, ...) plugs into: settings, shared memory, hooks
- *	  and the collector's cycle.  coder_health.c and collector.c walk the
- *	  list in modules.c, so a feature lives in its own files.
+ *	  Servers, replication, ...) plugs into: settings, shared memory, hooks,
+ *	  the collector's cycle and its section of the statistics file.
+ *	  coder_health.c, collector.c and persist.c walk the list in modules.c,
+ *	  so a feature lives in its own files and core names none of them.
  *
  *-------------------------------------------------------------------------
  */
@@ -15,26 +16,47 @@
 
 #include "utils/timestamp.h"
 
+struct ChStatsWriter; /* persist.h */
+struct ChStatsReader; /* lib/stats_file.h */
+
 typedef struct ChModule
 {
 	const char *name;
 	/* _PG_init, preload only: DefineCustom*Variable calls */
-	void		(*define_settings) (void);
+	void (*define_settings)(void);
 	/* bytes of shared memory this feature needs (settings are known) */
-	Size		(*shmem_size) (void);
+	Size (*shmem_size)(void);
 	/* create or attach its shared memory; AddinShmemInitLock is held */
-	void		(*shmem_init) (void);
+	void (*shmem_init)(void);
 	/* _PG_init, preload only: chain hooks, register callbacks */
-	void		(*install_hooks) (void);
+	void (*install_hooks)(void);
 	/* once per collector cycle, in the collector (no database) */
-	void		(*collect) (TimestampTz now);
+	void (*collect)(TimestampTz now);
 	/* bytes of its reservation that hold data now, for status */
-	Size		(*used_bytes) (void);
+	Size (*used_bytes)(void);
+
+	/*
+	 * Its section of pg_stat/coder_health.stat (persist.h), named after the
+	 * module, in this version.  save: in the collector every save_interval
+	 * (its own lock, short, shared) or in the postmaster at a clean shutdown
+	 * (no lock: no backend is left); copy what survives a restart into w,
+	 * count what it wrote.  load: in the postmaster before any backend runs;
+	 * r is bounded to the section (for a file of format 1..3, version is
+	 * CH_STATS_LEGACY(format) and r the whole file before its CRC); check
+	 * only (restore = false) or restore, count what it restored (reset
+	 * times included: they are its own).  NULL, or why the file is ignored.
+	 * A module without a section in the file starts empty.
+	 */
+	uint32		save_version;
+	const char *saved_what; /* "statements": for the log line */
+	void (*save)(struct ChStatsWriter *w, uint32 *count);
+	const char *(*load)(struct ChStatsReader *r, uint32 version, bool restore,
+						uint32 *count);
 } ChModule;
 
 /* modules.c */
 extern const ChModule *const ch_modules[];
-extern const int ch_nmodules;
+extern const int			 ch_nmodules;
 
 /* the features */
 extern const ChModule ch_latency_module;
@@ -43,4 +65,4 @@ extern const ChModule ch_replication_module;
 extern const ChModule ch_notify_module;
 extern const ChModule ch_health_module;
 
-#endif							/* CODER_HEALTH_MODULE_H */
+#endif /* CODER_HEALTH_MODULE_H */

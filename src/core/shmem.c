@@ -17,6 +17,7 @@
 #include "pg/compat.h"
 #include "coder_health.h"
 #include "module.h"
+#include "persist.h"
 
 CoderHealthShared *ch_shared = NULL;
 

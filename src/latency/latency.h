@@ -209,7 +209,8 @@ typedef struct ChLatencyShared
 	int			nslots;
 } ChLatencyShared;
 
-/* An entry as saved on disk (everything but the rolling windows). */
+/* An entry as saved on disk (everything but the rolling windows;
+ * latency_persist.c). */
 typedef struct ChSavedEntry
 {
 	ChStmtKey	key;
@@ -262,6 +263,14 @@ extern bool ch_entry_set_text(ChStmtEntry *entry, const char *text,
 extern const char *ch_entry_text(ChStmtEntry *entry, int *encoding);
 
 
+
+/* latency_persist.c: its section of the statistics file (core/persist.h) */
+#define CH_LATENCY_SECTION_VERSION 1
+struct ChStatsWriter;
+struct ChStatsReader;
+extern void ch_latency_save(struct ChStatsWriter *w, uint32 *count);
+extern const char *ch_latency_load(struct ChStatsReader *r, uint32 version,
+								   bool restore, uint32 *count);
 
 /* latency_hooks.c */
 extern void ch_latency_install_hooks(void);

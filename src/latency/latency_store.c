@@ -1017,8 +1017,6 @@ ch_latency_collect(TimestampTz now)
 		rotate_windows(now);
 	evict_if_needed();
 	LWLockRelease(ch_shared->lock);
-
-	ch_persist_maybe_save(now);
 }
 
 /*
@@ -1087,10 +1085,14 @@ const ChModule ch_latency_module = {
 	.install_hooks = ch_latency_install_hooks,
 	.collect = ch_latency_collect,
 	.used_bytes = ch_latency_used_bytes,
+	.save_version = CH_LATENCY_SECTION_VERSION,
+	.saved_what = "statements",
+	.save = ch_latency_save,
+	.load = ch_latency_load,
 };
 
 /*
- * Recreate an entry from a saved file (persist.c), at startup before
+ * Recreate an entry from a saved file (latency_persist.c), at startup before
  * anyone else runs.  False when the table or the chunk pool is full.
  */
 bool

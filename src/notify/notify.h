@@ -141,7 +141,8 @@ extern bool ch_track_notify;
 extern uint32 ch_family_lookup(const char *family, int len);
 extern uint32 ch_family_of_channel(const char *channel, int len);
 
-/* A family as saved on disk (persist.c); rates start again after a restart. */
+/* A family as saved on disk (notify_persist.c); rates start again after a
+ * restart. */
 typedef struct ChSavedFamily
 {
 	char		name[CH_FAMILY_NAME_LEN];
@@ -155,6 +156,14 @@ typedef struct ChSavedFamily
 extern uint32 ch_notify_families_in_use(void);
 extern void ch_notify_save_family(uint32 entry, ChSavedFamily *saved);
 extern bool ch_notify_restore_family(const ChSavedFamily *saved);
+
+/* notify_persist.c: its section of the statistics file (core/persist.h) */
+#define CH_NOTIFY_SECTION_VERSION 1
+struct ChStatsWriter;
+struct ChStatsReader;
+extern void ch_notify_save(struct ChStatsWriter *w, uint32 *count);
+extern const char *ch_notify_load(struct ChStatsReader *r, uint32 version,
+								  bool restore, uint32 *count);
 extern void ch_hll_add(ChFamily *f, uint64 hash);
 extern double ch_hll_estimate(ChFamily *f);
 extern void ch_family_entry_init(ChFamily *f, const char *name);

@@ -617,4 +617,8 @@ const ChModule ch_notify_module = {
 	.install_hooks = ch_notify_install_hooks,
 	.collect = ch_notify_collect,
 	.used_bytes = ch_notify_used_bytes,
+	.save_version = CH_NOTIFY_SECTION_VERSION,
+	.saved_what = "channel families",
+	.save = ch_notify_save,
+	.load = ch_notify_load,
 };

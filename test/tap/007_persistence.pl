@@ -99,29 +99,67 @@ ok($node->wait_for_log(qr/ignoring statistics file.*another version of coder_hea
 is($node->safe_psql('postgres', $calls_sql), '0', 'wrong version: empty start');
 
 # older formats are read on upgrade, made here from the good file (format
-# 3): each entry's text (after its buckets: length, encoding, bytes) taken
-# out gives format 2 (0.3.0); cutting the header after saved_at (40 bytes)
-# and dropping the families at the end gives format 1 (0.1.0)
+# 4: a header, then sections; src/lib/stats_file.h).  Format 3 had one
+# 56-byte header with the latency and notify fields, then the entries (laid
+# out as in the latency section), then the families; each entry's text
+# (after its buckets: length, encoding, bytes) taken out gives format 2
+# (0.3.0); cutting the header after saved_at (40 bytes) and dropping the
+# families gives format 1 (0.1.0)
 $node->stop;
-my ($v2_entries, $v2_families);
+my ($v3_header, $v3_entries, $v2_entries, $v2_families);
 {
-	my ($entry_size, $nentries) = unpack('V2', substr($good, 16, 8));
-	my ($family_size, $nfamilies) = unpack('VV', substr($good, 40, 8));
+	my ($magic, $format, $pg_major, $nsections, $saved_at) = unpack('V4 q<', $good);
+	is($format, 4, 'the file is of format 4');
+	my %section;
+	my $p = 24;
+	for (1 .. $nsections)
+	{
+		my $name = unpack('Z16', substr($good, $p, 16));
+		my $len = unpack('Q<', substr($good, $p + 24, 8));
+		$section{$name} = [ $p + 32, $len ];
+		$p += 32 + $len;
+	}
+	my ($lat, $lat_len) = @{ $section{latency} };
+	my ($ntf, $ntf_len) = @{ $section{notify} };
+	my ($buckets, $entry_size, $nentries) = unpack('V3', substr($good, $lat, 12));
+	my $reset_time = unpack('q<', substr($good, $lat + 16, 8));
+	my ($family_size, $nfamilies) = unpack('VV', substr($good, $ntf, 8));
+	my $notify_reset_time = unpack('q<', substr($good, $ntf + 8, 8));
+	$v3_header = pack('V6 q< q< V2 q<', 0x43485354, 3, $pg_major, $buckets,
+		$entry_size, $nentries, $reset_time, $saved_at, $family_size, $nfamilies,
+		$notify_reset_time);
+	$v3_entries = substr($good, $lat + 24, $lat_len - 24);
+	$v2_families = substr($good, $ntf + 16, $ntf_len - 16);
+	is(length($v2_families), $nfamilies * $family_size, 'the notify section holds its families');
 	my $k = $entry_size - 128;
-	my $p = 56;
+	$p = 0;
 	$v2_entries = '';
 	for (1 .. $nentries)
 	{
-		my $nb = unpack('V', substr($good, $p + $k + 120, 4));
-		$v2_entries .= substr($good, $p, $entry_size + $nb * 10);
+		my $nb = unpack('V', substr($v3_entries, $p + $k + 120, 4));
+		$v2_entries .= substr($v3_entries, $p, $entry_size + $nb * 10);
 		$p += $entry_size + $nb * 10;
-		$p += 8 + unpack('V', substr($good, $p, 4));
+		$p += 8 + unpack('V', substr($v3_entries, $p, 4));
 	}
-	$v2_families = substr($good, $p, $nfamilies * $family_size);
-	is($p + $nfamilies * $family_size, length($good) - 4, 'format 3 walked to its families');
+	is($p, length($v3_entries), 'the latency section walked to its end');
 }
 {
-	my $v2 = substr($good, 0, 56) . $v2_entries . $v2_families;
+	my $v3 = $v3_header . $v3_entries . $v2_families;
+	write_file($file, $v3 . pack('V', crc32c($v3)));
+}
+$offset = -s $node->logfile;
+$node->start;
+ok($node->wait_for_log(
+		qr/restored latency statistics of \d+ statements and [1-9]\d* channel families/, $offset),
+	'a format-3 file (before sections) is read on upgrade');
+is($node->safe_psql('postgres', $calls_sql), '15', 'with its statements');
+is($node->safe_psql('postgres', $family_sql), '5 18 8 4', 'and its channel families');
+is($node->safe_psql('postgres',
+		"SELECT query FROM coder_health.statement_latency WHERE query_name = 'GetPersisted'"),
+	'SELECT pg_sleep(?)', 'and its texts');
+$node->stop;
+{
+	my $v2 = $v3_header . $v2_entries . $v2_families;
 	substr($v2, 4, 4) = pack('V', 2);
 	write_file($file, $v2 . pack('V', crc32c($v2)));
 }
@@ -140,7 +178,7 @@ ok($node->poll_query_until('postgres',
 	'and their text once they do');
 $node->stop;
 {
-	my $v1 = substr($good, 0, 40) . $v2_entries;
+	my $v1 = substr($v3_header, 0, 40) . $v2_entries;
 	substr($v1, 4, 4) = pack('V', 1);
 	write_file($file, $v1 . pack('V', crc32c($v1)));
 }

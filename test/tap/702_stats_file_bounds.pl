@@ -50,10 +50,27 @@ sub crc32c
 is(unpack('V', substr($good, -4)), crc32c(substr($good, 0, -4)),
 	'the CRC-32C of the saved file is computed here the same way');
 
-# the layout (src/core/persist.c, src/latency/latency.h): a 56-byte header, then entries
-my ($magic, $format, $pg_major, $buckets, $entry_size, $nentries) =
-  unpack('V6', $good);
+# the layout (src/lib/stats_file.h; sections: src/latency/latency_persist.c,
+# src/notify/notify_persist.c): a 24-byte header, then per module a 32-byte
+# section header (name, version, reserved, length) and its data
+my ($magic, $format, $pg_major, $nsections) = unpack('V4', $good);
 is($magic, 0x43485354, 'the file starts with the magic number');
+is($format, 4, 'format 4: one section per module');
+my %section;
+{
+	my $p = 24;
+	for (1 .. $nsections)
+	{
+		my $name = unpack('Z16', substr($good, $p, 16));
+		my ($lo, $hi) = unpack('VV', substr($good, $p + 24, 8));
+		$section{$name} = $p + 32;
+		$p += 32 + $lo + $hi * 4294967296;
+	}
+	is($p, length($good) - 4, 'the sections tile the file up to its CRC');
+}
+ok(defined $section{latency} && defined $section{notify}, 'latency and notify sections');
+# latency: buckets, entry size, nentries, reserved, reset_time; then entries
+my ($entry_size, $nentries) = unpack('V2', substr($good, $section{latency} + 4, 8));
 # the key grows with releases: the rest of an entry is 128 bytes
 my $k = $entry_size - 128;
 cmp_ok($k, '>=', 24, "an entry's key is $k bytes");
@@ -62,21 +79,22 @@ cmp_ok($nentries, '>=', 1, "the file holds statements ($nentries)");
 # offset of the entry named PersistMarker (name right after the key)
 my $marker;
 {
-	my $p = 56;
+	my $p = $section{latency} + 24;
 	for (1 .. $nentries)
 	{
 		my $name = unpack('Z64', substr($good, $p + $k, 64));
 		$marker = $p if $name eq 'PersistMarker';
 		my $nb = unpack('V', substr($good, $p + $k + 120, 4));
 		$p += $entry_size + $nb * 10;
-		# format 3: the text's length and encoding, then its bytes
+		# the text's length and encoding, then its bytes
 		our $marker_text = $p if $name eq 'PersistMarker';
 		$p += 8 + unpack('V', substr($good, $p, 4));
 	}
 	ok(defined $marker, 'the entry of PersistMarker is found in the file');
-	my $nfam = unpack('V', substr($good, 44, 4));
+	# notify: family size, nfamilies, reset_time; then the families
+	my $nfam = unpack('V', substr($good, $section{notify} + 4, 4));
 	cmp_ok($nfam, '>=', 1, "the file holds channel families ($nfam)");
-	our $families_at = $p;
+	our $families_at = $section{notify} + 16;
 }
 
 sub crafted
@@ -146,7 +164,9 @@ my @cases = (
 	[ 'a text that is not valid in its encoding', content => crafted($marker_text + 8, "\xff\xfe") ],
 	[ 'a text with a NUL inside', content => crafted($marker_text + 8, "\0") ],
 	[ 'a family name that is not UTF-8', content => crafted($families_at, "\xff\xfe\0") ],
-	[ 'a header with saved_at = infinity', content => crafted(32, pack('q<', 9223372036854775807)) ],
+	[ 'a header with saved_at = infinity', content => crafted(16, pack('q<', 9223372036854775807)) ],
+	[ 'a latency reset_time of infinity', content => crafted($section{latency} + 16, pack('q<', 9223372036854775807)) ],
+	[ 'a section length past the end of the file', content => crafted($section{latency} - 8, pack('Q<', 1 << 40)) ],
 );
 foreach my $case (@cases)
 {
