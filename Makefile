@@ -16,10 +16,11 @@
 EXTENSION    = coder_health
 MODULE_big   = coder_health
 EXTVERSION   = $(shell sed -n "s/^default_version = '\(.*\)'/\1/p" coder_health.control)
-# src/core (init, module list, shared memory, collector, persistence,
-# history, status), src/pg (PostgreSQL version shims), src/lib (plain C,
+# src/coder_health.c (the entry point: _PG_init and the module list, the
+# only file naming the features), src/core (loading, shared memory,
+# collector, persistence, history, status), src/pg (PostgreSQL version shims), src/lib (plain C,
 # unit-tested alone) and one folder per feature; see docs/architecture.md.
-OBJS         = $(patsubst %.c,%.o,$(wildcard src/*/*.c))
+OBJS         = $(patsubst %.c,%.o,$(wildcard src/*.c src/*/*.c))
 PG_CPPFLAGS += -I$(srcdir)/src
 # The install script is assembled from one fragment per feature
 # (sql/install/NN_feature.sql), in name order.
@@ -78,7 +79,7 @@ workload:
 	$(MAKE) -C workload PG_CONFIG=$(PG_CONFIG)
 
 format:
-	clang-format -i src/*/*.c src/*/*.h workload/*.c workload/coderd/*.[ch] test/unit/*.c
+	clang-format -i src/*.c src/*/*.c src/*/*.h workload/*.c workload/coderd/*.[ch] test/unit/*.c
 
 lint:
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \

@@ -1,6 +1,6 @@
 #!/bin/bash
-# clang-tidy on src/*/*.c with the server's include path and the checked-in
-# .clang-tidy (bug-finding checks; warnings are errors).  Prints the
+# clang-tidy on src/*.c and src/*/*.c with the server's include path and the
+# checked-in .clang-tidy (bug-finding checks; warnings are errors).  Prints the
 # diagnostics and exits non-zero if there are any.  test/run.sh's lint suite
 # calls it; run it alone with: PG_CONFIG=... bash test/lint.sh
 set -uo pipefail
@@ -15,12 +15,12 @@ INC="$("$PG_CONFIG" --includedir-server)"
 version="$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$ROOT/coder_health.control")"
 cd "$ROOT" || exit 1
 rc=0
-out="$("$TIDY" --quiet src/*/*.c -- -I src -I "$INC" \
+out="$("$TIDY" --quiet src/*.c src/*/*.c -- -I src -I "$INC" \
   -DCODER_HEALTH_VERSION="\"$version\"" 2>&1)" || rc=$?
 # clang-tidy prints "N warnings generated" for suppressed system-header noise
 echo "$out" | grep -vE '^[0-9]+ warnings? (and [0-9]+ errors? )?generated\.$|^Suppressed [0-9]+ warnings|^Use -header-filter|^Error while processing' || true
 if [ "$rc" -eq 0 ] && ! echo "$out" | grep -qE '(warning|error):'; then
-  echo "clang-tidy: $(ls src/*/*.c | wc -l) files clean"
+  echo "clang-tidy: $(ls src/*.c src/*/*.c | wc -l) files clean"
   exit 0
 fi
 echo "clang-tidy: diagnostics above"

@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * coder_health.c
- *	  Loading coder_health: settings, shared memory, hooks and the collector.
+ *	  Loading coder_health: settings, shared memory, hooks and the collector,
+ *	  for the modules the entry point (src/coder_health.c: _PG_init) hands
+ *	  over.  Core walks that list and names no feature.
  *
  * coder_health only works from shared_preload_libraries: it needs shared
  * memory and a background worker, both of which can only be set up while the
@@ -21,9 +23,9 @@
 #include "coder_health.h"
 #include "module.h"
 
-PG_MODULE_MAGIC;
-
-void		_PG_init(void);
+/* the features, in the entry point's order (module.h) */
+const ChModule *const *ch_modules = NULL;
+int			ch_nmodules = 0;
 
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
@@ -47,11 +49,14 @@ ch_shmem_startup_hook(void)
 	ch_shmem_startup();
 }
 
+/* _PG_init (src/coder_health.c), with the list of modules */
 void
-_PG_init(void)
+ch_load(const ChModule *const *modules, int nmodules)
 {
 	if (!process_shared_preload_libraries_in_progress)
 		return;
+	ch_modules = modules;
+	ch_nmodules = nmodules;
 
 	ch_define_settings();
 	for (int i = 0; i < ch_nmodules; i++)

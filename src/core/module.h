@@ -4,8 +4,9 @@
  *	  What each coder_health feature (latency, LISTEN/NOTIFY, Coder
  *	  Servers, replication, ...) plugs into: settings, shared memory, hooks,
  *	  the collector's cycle and its section of the statistics file.
- *	  coder_health.c, collector.c and persist.c walk the list in modules.c,
- *	  so a feature lives in its own files and core names none of them.
+ *	  core/coder_health.c, collector.c and persist.c walk the list that
+ *	  src/coder_health.c hands over, so a feature lives in its own files
+ *	  and core names none of them.
  *
  *-------------------------------------------------------------------------
  */
@@ -54,15 +55,14 @@ typedef struct ChModule
 						uint32 *count);
 } ChModule;
 
-/* modules.c */
-extern const ChModule *const ch_modules[];
-extern const int			 ch_nmodules;
+/*
+ * The list, handed over by the entry point (src/coder_health.c, the only
+ * file that names the features) to ch_load (core/coder_health.c); its
+ * order is the order of settings, shared memory, hooks, the collector's
+ * cycle and the statistics file's sections.
+ */
+extern const ChModule *const *ch_modules;
+extern int	ch_nmodules;
+extern void ch_load(const ChModule *const *modules, int nmodules);
 
-/* the features */
-extern const ChModule ch_latency_module;
-extern const ChModule ch_clients_module;
-extern const ChModule ch_replication_module;
-extern const ChModule ch_notify_module;
-extern const ChModule ch_health_module;
-
-#endif /* CODER_HEALTH_MODULE_H */
+#endif							/* CODER_HEALTH_MODULE_H */
