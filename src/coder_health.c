@@ -17,6 +17,7 @@
 
 #include "fmgr.h"
 
+#include "core/history.h"
 #include "core/module.h"
 
 PG_MODULE_MAGIC;
@@ -27,6 +28,7 @@ extern const ChModule ch_clients_module;
 extern const ChModule ch_replication_module;
 extern const ChModule ch_notify_module;
 extern const ChModule ch_health_module;
+/* and core's own: the history, last, so it samples this cycle's figures */
 
 static const ChModule *const modules[] = {
 	&ch_latency_module,
@@ -34,6 +36,7 @@ static const ChModule *const modules[] = {
 	&ch_replication_module,
 	&ch_notify_module,
 	&ch_health_module,
+	&ch_history_module,
 };
 
 void		_PG_init(void);

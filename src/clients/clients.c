@@ -416,4 +416,7 @@ const ChModule ch_clients_module = {
 	.install_hooks = ch_clients_install_hooks,
 	.collect = ch_clients_collect,
 	.used_bytes = ch_clients_used_bytes,
+	.history_metrics = ch_clients_history_metrics,
+	.nhistory_metrics = CH_CLIENTS_HM_COUNT,
+	.history_sample = ch_clients_history_sample,
 };

@@ -26,6 +26,7 @@
 #include "port/atomics.h"
 #include "pg/compat.h"
 #include "utils/timestamp.h"
+#include "core/history.h"
 
 #define CH_HOST_ADDR_LEN 48		/* INET6_ADDRSTRLEN + room */
 #define CH_MAX_HOSTS 256		/* client hosts with a remembered peak */
@@ -88,5 +89,14 @@ extern void ch_clients_collect(TimestampTz now);
 extern uint64 ch_peak_step(TimestampTz now);
 extern bool ch_backend_sqlc_named(const PgBackendStatus *be);
 extern TimestampTz ch_host_named_at(const char *addr);
+
+/* clients_history.c: its series of the history (core/history.h) */
+typedef enum ChClientsHistoryMetric
+{
+	CH_CLIENTS_HM_CONNECTIONS,	/* key: client host */
+	CH_CLIENTS_HM_COUNT
+} ChClientsHistoryMetric;
+extern const ChHistoryMetric ch_clients_history_metrics[CH_CLIENTS_HM_COUNT];
+extern void ch_clients_history_sample(TimestampTz now, ChHistorySink *sink);
 
 #endif							/* CODER_HEALTH_CLIENTS_H */

@@ -17,6 +17,10 @@
  * must outlive a cycle is allocated in TopMemoryContext explicitly (the
  * replication module's row buffers, the history module's pending rows).
  *
+ * Locking: the collector holds no lock of its own; each module's collect
+ * takes its own, and the periodic save (persist.c) writes the statistics
+ * file holding none.
+ *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -45,8 +49,8 @@ ch_register_collector(void)
 	BackgroundWorker worker;
 
 	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags =
-		BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	worker.bgw_flags = BGWORKER_SHMEM_ACCESS |
+		BGWORKER_BACKEND_DATABASE_CONNECTION;
 	worker.bgw_start_time = BgWorkerStart_ConsistentState;
 	worker.bgw_restart_time = CH_COLLECTOR_RESTART_SECONDS;
 	snprintf(worker.bgw_library_name, BGW_MAXLEN, "coder_health");
@@ -86,7 +90,7 @@ ch_collector_cycle(MemoryContext cycle_context, TimestampTz now)
 void
 ch_collector_main(Datum arg)
 {
-	TimestampTz	  next_run;
+	TimestampTz next_run;
 	MemoryContext cycle_context;
 
 	pqsignal(SIGTERM, SignalHandlerForShutdownRequest);
@@ -140,8 +144,7 @@ ch_collector_main(Datum arg)
 		 * then restart the cadence from now instead of catching up in a
 		 * burst.
 		 */
-		next_run =
-			TimestampTzPlusMilliseconds(next_run, ch_sample_interval_ms);
+		next_run = TimestampTzPlusMilliseconds(next_run, ch_sample_interval_ms);
 		if (end >= next_run)
 		{
 			if (cycle_us > (long) ch_sample_interval_ms * 1000L)
@@ -154,7 +157,8 @@ ch_collector_main(Datum arg)
 
 		(void) WaitLatch(MyLatch,
 						 WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-						 wait_ms, PG_WAIT_EXTENSION);
+						 wait_ms,
+						 PG_WAIT_EXTENSION);
 		ResetLatch(MyLatch);
 		CHECK_FOR_INTERRUPTS();
 	}

@@ -1,24 +1,29 @@
 /*-------------------------------------------------------------------------
  *
  * history.c
- *	  Recent history of key figures, kept in shared memory by the collector
- *	  (see health.h): coder_health.history and coder_health.sparkline().
+ *	  Recent history of key figures, kept in shared memory by the collector:
+ *	  coder_health.history and coder_health.sparkline() (the history
+ *	  module, core's own; settings coder_health.history_interval and
+ *	  history_length).
  *
- * The collector has no database connection, so every figure is read from
- * the other features' shared state through their headers, under their own
- * locks, taken one at a time and only for a copy.  The ring holds rows
- * (time, metric, key, value); a sample appends a variable number of rows
- * (one per Coder Server, database, standby), so the ring is sized for
- * CH_HISTORY_ROWS_PER_SAMPLE rows per sample over history_length and
- * readers filter on time: more keys than that shorten the time covered,
- * they never overflow anything.
+ * Each module names its series and fills the values of one sample
+ * (module.h: history_metrics, history_sample; history.h); this file only
+ * stores rows (time, metric, key, value) and knows no module's struct.
+ * A sample appends a variable number of rows (one per Coder Server,
+ * database, standby), so the ring is sized for CH_HISTORY_ROWS_PER_SAMPLE
+ * rows per sample over history_length and readers filter on time: more
+ * keys than that shorten the time covered, they never overflow anything.
+ * When the modules note more rows than a sample's budget, each keeps a
+ * fair share: rows are taken from the modules in turn, one at a time.
  *
- * Locking: only the collector writes the ring, appending a sample's rows
- * under CH_LOCK_HISTORY in exclusive mode after it has read the other
- * features (never holding two of coder_health's locks at once).  Readers
- * note how many rows were written under the lock in shared mode, then copy
- * chunks under it and skip the rows overwritten in between (history_ring.h;
- * the arithmetic is unit-tested in test/unit/test_history_ring.c).
+ * Locking: only the collector writes the ring.  Each module's
+ * history_sample takes its own lock alone, in shared mode, for a copy
+ * (never two of coder_health's locks at once, so there is no lock order
+ * to get wrong); then the rows are appended under CH_LOCK_HISTORY in
+ * exclusive mode.  Readers note how many rows were written under the lock
+ * in shared mode, then copy chunks under it and skip the rows overwritten
+ * in between (history_ring.h; the arithmetic is unit-tested in
+ * test/unit/test_history_ring.c).
  *
  *-------------------------------------------------------------------------
  */
@@ -26,26 +31,20 @@
 
 #include <math.h>
 
-#include "access/xlog.h"
 #include "fmgr.h"
 #include "funcapi.h"
-#include "replication/slot.h"
-#include "replication/walsender.h"
 #include "storage/shmem.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "pg/compat.h"
 #include "coder_health.h"
-#include "clients/clients.h"
-#include "health/health.h"
+#include "history.h"
 #include "lib/history_ring.h"
-#include "latency/latency.h"
 #include "module.h"
-#include "notify/notify.h"
 #include "privacy.h"
-#include "replication/replication.h"
 #include "srf.h"
 
 PG_FUNCTION_INFO_V1(coder_health_history);
@@ -62,37 +61,11 @@ PG_FUNCTION_INFO_V1(coder_health_history);
  */
 #define CH_HISTORY_MAX_ROWS 1000000
 #define CH_HISTORY_READ_CHUNK 8192
-#define CH_HISTORY_KEY_LEN 48
-
-/* The metrics, in the order sparkline() lists them. */
-typedef enum ChHistoryMetric
-{
-	CH_HM_CONNECTIONS,			/* key: client host */
-	CH_HM_NOTIFY_QUEUE_USAGE,	/* percent, as notify_queue.usage_pct */
-	CH_HM_NOTIFY_BACKLOG,		/* bytes behind of the slowest listener */
-	CH_HM_REPL_LAG_BYTES,		/* key: standby (slot, else walsender pid) */
-	CH_HM_REPL_LAG_S,
-	CH_HM_P99_MS,				/* key: database oid (the view shows its name) */
-	CH_HM_CALLS_PER_S,
-	CH_HM_REPL_RTT_MS,			/* key as the lag's; kernel min_rtt */
-	CH_HM_COUNT
-} ChHistoryMetric;
-
-static const char *const metric_names[CH_HM_COUNT] = {
-	"connections",
-	"notify_queue_usage_pct",
-	"notify_backlog_bytes",
-	"replication_lag_bytes",
-	"replication_lag_s",
-	"p99_ms",
-	"calls_per_s",
-	"replication_rtt_ms",
-};
 
 typedef struct ChHistoryRow
 {
 	TimestampTz ts;
-	int32		metric;
+	int32		metric;			/* see metric_of */
 	char		key[CH_HISTORY_KEY_LEN];
 	double		value;
 } ChHistoryRow;
@@ -106,11 +79,79 @@ typedef struct ChHistoryShared
 
 static ChHistoryShared *ch_history;
 
+int			ch_history_interval_s = 10;
+int			ch_history_length_s = 3600;
+
+/*
+ * One module's rows of the sample being taken (collector-local): metric is
+ * already the ring's number (the module's offset + its own index).
+ */
+struct ChHistorySink
+{
+	int			offset;
+	int			n;
+	ChHistoryRow *rows;			/* CH_HISTORY_ROWS_PER_SAMPLE */
+	TimestampTz now;
+};
+
 /* collector-local */
 static TimestampTz next_sample;
 static MemoryContext sample_context;
+static ChHistorySink *sinks;	/* one per module */
 static ChHistoryRow *pending;
-static int	npending;
+
+/*
+ * A metric's number in the ring: the modules' series one after another, in
+ * the list's order (the list is fixed while the server runs).
+ */
+static int
+metric_offset(int module)
+{
+	int			offset = 0;
+
+	for (int i = 0; i < module; i++)
+		offset += ch_modules[i]->nhistory_metrics;
+	return offset;
+}
+
+/* The series of a ring's metric number, or NULL. */
+static const ChHistoryMetric *
+metric_of(int32 metric)
+{
+	if (metric < 0)
+		return NULL;
+	for (int i = 0; i < ch_nmodules; i++)
+	{
+		if (metric < ch_modules[i]->nhistory_metrics)
+			return &ch_modules[i]->history_metrics[metric];
+		metric -= ch_modules[i]->nhistory_metrics;
+	}
+	return NULL;
+}
+
+static void
+history_define_settings(void)
+{
+	DefineCustomIntVariable("coder_health.history_interval",
+							"How often the collector records a history sample.",
+							"Connections per Coder Server, NOTIFY queue usage and "
+							"backlog, replication lag, p99 and calls/s per database.  "
+							"Lowering it at run time shortens the time the history "
+							"covers (its size is fixed at server start).",
+							&ch_history_interval_s,
+							10, 1, 3600,
+							PGC_SIGHUP, GUC_UNIT_S,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("coder_health.history_length",
+							"How much history is kept in shared memory.",
+							"Together with history_interval at server start it sizes "
+							"the history ring.",
+							&ch_history_length_s,
+							3600, 60, 7 * 86400,
+							PGC_POSTMASTER, GUC_UNIT_S,
+							NULL, NULL, NULL);
+}
 
 static int
 history_capacity(void)
@@ -151,151 +192,26 @@ history_used_bytes(void)
 	return offsetof(ChHistoryShared, rows) + n * sizeof(ChHistoryRow);
 }
 
-/* Queue one row of this sample; a sample past its row budget drops the rest. */
-static void
-note(TimestampTz now, ChHistoryMetric metric, const char *key, double value)
+void
+ch_history_note(ChHistorySink *sink, int metric, const char *key, double value)
 {
 	ChHistoryRow *r;
 
-	if (npending >= CH_HISTORY_ROWS_PER_SAMPLE || isnan(value))
+	if (sink->n >= CH_HISTORY_ROWS_PER_SAMPLE || isnan(value))
 		return;
-	r = &pending[npending++];
-	r->ts = now;
-	r->metric = (int32) metric;
+	r = &sink->rows[sink->n++];
+	r->ts = sink->now;
+	r->metric = (int32) (sink->offset + metric);
 	strlcpy(r->key, key ? key : "", sizeof(r->key));
 	r->value = value;
-}
-
-/* Connections per client host, as the clients collector counted them. */
-static void
-sample_connections(TimestampTz now)
-{
-	LWLockAcquire(ch_shared->locks[CH_LOCK_CLIENTS], LW_SHARED);
-	for (int i = 0; i < CH_MAX_HOSTS; i++)
-	{
-		ChHostPeak *h = &ch_clients->hosts[i];
-
-		if (h->used)
-			note(now, CH_HM_CONNECTIONS, h->addr, h->current);
-	}
-	LWLockRelease(ch_shared->locks[CH_LOCK_CLIENTS]);
-}
-
-/* Queue usage and the slowest listener's backlog, from Async Queue Control. */
-static void
-sample_notify(TimestampTz now)
-{
-	ChQueueSnapshot snap;
-	int64		worst = 0;
-
-	ch_notify_queue_read(&snap);
-	if (!snap.supported)
-		return;
-	for (int k = 0; k < snap.nlisteners; k++)
-		worst = Max(worst, snap.listeners[k].backlog_bytes);
-	note(now, CH_HM_NOTIFY_QUEUE_USAGE, NULL, snap.usage * 100.0);
-	note(now, CH_HM_NOTIFY_BACKLOG, NULL, (double) worst);
-}
-
-/* Replay lag of each WAL sender, or of this standby. */
-static void
-sample_replication(TimestampTz now)
-{
-	bool		in_recovery = RecoveryInProgress();
-	XLogRecPtr	end = ch_repl_wal_end(in_recovery);
-	ChSenderRow *senders;
-	int			nsenders;
-	ChSlotRow  *slots;
-	int			nslots;
-	ChStandbyRow standby;
-	double		standby_delay = 0;
-	ChReplRttRow *rtt;
-	int			nrtt;
-
-	senders = palloc(sizeof(ChSenderRow) * Max(max_wal_senders, 1));
-	nsenders = ch_repl_read_senders(senders, max_wal_senders, end);
-	/* a standby is named by its slot when it has one */
-	slots = palloc(sizeof(ChSlotRow) * ch_repl_max_slots());
-	nslots = ch_repl_read_slots(slots, max_replication_slots, in_recovery);
-	ch_repl_match_slots(senders, nsenders, slots, nslots);
-	if (in_recovery)
-		ch_repl_read_standby(&standby);
-
-	rtt = palloc(sizeof(ChReplRttRow) * (Max(max_wal_senders, 1) + 1));
-	LWLockAcquire(ch_shared->locks[CH_LOCK_REPLICATION], LW_SHARED);
-	for (int i = 0; i < nsenders; i++)
-		ch_repl_sender_seconds(&senders[i], now);
-	if (in_recovery)
-		standby_delay = ch_repl_standby_delay(&standby, now);
-	/* one row per sender, in order, then the standby's */
-	nrtt = ch_repl_rtt_rows(senders, nsenders, in_recovery ? &standby : NULL,
-							now, rtt);
-	LWLockRelease(ch_shared->locks[CH_LOCK_REPLICATION]);
-
-	for (int i = 0; i < nsenders; i++)
-	{
-		ChSenderRow *row = &senders[i];
-		char		key[CH_HISTORY_KEY_LEN];
-
-		if (row->slot_name[0] != '\0')
-			strlcpy(key, row->slot_name, sizeof(key));
-		else
-			snprintf(key, sizeof(key), "walsender %d", row->pid);
-		if (row->has_bytes[CH_LAG_REPLAY])
-			note(now, CH_HM_REPL_LAG_BYTES, key, (double) row->lag_bytes[CH_LAG_REPLAY]);
-		if (row->has_s[2])
-			note(now, CH_HM_REPL_LAG_S, key, row->lag_s[2]);
-		if (i < nrtt && rtt[i].has_rtt)
-			note(now, CH_HM_REPL_RTT_MS, key, rtt[i].rtt_ms);
-	}
-	if (in_recovery)
-	{
-		if (standby.has_replay_lag)
-			note(now, CH_HM_REPL_LAG_BYTES, "standby",
-				 (double) standby.replay_lag_bytes);
-		note(now, CH_HM_REPL_LAG_S, "standby", standby_delay);
-		if (nrtt > nsenders && rtt[nsenders].has_rtt)
-			note(now, CH_HM_REPL_RTT_MS, "standby", rtt[nsenders].rtt_ms);
-	}
-}
-
-/* p99 over the current minute and calls per second, per database. */
-static void
-sample_latency(TimestampTz now)
-{
-	ChReadout  *r = ch_readout_alloc();
-	static const double q99[] = {0.99};
-
-	LWLockAcquire(ch_shared->lock, LW_SHARED);
-	for (int s = 0; s < ch_latency->max_scopes; s++)
-	{
-		ChScope    *scope = &ch_scopes[s];
-		TimestampTz since;
-		double		span_s;
-		double		p99;
-		char		key[CH_HISTORY_KEY_LEN];
-
-		if (scope->kind != CH_SCOPE_DATABASE)
-			continue;
-		ch_readout_reset(r);
-		/* one complete window step and the current one */
-		ch_read_windows(scope->window, CH_SCOPE_WINDOWS, 1, r, &since);
-		span_s = (double) (now - since) / USECS_PER_SEC;
-		snprintf(key, sizeof(key), "%u", scope->dbid);
-		note(now, CH_HM_CALLS_PER_S, key, span_s > 0 ? r->calls / span_s : 0.0);
-		if (r->calls > 0)
-		{
-			ch_readout_quantiles(r, q99, 1, &p99);
-			note(now, CH_HM_P99_MS, key, p99 / 1000000.0);
-		}
-	}
-	LWLockRelease(ch_shared->lock);
 }
 
 static void
 history_collect(TimestampTz now)
 {
 	MemoryContext oldcontext;
+	int			npending = 0;
+	bool		more = true;
 
 	if (now < next_sample)
 		return;
@@ -306,18 +222,41 @@ history_collect(TimestampTz now)
 		sample_context = AllocSetContextCreate(TopMemoryContext,
 											   "coder_health history",
 											   ALLOCSET_SMALL_SIZES);
+		sinks = MemoryContextAllocZero(TopMemoryContext,
+									   sizeof(ChHistorySink) * ch_nmodules);
+		for (int i = 0; i < ch_nmodules; i++)
+		{
+			sinks[i].offset = metric_offset(i);
+			if (ch_modules[i]->history_sample != NULL)
+				sinks[i].rows = MemoryContextAlloc(TopMemoryContext,
+												   sizeof(ChHistoryRow) * CH_HISTORY_ROWS_PER_SAMPLE);
+		}
 		pending = MemoryContextAlloc(TopMemoryContext,
 									 sizeof(ChHistoryRow) * CH_HISTORY_ROWS_PER_SAMPLE);
 	}
 	oldcontext = MemoryContextSwitchTo(sample_context);
-	npending = 0;
 
-	/* each reader takes its feature's lock alone; ours only to append */
-	sample_latency(now);
-	sample_notify(now);
-	sample_replication(now);
-	sample_connections(now);
+	/* each module reads its own state under its own lock */
+	for (int i = 0; i < ch_nmodules; i++)
+	{
+		sinks[i].n = 0;
+		sinks[i].now = now;
+		if (ch_modules[i]->history_sample != NULL)
+			ch_modules[i]->history_sample(now, &sinks[i]);
+	}
+	/* the sample's budget, shared: a row from each module in turn */
+	for (int k = 0; more && npending < CH_HISTORY_ROWS_PER_SAMPLE; k++)
+	{
+		more = false;
+		for (int i = 0; i < ch_nmodules && npending < CH_HISTORY_ROWS_PER_SAMPLE; i++)
+			if (k < sinks[i].n)
+			{
+				pending[npending++] = sinks[i].rows[k];
+				more = true;
+			}
+	}
 
+	/* ours only to append */
 	LWLockAcquire(ch_shared->locks[CH_LOCK_HISTORY], LW_EXCLUSIVE);
 	for (int i = 0; i < npending; i++)
 	{
@@ -375,19 +314,19 @@ coder_health_history(PG_FUNCTION_ARGS)
 		{
 			Datum		values[4];
 			bool		nulls[4] = {false, false, false, false};
+			const ChHistoryMetric *metric = metric_of(copy[i].metric);
 
-			if (copy[i].ts < oldest || copy[i].metric < 0 ||
-				copy[i].metric >= CH_HM_COUNT)
+			if (copy[i].ts < oldest || metric == NULL)
 				continue;
 			values[0] = TimestampTzGetDatum(copy[i].ts);
-			values[1] = CStringGetTextDatum(metric_names[copy[i].metric]);
+			values[1] = CStringGetTextDatum(metric->name);
 			/*
-			 * Connections are keyed by client host: another role's
-			 * addresses are shown only with pg_read_all_stats (privacy.h),
-			 * as in coder_servers.
+			 * Keys that identify a client (connections: the client host):
+			 * another role's are shown only with pg_read_all_stats
+			 * (privacy.h), as in the module's own view.
 			 */
 			if (copy[i].key[0] == '\0' ||
-				(copy[i].metric == CH_HM_CONNECTIONS && !sees_all))
+				(metric->private_key && !sees_all))
 				nulls[2] = true;
 			else
 				values[2] = CStringGetTextDatum(copy[i].key);
@@ -400,9 +339,9 @@ coder_health_history(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
-const ChModule ch_health_module = {
-	.name = "health",
-	.define_settings = ch_define_health_settings,
+const ChModule ch_history_module = {
+	.name = "history",
+	.define_settings = history_define_settings,
 	.shmem_size = history_shmem_size,
 	.shmem_init = history_shmem_init,
 	.collect = history_collect,

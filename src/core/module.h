@@ -3,10 +3,11 @@
  * module.h
  *	  What each coder_health feature (latency, LISTEN/NOTIFY, Coder
  *	  Servers, replication, ...) plugs into: settings, shared memory, hooks,
- *	  the collector's cycle and its section of the statistics file.
- *	  core/coder_health.c, collector.c and persist.c walk the list that
- *	  src/coder_health.c hands over, so a feature lives in its own files
- *	  and core names none of them.
+ *	  the collector's cycle, its section of the statistics file, its series
+ *	  of the history and its columns of coder_health.status().
+ *	  core/coder_health.c, collector.c, persist.c, history.c and status.c
+ *	  walk the list that src/coder_health.c hands over, so a feature lives
+ *	  in its own files and core names none of them.
  *
  *-------------------------------------------------------------------------
  */
@@ -17,24 +18,38 @@
 
 #include "utils/timestamp.h"
 
-struct ChStatsWriter; /* persist.h */
-struct ChStatsReader; /* lib/stats_file.h */
+struct ChStatsWriter;			/* persist.h */
+struct ChStatsReader;			/* lib/stats_file.h */
+struct ChHistoryMetric;			/* history.h */
+struct ChHistorySink;			/* history.h */
+struct ChStatusRow;				/* status.h */
 
 typedef struct ChModule
 {
 	const char *name;
 	/* _PG_init, preload only: DefineCustom*Variable calls */
-	void (*define_settings)(void);
+	void		(*define_settings) (void);
 	/* bytes of shared memory this feature needs (settings are known) */
-	Size (*shmem_size)(void);
+	Size		(*shmem_size) (void);
 	/* create or attach its shared memory; AddinShmemInitLock is held */
-	void (*shmem_init)(void);
+	void		(*shmem_init) (void);
 	/* _PG_init, preload only: chain hooks, register callbacks */
-	void (*install_hooks)(void);
+	void		(*install_hooks) (void);
 	/* once per collector cycle, in the collector (no database) */
-	void (*collect)(TimestampTz now);
+	void		(*collect) (TimestampTz now);
 	/* bytes of its reservation that hold data now, for status */
-	Size (*used_bytes)(void);
+	Size		(*used_bytes) (void);
+	/* its columns of coder_health.status() (status.h), in a backend */
+	void		(*status) (struct ChStatusRow *row);
+
+	/*
+	 * Its series of coder_health.history (history.h): their names, and one
+	 * sample's values, in the collector every history_interval: read under
+	 * its own lock, shared, for a copy, then ch_history_note each row.
+	 */
+	const struct ChHistoryMetric *history_metrics;
+	int			nhistory_metrics;
+	void		(*history_sample) (TimestampTz now, struct ChHistorySink *sink);
 
 	/*
 	 * Its section of pg_stat/coder_health.stat (persist.h), named after the
@@ -49,17 +64,17 @@ typedef struct ChModule
 	 * A module without a section in the file starts empty.
 	 */
 	uint32		save_version;
-	const char *saved_what; /* "statements": for the log line */
-	void (*save)(struct ChStatsWriter *w, uint32 *count);
-	const char *(*load)(struct ChStatsReader *r, uint32 version, bool restore,
-						uint32 *count);
+	const char *saved_what;		/* "statements": for the log line */
+	void		(*save) (struct ChStatsWriter *w, uint32 *count);
+	const char *(*load) (struct ChStatsReader *r, uint32 version,
+						 bool restore, uint32 *count);
 } ChModule;
 
 /*
  * The list, handed over by the entry point (src/coder_health.c, the only
  * file that names the features) to ch_load (core/coder_health.c); its
  * order is the order of settings, shared memory, hooks, the collector's
- * cycle and the statistics file's sections.
+ * cycle, the history's samples and the statistics file's sections.
  */
 extern const ChModule *const *ch_modules;
 extern int	ch_nmodules;

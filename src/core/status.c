@@ -1,7 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * status.c
- *	  coder_health.status(): what the extension itself is doing.
+ *	  coder_health.status(): what the extension itself is doing.  Its own
+ *	  figures are atomics of CoderHealthShared (no lock); the modules'
+ *	  (status.h) each module reads itself (module.h: status).
  *
  *-------------------------------------------------------------------------
  */
@@ -16,7 +18,8 @@
 
 #include "pg/compat.h"
 #include "coder_health.h"
-#include "latency/latency.h"
+#include "module.h"
+#include "status.h"
 
 PG_FUNCTION_INFO_V1(coder_health_status);
 
@@ -38,7 +41,7 @@ coder_health_status(PG_FUNCTION_ARGS)
 	TupleDesc	tupdesc;
 	Datum		values[16];
 	bool		nulls[16];
-	uint64		dropped;
+	ChStatusRow row;
 	uint32		pid;
 	int			i = 0;
 
@@ -68,15 +71,15 @@ coder_health_status(PG_FUNCTION_ARGS)
 	values[i++] = Float8GetDatum((double) pg_atomic_read_u64(&ch_shared->collector_last_cycle_us) / 1000.0);
 	values[i++] = BoolGetDatum(RecoveryInProgress());
 
-	/* statement table */
-	values[i++] = Int64GetDatum((int64) ch_statements_tracked());
-	values[i++] = Int32GetDatum(ch_max_statements);
-	values[i++] = Int64GetDatum((int64) pg_atomic_read_u64(&ch_latency->evictions));
-	dropped = pg_atomic_read_u64(&ch_latency->dropped_table_full) +
-		pg_atomic_read_u64(&ch_latency->dropped_no_chunk);
-	for (int s = 0; s < ch_latency->nslots; s++)
-		dropped += pg_atomic_read_u64(&ch_slots[s].dropped);
-	values[i++] = Int64GetDatum((int64) dropped);
+	/* the modules' columns */
+	memset(&row, 0, sizeof(row));
+	for (int m = 0; m < ch_nmodules; m++)
+		if (ch_modules[m]->status)
+			ch_modules[m]->status(&row);
+	values[i++] = Int64GetDatum(row.statements_tracked);
+	values[i++] = Int32GetDatum(row.max_statements);
+	values[i++] = Int64GetDatum(row.evictions);
+	values[i++] = Int64GetDatum(row.dropped_samples);
 	Assert(i == lengthof(values));
 
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));

@@ -1,8 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * health_settings.c
- *	  Settings of the health verdict (coder_health.health_*) and of the
- *	  history (coder_health.history_*).
+ *	  The health module: the settings of the health verdict
+ *	  (coder_health.health_*).  The history it draws on is core's
+ *	  (core/history.c, coder_health.history_*).
  *
  * The thresholds are only read by the SQL view coder_health.health (from
  * pg_settings), so they are plain USERSET settings: a DBA can try other
@@ -20,10 +21,8 @@
 
 #include "pg/compat.h"
 #include "core/coder_health.h"
+#include "core/module.h"
 #include "health.h"
-
-int			ch_history_interval_s = 10;
-int			ch_history_length_s = 3600;
 
 /* Integer thresholds (with a unit). */
 typedef struct ChIntThreshold
@@ -124,26 +123,6 @@ static ChRealThreshold ms_thresholds[] = {
 void
 ch_define_health_settings(void)
 {
-	DefineCustomIntVariable("coder_health.history_interval",
-							"How often the collector records a history sample.",
-							"Connections per Coder Server, NOTIFY queue usage and "
-							"backlog, replication lag, p99 and calls/s per database.  "
-							"Lowering it at run time shortens the time the history "
-							"covers (its size is fixed at server start).",
-							&ch_history_interval_s,
-							10, 1, 3600,
-							PGC_SIGHUP, GUC_UNIT_S,
-							NULL, NULL, NULL);
-
-	DefineCustomIntVariable("coder_health.history_length",
-							"How much history is kept in shared memory.",
-							"Together with history_interval at server start it sizes "
-							"the history ring.",
-							&ch_history_length_s,
-							3600, 60, 7 * 86400,
-							PGC_POSTMASTER, GUC_UNIT_S,
-							NULL, NULL, NULL);
-
 	for (int i = 0; i < lengthof(int_thresholds); i++)
 	{
 		ChIntThreshold *t = &int_thresholds[i];
@@ -175,3 +154,8 @@ ch_define_health_settings(void)
 								 NULL, NULL, NULL);
 	}
 }
+
+const ChModule ch_health_module = {
+	.name = "health",
+	.define_settings = ch_define_health_settings,
+};

@@ -30,6 +30,7 @@
 #include "lib/query_name.h"
 #include "lib/sketch.h"
 #include "latency_settings.h"
+#include "core/history.h"
 
 /* Samples a backend can buffer before it must fold (or drop). */
 #define CH_RING_SIZE 512
@@ -271,6 +272,19 @@ struct ChStatsReader;
 extern void ch_latency_save(struct ChStatsWriter *w, uint32 *count);
 extern const char *ch_latency_load(struct ChStatsReader *r, uint32 version,
 								   bool restore, uint32 *count);
+
+/* latency_history.c: its series of the history (core/history.h) */
+typedef enum ChLatencyHistoryMetric
+{
+	CH_LATENCY_HM_P99_MS,		/* key: database oid (the view shows its name) */
+	CH_LATENCY_HM_CALLS_PER_S,
+	CH_LATENCY_HM_COUNT
+} ChLatencyHistoryMetric;
+struct ChStatusRow;
+extern const ChHistoryMetric ch_latency_history_metrics[CH_LATENCY_HM_COUNT];
+extern void ch_latency_history_sample(TimestampTz now, ChHistorySink *sink);
+/* latency_store.c: its columns of coder_health.status() (core/status.h) */
+extern void ch_latency_status(struct ChStatusRow *row);
 
 /* latency_hooks.c */
 extern void ch_latency_install_hooks(void);

@@ -12,7 +12,10 @@
  * resetting take it exclusively.  A backend folding its own samples only
  * ever *tries* the lock: if it is busy the samples wait in the ring for the
  * next attempt or for the collector, so a user's statement never waits on
- * coder_health.
+ * coder_health.  Readers outside this file take it in shared mode only for
+ * a copy: the SQL functions, the history sample (latency_history.c) and the
+ * statistics file's save (latency_persist.c), which copies every entry into
+ * collector-local memory and writes the file after releasing it.
  *
  *-------------------------------------------------------------------------
  */
@@ -31,6 +34,7 @@
 #include "core/coder_health.h"
 #include "latency.h"
 #include "core/module.h"
+#include "core/status.h"
 
 ChLatencyShared *ch_latency = NULL;
 ChBackendSlot *ch_slots = NULL;
@@ -189,6 +193,23 @@ long
 ch_statements_tracked(void)
 {
 	return hash_get_num_entries(ch_statements);
+}
+
+/* coder_health.status()'s statement columns (core/status.h): atomics and
+ * the table's entry count, no lock, as before */
+void
+ch_latency_status(ChStatusRow *row)
+{
+	uint64		dropped;
+
+	row->statements_tracked = (int64) ch_statements_tracked();
+	row->max_statements = ch_max_statements;
+	row->evictions = (int64) pg_atomic_read_u64(&ch_latency->evictions);
+	dropped = pg_atomic_read_u64(&ch_latency->dropped_table_full) +
+		pg_atomic_read_u64(&ch_latency->dropped_no_chunk);
+	for (int s = 0; s < ch_latency->nslots; s++)
+		dropped += pg_atomic_read_u64(&ch_slots[s].dropped);
+	row->dropped_samples = (int64) dropped;
 }
 
 /* ------------------------------------------------------------------------
@@ -1085,6 +1106,10 @@ const ChModule ch_latency_module = {
 	.install_hooks = ch_latency_install_hooks,
 	.collect = ch_latency_collect,
 	.used_bytes = ch_latency_used_bytes,
+	.status = ch_latency_status,
+	.history_metrics = ch_latency_history_metrics,
+	.nhistory_metrics = CH_LATENCY_HM_COUNT,
+	.history_sample = ch_latency_history_sample,
 	.save_version = CH_LATENCY_SECTION_VERSION,
 	.saved_what = "statements",
 	.save = ch_latency_save,

@@ -32,6 +32,7 @@
 #include "lib/atomic_sketch.h"
 #include "lib/channel_family.h"
 #include "lib/sketch.h"
+#include "core/history.h"
 
 /* Families one backend's slot can name; more count as "(other)". */
 #define CH_NOTIFY_SLOT_FAMILIES 16
@@ -156,6 +157,16 @@ typedef struct ChSavedFamily
 extern uint32 ch_notify_families_in_use(void);
 extern void ch_notify_save_family(uint32 entry, ChSavedFamily *saved);
 extern bool ch_notify_restore_family(const ChSavedFamily *saved);
+
+/* notify_history.c: its series of the history (core/history.h) */
+typedef enum ChNotifyHistoryMetric
+{
+	CH_NOTIFY_HM_QUEUE_USAGE,	/* percent, as notify_queue.usage_pct */
+	CH_NOTIFY_HM_BACKLOG,		/* bytes behind of the slowest listener */
+	CH_NOTIFY_HM_COUNT
+} ChNotifyHistoryMetric;
+extern const ChHistoryMetric ch_notify_history_metrics[CH_NOTIFY_HM_COUNT];
+extern void ch_notify_history_sample(TimestampTz now, ChHistorySink *sink);
 
 /* notify_persist.c: its section of the statistics file (core/persist.h) */
 #define CH_NOTIFY_SECTION_VERSION 1

@@ -611,4 +611,7 @@ const ChModule ch_replication_module = {
 	.shmem_init = ch_repl_shmem_init,
 	.collect = ch_repl_collect,
 	.used_bytes = ch_repl_used_bytes,
+	.history_metrics = ch_repl_history_metrics,
+	.nhistory_metrics = CH_REPL_HM_COUNT,
+	.history_sample = ch_repl_history_sample,
 };

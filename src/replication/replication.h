@@ -14,6 +14,7 @@
 
 #include "access/xlogdefs.h"
 #include "utils/timestamp.h"
+#include "core/history.h"
 
 /*
  * The kernel's round trip of a replication connection, as the collector
@@ -129,5 +130,16 @@ struct ChTcpRttQuery;
 extern bool ch_repl_sender_query(int pid, struct ChTcpRttQuery *q);
 extern bool ch_repl_receiver_query(const ChStandbyRow *standby,
 								   struct ChTcpRttQuery *q);
+
+/* replication_history.c: its series of the history (core/history.h) */
+typedef enum ChReplHistoryMetric
+{
+	CH_REPL_HM_LAG_BYTES,		/* key: standby (slot, else walsender pid) */
+	CH_REPL_HM_LAG_S,
+	CH_REPL_HM_RTT_MS,			/* key as the lag's; kernel min_rtt */
+	CH_REPL_HM_COUNT
+} ChReplHistoryMetric;
+extern const ChHistoryMetric ch_repl_history_metrics[CH_REPL_HM_COUNT];
+extern void ch_repl_history_sample(TimestampTz now, ChHistorySink *sink);
 
 #endif							/* CODER_HEALTH_REPLICATION_H */
