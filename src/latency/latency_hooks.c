@@ -84,6 +84,10 @@ static bool deferred_is_rollback = false;
 /* statement_timestamp() of the message that ran the deferred statement */
 static TimestampTz deferred_msg_start = 0;
 
+/* A SAVEPOINT or ROLLBACK TO whose subtransaction has yet to start */
+static ChFrame subxact_frame;
+static bool have_subxact_frame = false;
+
 /*
  * statement_timestamp() of the message of the last top-level ROLLBACK / ROLLBACK
  * TO, tracked or not: the (sub)transaction abort that follows it in the
@@ -167,6 +171,7 @@ fold_own_ring(int max_tries)
 }
 
 static void fail_frames_from(int first, TimestampTz now);
+static void end_subxact_frame(bool failed);
 static void record(bool excluded, uint64 queryid, uint64 namehash, TimestampTz start,
 				   TimestampTz end, bool toplevel, bool error);
 
@@ -179,6 +184,8 @@ fold_at_exit(int code, Datum arg)
 	 * first): statements still running were cut short by the exit
 	 * (pg_terminate_backend, a lost client).  They failed.
 	 */
+	if (have_subxact_frame)
+		end_subxact_frame(true);
 	if (have_deferred || nframes > 0)
 	{
 		TimestampTz now = GetCurrentTimestamp();
@@ -298,6 +305,27 @@ record(bool excluded, uint64 queryid, uint64 namehash, TimestampTz start,
 	s->flags = (toplevel ? CH_SAMPLE_TOPLEVEL : 0) | (error ? CH_SAMPLE_ERROR : 0);
 	pg_write_barrier();
 	pg_atomic_write_u64(&my_slot->head, head + 1);
+}
+
+/*
+ * Write to the ring entry the next sample will take, before the clock that
+ * ends a statement is read.  A backend's first write to a page of shared
+ * memory faults the page in (fork does not copy those mappings), once per
+ * 128 samples: after the clock it was time the log counted and we did not
+ * (12 to 115 us seen on a busy virtual machine).  The entry is not
+ * published (head is not moved); when the ring is full it may be a
+ * folder's to read, and the sample will be dropped anyway.
+ */
+static inline void
+touch_next_sample(void)
+{
+	uint64		head;
+
+	if (my_slot == NULL)
+		return;
+	head = pg_atomic_read_u64(&my_slot->head);
+	if (head - pg_atomic_read_u64(&my_slot->tail) < CH_RING_SIZE)
+		my_slot->ring[head % CH_RING_SIZE].flags = 0;
 }
 
 /* Fold our own ring now and then; never from inside an abort. */
@@ -725,6 +753,7 @@ finish_frame(ChFrame *f, bool commit_follows, bool is_rollback)
 	 * read: the client waits for it, and the log counts it.
 	 */
 	maybe_fold(done.start);
+	touch_next_sample();
 	if (done.end == 0)
 		done.end = GetCurrentTimestamp();
 	record(done.excluded, done.queryid, done.namehash, done.start, done.end,
@@ -806,11 +835,16 @@ ch_ExecutorRun(CH_EXECUTOR_RUN_ARGS)
 	executor_depth--;
 
 	/*
-	 * A client's SELECT in autocommit ends with its commit: no clock here,
-	 * unless the run was limited to some rows (another Execute may follow).
+	 * A client's SELECT in autocommit ends with its commit, and one sent
+	 * with the simple protocol (DestRemote; the extended protocol's Execute
+	 * is DestRemoteExecute) at its ExecutorEnd, when its portal is dropped
+	 * in this same message, as the log counts it: no clock here, unless the
+	 * run was limited to some rows (another Execute may follow).
 	 */
 	if (nframes > 0 && (f = find_frame(queryDesc)) != NULL && f->select_like &&
-		(!(f->toplevel && autocommit()) || count != 0))
+		(count != 0 ||
+		 !(f->toplevel &&
+		   (autocommit() || queryDesc->dest->mydest == DestRemote))))
 		f->end = GetCurrentTimestamp();
 }
 
@@ -918,6 +952,7 @@ cleanup_done(void *arg)
 	if (!have_cleanup)
 		return;
 	have_cleanup = false;
+	touch_next_sample();
 	now = GetCurrentTimestamp();
 	record(cleanup_frame.excluded, cleanup_frame.queryid,
 		   cleanup_frame.namehash, cleanup_frame.start, now, true, false);
@@ -947,6 +982,55 @@ end_at_cleanup(ChFrame *f)
 		note_name(f, true);
 	schedule_cleanup(f);
 	remove_frame(f);
+}
+
+/*
+ * SAVEPOINT and ROLLBACK TO SAVEPOINT do their work after ProcessUtility,
+ * in the CommitTransactionCommand that follows at once in the same message
+ * (ROLLBACK TO: the abort and cleanup of the subtransactions, then a new
+ * one), which log_min_duration_statement counts: they end when that new
+ * subtransaction has started (its SUBXACT_EVENT_START_SUB, the last step).
+ */
+static bool
+starts_subtransaction(Node *parsetree)
+{
+	TransactionStmt *stmt;
+
+	if (!IsA(parsetree, TransactionStmt))
+		return false;
+	stmt = (TransactionStmt *) parsetree;
+	return stmt->kind == TRANS_STMT_SAVEPOINT ||
+		stmt->kind == TRANS_STMT_ROLLBACK_TO;
+}
+
+static void
+end_at_subxact_start(ChFrame *f)
+{
+	f->excluded = excluded_now(f->namehash);
+	ch_self_read = false;
+	if (my_slot == NULL)
+		my_slot = claim_slot();
+	if (!f->excluded)
+		note_name(f, true);
+	/* our own work before the clock, as in finish_frame */
+	maybe_fold(f->start);
+	subxact_frame = *f;
+	have_subxact_frame = true;
+	remove_frame(f);
+}
+
+/* failed: the transaction ended before the subtransaction started */
+static void
+end_subxact_frame(bool failed)
+{
+	TimestampTz now;
+
+	have_subxact_frame = false;
+	touch_next_sample();
+	now = GetCurrentTimestamp();
+	record(subxact_frame.excluded, subxact_frame.queryid,
+		   subxact_frame.namehash, subxact_frame.start, now, true, failed);
+	last_top_end = now;
 }
 
 static void
@@ -1025,6 +1109,11 @@ ch_ProcessUtility(CH_PROCESS_UTILITY_ARGS)
 		if (in_aborted_block && f->toplevel)
 		{
 			end_at_cleanup(f);
+			return;
+		}
+		if (f->toplevel && starts_subtransaction(parsetree))
+		{
+			end_at_subxact_start(f);
 			return;
 		}
 		commit_follows = !in_aborted_block &&
@@ -1138,6 +1227,11 @@ ch_xact_callback(XactEvent event, void *arg)
 	TimestampTz msg;
 	bool		rollback;
 
+	/* cannot happen: a SAVEPOINT's subtransaction starts in its message */
+	if (have_subxact_frame)
+		end_subxact_frame(event == XACT_EVENT_ABORT ||
+						  event == XACT_EVENT_PARALLEL_ABORT);
+
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
@@ -1246,6 +1340,8 @@ ch_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 	if (event == SUBXACT_EVENT_START_SUB)
 	{
+		if (have_subxact_frame)
+			end_subxact_frame(false);
 		level = GetCurrentTransactionNestLevel();
 		if (level < CH_DEPTH_LEVELS)
 			executor_depth_at_level[level] = executor_depth;
