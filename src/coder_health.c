@@ -19,16 +19,19 @@
 
 #include "core/history.h"
 #include "core/module.h"
+#include "clients/clients.h"
+#include "health/health.h"
+#include "latency/latency.h"
+#include "notify/notify.h"
+#include "replication/replication.h"
 
 PG_MODULE_MAGIC;
 
-/* each defined with its feature (src/<feature>/) */
-extern const ChModule ch_latency_module;
-extern const ChModule ch_clients_module;
-extern const ChModule ch_replication_module;
-extern const ChModule ch_notify_module;
-extern const ChModule ch_health_module;
-/* and core's own: the history, last, so it samples this cycle's figures */
+/*
+ * Each declared in its feature's header and defined with it
+ * (src/<feature>/); core's own, the history, goes last, so it samples this
+ * cycle's figures.
+ */
 
 static const ChModule *const modules[] = {
 	&ch_latency_module,

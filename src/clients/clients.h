@@ -99,4 +99,7 @@ typedef enum ChClientsHistoryMetric
 extern const ChHistoryMetric ch_clients_history_metrics[CH_CLIENTS_HM_COUNT];
 extern void ch_clients_history_sample(TimestampTz now, ChHistorySink *sink);
 
+/* this feature's entry in the module list (core/module.h, src/coder_health.c) */
+extern const struct ChModule ch_clients_module;
+
 #endif							/* CODER_HEALTH_CLIENTS_H */

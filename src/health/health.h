@@ -16,4 +16,7 @@
 /* settings (health_settings.c) */
 extern void ch_define_health_settings(void);
 
+/* this feature's entry in the module list (core/module.h, src/coder_health.c) */
+extern const struct ChModule ch_health_module;
+
 #endif							/* CODER_HEALTH_HEALTH_H */

@@ -290,4 +290,7 @@ extern void ch_latency_status(struct ChStatusRow *row);
 extern void ch_latency_install_hooks(void);
 extern void ch_flush_my_samples(void);
 
+/* this feature's entry in the module list (core/module.h, src/coder_health.c) */
+extern const struct ChModule ch_latency_module;
+
 #endif							/* CODER_HEALTH_LATENCY_H */

@@ -218,4 +218,7 @@ extern void ch_notify_shmem_init(void);
 extern int	ch_notify_total_procs(void);
 extern void ch_notify_reset(void);
 
+/* this feature's entry in the module list (core/module.h, src/coder_health.c) */
+extern const struct ChModule ch_notify_module;
+
 #endif							/* CODER_HEALTH_NOTIFY_H */

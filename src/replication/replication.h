@@ -142,4 +142,7 @@ typedef enum ChReplHistoryMetric
 extern const ChHistoryMetric ch_repl_history_metrics[CH_REPL_HM_COUNT];
 extern void ch_repl_history_sample(TimestampTz now, ChHistorySink *sink);
 
+/* this feature's entry in the module list (core/module.h, src/coder_health.c) */
+extern const struct ChModule ch_replication_module;
+
 #endif							/* CODER_HEALTH_REPLICATION_H */
