@@ -19,6 +19,17 @@ out="$("$TIDY" --quiet src/*.c src/*/*.c -- -I src -I "$INC" \
   -DCODER_HEALTH_VERSION="\"$version\"" 2>&1)" || rc=$?
 # clang-tidy prints "N warnings generated" for suppressed system-header noise
 echo "$out" | grep -vE '^[0-9]+ warnings? (and [0-9]+ errors? )?generated\.$|^Suppressed [0-9]+ warnings|^Use -header-filter|^Error while processing' || true
+# Declarations newer compilers insist on (gcc 14 on PostgreSQL 18's root
+# turns -Wmissing-variable-declarations into an error under -Werror; this
+# host's gcc 12 does not know it): clang checks every file for them here.
+CLANG="$(command -v clang || true)"
+if [ -n "$CLANG" ]; then
+  for f in src/*.c src/*/*.c; do
+    decl="$("$CLANG" -fsyntax-only -Wno-ignored-attributes -Wno-unknown-warning-option \
+      -Wmissing-variable-declarations -Wmissing-prototypes -Werror -I src -I "$INC" \
+      -DCODER_HEALTH_VERSION="\"$version\"" "$f" 2>&1)" || { echo "$decl"; rc=1; }
+  done
+fi
 if [ "$rc" -eq 0 ] && ! echo "$out" | grep -qE '(warning|error):'; then
   echo "clang-tidy: $(ls src/*.c src/*/*.c | wc -l) files clean"
   exit 0
