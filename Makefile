@@ -52,6 +52,11 @@ SHLIB_LINK  += -lm
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
+# PGXS knows no header dependencies: every object is rebuilt when any of
+# our headers changes (a stale object with an old struct layout in shared
+# memory is a crash, not a warning).
+$(OBJS): $(wildcard src/*.h src/*/*.h)
+
 $(DATA_built): $(INSTALL_SQL) coder_health.control
 	cat $(INSTALL_SQL) > $@
 

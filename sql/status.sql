@@ -5,7 +5,8 @@ SELECT extension_version = library_version AS versions_match,
        shmem_reserved_bytes > 0 AS has_reservation,
        shmem_used_bytes > 0 AND shmem_used_bytes <= shmem_reserved_bytes AS used_within_reserved,
        in_recovery,
-       max_statements
+       max_statements,
+       bytes_per_statement_slot <= 4096 AS slot_within_4_kib
 FROM coder_health.status;
 
 -- the collector is running and shows in pg_stat_activity under its own type

@@ -37,6 +37,14 @@ LANGUAGE C STRICT VOLATILE PARALLEL SAFE;
 COMMENT ON FUNCTION coder_health.status_internal() IS
   'Raw state of the coder_health library and its collector; use the view coder_health.status';
 
+CREATE FUNCTION coder_health.statement_slot_bytes()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'coder_health_statement_slot_bytes'
+LANGUAGE C STRICT STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION coder_health.statement_slot_bytes() IS
+  'Shared memory reserved per coder_health.max_statements slot: the entry with its hash overhead and its share of the sketch and text pools';
+
 CREATE VIEW coder_health.status AS
 SELECT e.extversion AS extension_version,
        s.library_version,
@@ -56,7 +64,8 @@ SELECT e.extversion AS extension_version,
        s.statements_tracked,
        s.max_statements,
        s.evictions,
-       s.dropped_samples
+       s.dropped_samples,
+       coder_health.statement_slot_bytes() AS bytes_per_statement_slot
 FROM coder_health.status_internal() s
 LEFT JOIN pg_catalog.pg_extension e ON e.extname = 'coder_health';
 
@@ -85,5 +94,6 @@ ORDER BY s.name;
 COMMENT ON VIEW coder_health.settings IS
   'Every coder_health.* setting with pg_settings'' column names (setting, unit, boot_val, reset_val, min_val, max_val, short_desc); kB settings (the *_bytes ones) in bytes, unit B';
 
-GRANT EXECUTE ON FUNCTION coder_health.status_internal() TO pg_monitor;
+GRANT EXECUTE ON FUNCTION coder_health.status_internal(),
+                          coder_health.statement_slot_bytes() TO pg_monitor;
 GRANT SELECT ON coder_health.status, coder_health.settings TO pg_monitor;

@@ -1425,3 +1425,42 @@ GRANT EXECUTE ON FUNCTION coder_health.summary_wrap(text, text, text, integer, i
                           coder_health.summary_render(jsonb, jsonb, jsonb, jsonb, jsonb, text)
     TO pg_monitor;
 GRANT SELECT ON coder_health.summary TO pg_monitor;
+
+-- coder_health.status: what a max_statements slot reserves (sketch chunks
+-- and texts from shared pools since 0.4.0), as its last column
+CREATE FUNCTION coder_health.statement_slot_bytes()
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'coder_health_statement_slot_bytes'
+LANGUAGE C STRICT STABLE PARALLEL SAFE;
+
+COMMENT ON FUNCTION coder_health.statement_slot_bytes() IS
+  'Shared memory reserved per coder_health.max_statements slot: the entry with its hash overhead and its share of the sketch and text pools';
+
+CREATE OR REPLACE VIEW coder_health.status AS
+SELECT e.extversion AS extension_version,
+       s.library_version,
+       s.shmem_reserved_bytes,
+       s.shmem_used_bytes,
+       s.collector_pid,
+       s.collector_started,
+       s.collector_last_run,
+       round(extract(epoch FROM clock_timestamp() - s.collector_last_run)::numeric, 3)
+           AS collector_last_run_age_s,
+       s.collector_runs,
+       s.collector_overruns,
+       greatest(s.collector_starts - 1, 0) AS collector_restarts,
+       s.collector_interval_ms,
+       s.collector_last_cycle_ms,
+       s.in_recovery,
+       s.statements_tracked,
+       s.max_statements,
+       s.evictions,
+       s.dropped_samples,
+       coder_health.statement_slot_bytes() AS bytes_per_statement_slot
+FROM coder_health.status_internal() s
+LEFT JOIN pg_catalog.pg_extension e ON e.extname = 'coder_health';
+
+COMMENT ON VIEW coder_health.status IS
+  'coder_health itself: versions, shared memory, collector heartbeat, recovery state';
+REVOKE ALL ON FUNCTION coder_health.statement_slot_bytes() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION coder_health.statement_slot_bytes() TO pg_monitor;

@@ -52,9 +52,48 @@
 #define CH_SCOPE_WINDOWS 16
 #define CH_RECENT_STEPS 5
 
-/* Sketch chunks reserved per tracked statement (each 32 buckets). */
-#define CH_CHUNKS_PER_STATEMENT 20
-#define CH_CHUNKS_PER_SCOPE 96
+/*
+ * Shared memory for sketch counts and texts comes from three pools
+ * (latency_sketch.c), sized from max_statements and max_clients and taken
+ * from on first use, so a statement pays for the durations it shows and the
+ * text it has, not for the widest statement's.  What each slot reserves (a
+ * statement uses about two thirds of it on Coder's workload; eviction
+ * starts when any pool is 90% used):
+ *
+ *   totals   chunks of CH_TOTAL_CHUNK 64-bit counts (128 B)
+ *   windows  chunks of CH_WINDOW_CHUNK 32-bit counts (128 B): a bucket of one
+ *            window step never reaches 2^32
+ *   texts    blocks of CH_TEXT_BLOCK bytes, chained
+ */
+#define CH_TOTAL_CHUNK 16
+#define CH_WINDOW_CHUNK 32
+#define CH_TEXT_BLOCK 128
+#define CH_TOTAL_CHUNKS_PER_STATEMENT 6
+#define CH_WINDOW_CHUNKS_PER_STATEMENT 12
+#define CH_TEXT_BLOCKS_PER_STATEMENT 3
+#define CH_TOTAL_CHUNKS_PER_SCOPE 12
+#define CH_WINDOW_CHUNKS_PER_SCOPE 80
+
+typedef enum ChPoolId
+{
+	CH_POOL_TOTAL,
+	CH_POOL_WINDOW,
+	CH_POOL_TEXT,
+	CH_NPOOLS
+} ChPoolId;
+
+/*
+ * A pool's free list.  Chunks never taken are not on it: never_used says
+ * how many have been, so start-up does not walk the pool.
+ */
+typedef struct ChPool
+{
+	slock_t		lock;
+	int			size;
+	int			free_head;		/* index + 1; 0 = empty */
+	int			never_used;		/* chunks size - never_used.. never taken */
+	int			in_use;
+} ChPool;
 
 #define CH_CLIENT_ADDR_LEN 48	/* INET6_ADDRSTRLEN + room */
 
@@ -122,18 +161,55 @@ typedef struct ChBackendSlot
 
 /*
  * A sketch in shared memory: counters are atomics so that several folders
- * can add at once; buckets live in 32-bucket chunks taken from a shared pool
- * on first use, so a statement only pays for the range its durations span.
+ * can add at once.  Its buckets live in pool chunks (above), listed in
+ * slot[]: each used slot holds ((range + 1) << 24 | chunk number + 1),
+ * where range is bucket / chunk size.  Slots are filled in order, each by
+ * one compare-and-swap from 0 under the shared lock, and emptied only under
+ * the exclusive lock, so a reader stops at the first empty one.  A sketch
+ * with every slot taken drops a sample of a further range (counted in
+ * dropped_samples): a statement's 48 total slots (16 buckets each) and a
+ * window's 24 (32 each) both span a factor of 10^6 between its fastest
+ * and slowest call; a database's or client's sketch has a slot for every
+ * range.
  */
-typedef struct ChSketch
+typedef struct ChSketchHead
 {
 	pg_atomic_uint64 calls;		/* every execution, failed ones too */
 	pg_atomic_uint64 errors;
 	pg_atomic_uint64 sum_ns;
 	pg_atomic_uint64 min_ns;
 	pg_atomic_uint64 max_ns;
-	pg_atomic_uint32 chunk[SKETCH_NCHUNKS];	/* pool index + 1; 0 = none */
+} ChSketchHead;
+
+#define CH_SLOT_REF_BITS 24
+#define CH_SLOT_REF_MASK ((1U << CH_SLOT_REF_BITS) - 1)
+
+/* a statement's total (CH_POOL_TOTAL) */
+typedef struct ChSketch
+{
+	ChSketchHead head;
+	pg_atomic_uint32 slot[48];
 } ChSketch;
+
+/* a statement's window step (CH_POOL_WINDOW) */
+typedef struct ChWindow
+{
+	ChSketchHead head;
+	pg_atomic_uint32 slot[24];
+} ChWindow;
+
+/* a database's or client's total and windows: every range has a slot */
+typedef struct ChScopeSketch
+{
+	ChSketchHead head;
+	pg_atomic_uint32 slot[SKETCH_NBUCKETS / CH_TOTAL_CHUNK];
+} ChScopeSketch;
+
+typedef struct ChScopeWindow
+{
+	ChSketchHead head;
+	pg_atomic_uint32 slot[SKETCH_NBUCKETS / CH_WINDOW_CHUNK];
+} ChScopeWindow;
 
 /*
  * A statement is a query id *and* a sqlc name: texts that PostgreSQL (or
@@ -154,14 +230,14 @@ typedef struct ChStmtEntry
 	ChStmtKey	key;			/* hash key: must be first */
 	char		name[QUERY_NAME_LEN];	/* sqlc name, "" when none */
 	/* text: written once by whoever moves text_state from EMPTY to
-	 * WRITING; read only once it is SET */
+	 * WRITING; read only once it is SET; its CH_POOL_TEXT blocks */
 	pg_atomic_uint32 text_state;
 	int			text_encoding;
-	char		text[CH_TEXT_LEN];
+	uint32		text_block;		/* first block + 1; 0 = none */
 	TimestampTz first_seen;
 	pg_atomic_uint64 last_seen; /* TimestampTz */
 	ChSketch	total;
-	ChSketch	window[CH_STMT_WINDOWS];
+	ChWindow	window[CH_STMT_WINDOWS];
 } ChStmtEntry;
 
 #define CH_TEXT_EMPTY 0
@@ -182,8 +258,8 @@ typedef struct ChScope
 	Oid			dbid;
 	char		client_addr[CH_CLIENT_ADDR_LEN];
 	pg_atomic_uint64 last_seen;
-	ChSketch	total;
-	ChSketch	window[CH_SCOPE_WINDOWS];
+	ChScopeSketch total;
+	ChScopeWindow window[CH_SCOPE_WINDOWS];
 } ChScope;
 
 /* The latency part of shared memory. */
@@ -194,11 +270,8 @@ typedef struct ChLatencyShared
 	TimestampTz step_start[CH_SCOPE_WINDOWS];
 	TimestampTz reset_time;
 
-	/* chunk pool: a free list guarded by a spinlock */
-	slock_t		pool_lock;
-	int			pool_size;
-	int			pool_free_head; /* index + 1; 0 = empty */
-	int			pool_in_use;
+	/* chunk and text pools (latency_sketch.c) */
+	ChPool		pool[CH_NPOOLS];
 
 	pg_atomic_uint64 evictions;
 	pg_atomic_uint64 dropped_table_full;
@@ -230,6 +303,7 @@ typedef struct ChSavedEntry
 extern ChLatencyShared *ch_latency;
 extern ChBackendSlot *ch_slots;
 extern ChScope *ch_scopes;
+extern HTAB *ch_statements;
 extern Size ch_latency_shmem_size(void);
 extern void ch_latency_shmem_init(void);
 extern Size ch_latency_used_bytes(void);
@@ -250,9 +324,6 @@ extern ChReadout *ch_readout_alloc(void);
 extern void ch_readout_reset(ChReadout *r);
 extern void ch_readout_quantiles(const ChReadout *r, const double *qs, int nq,
 								 double *out);
-extern void ch_read_sketch(const ChSketch *src, ChReadout *dst);
-extern void ch_read_windows(const ChSketch *windows, int nwindows, int steps,
-							ChReadout *dst, TimestampTz *since);
 extern long ch_statements_tracked(void);
 extern HTAB *ch_statement_table(void);
 extern void ch_latency_reset(bool all, uint64 queryid);
@@ -261,7 +332,56 @@ extern bool ch_restore_entry(const ChSavedEntry *saved, const uint16 *buckets,
 							 const char *text, int text_encoding);
 extern bool ch_entry_set_text(ChStmtEntry *entry, const char *text,
 							  int encoding);
-extern const char *ch_entry_text(ChStmtEntry *entry, int *encoding);
+extern bool ch_entry_text(ChStmtEntry *entry, char *buf, int *encoding);
+extern Size ch_statement_slot_bytes(void);
+extern void ch_entry_init(ChStmtEntry *entry, TimestampTz now);
+
+/* latency_fold.c */
+extern void ch_fold_all_slots(void);
+
+/*
+ * latency_sketch.c: the pools, and sketches whose buckets live in them.
+ * The typed macros pass a sketch's slots and pool; any lock held (shared
+ * at least) while reading, so no chunk is given back under the reader.
+ */
+extern Size ch_pool_shmem_size(void);
+extern void ch_pool_shmem_init(bool found);
+extern int	ch_pool_percent_used(void);
+extern Size ch_pool_used_bytes(void);
+extern void ch_sketch_init(ChSketchHead *head, pg_atomic_uint32 *slots,
+						   int nslots);
+extern void ch_sketch_clear(ChSketchHead *head, pg_atomic_uint32 *slots,
+							int nslots);
+extern void *ch_sketch_chunk(pg_atomic_uint32 *slots, int nslots,
+							 ChPoolId pool, int range);
+extern void ch_sketch_read(ChSketchHead *head, pg_atomic_uint32 *slots,
+						   int nslots, ChPoolId pool, ChReadout *out);
+extern void ch_window_span(int steps, uint64 *first, uint64 *last,
+						   TimestampTz *since);
+extern uint32 ch_text_store(const char *text);
+extern void ch_text_copy(uint32 block, char *buf);
+extern void ch_text_free(uint32 block);
+
+#define CH_SKETCH_SLOTS(sk) (sk)->slot, lengthof((sk)->slot)
+#define ch_sketch_init_of(sk) ch_sketch_init(&(sk)->head, CH_SKETCH_SLOTS(sk))
+#define ch_sketch_clear_of(sk) ch_sketch_clear(&(sk)->head, CH_SKETCH_SLOTS(sk))
+/* a total (ChSketch, ChScopeSketch) or one window (ChWindow, ChScopeWindow) */
+#define ch_read_sketch(sk, out) \
+	ch_sketch_read(&(sk)->head, CH_SKETCH_SLOTS(sk), CH_POOL_TOTAL, (out))
+#define ch_read_window(w, out) \
+	ch_sketch_read(&(w)->head, CH_SKETCH_SLOTS(w), CH_POOL_WINDOW, (out))
+/*
+ * Merge the last `steps` complete windows and the current one into dst;
+ * *since (when not NULL) gets the start of the oldest merged window.
+ */
+#define ch_read_windows(windows, nwindows, steps, dst, since) \
+	do { \
+		uint64		first_, last_; \
+		\
+		ch_window_span((steps), &first_, &last_, (since)); \
+		for (uint64 s_ = first_; s_ <= last_; s_++) \
+			ch_read_window(&(windows)[s_ % (nwindows)], (dst)); \
+	} while (0)
 
 
 

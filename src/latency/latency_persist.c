@@ -107,7 +107,7 @@ ch_latency_save(ChStatsWriter *w, uint32 *count)
 	{
 		ChSavedEntry saved;
 		ChSavedText	 st;
-		const char	*text;
+		char		 text[CH_TEXT_LEN];
 		int			 encoding = 0;
 		uint32		 n = 0;
 
@@ -150,9 +150,8 @@ ch_latency_save(ChStatsWriter *w, uint32 *count)
 		ch_stats_put(w, idx, sizeof(uint16) * n);
 		ch_stats_put(w, cnt, sizeof(uint64) * n);
 
-		text = ch_entry_text(entry, &encoding);
 		memset(&st, 0, sizeof(st));
-		if (text != NULL)
+		if (ch_entry_text(entry, text, &encoding))
 		{
 			st.len = (uint32) strnlen(text, CH_TEXT_LEN - 1);
 			st.encoding = encoding;

@@ -82,8 +82,8 @@ ch_define_latency_settings(void)
 
 	DefineCustomIntVariable("coder_health.max_statements",
 							"How many distinct statements are tracked.",
-							"Past 90% the collector evicts the least used. Each costs at most "
-							"8 kB of shared memory with all its windows.",
+							"Past 90% the collector evicts the least used. Each reserves "
+							"about 3.9 kB of shared memory with all its windows and its text.",
 							&ch_max_statements,
 							5000, 100, 100000,
 							PGC_POSTMASTER, 0,

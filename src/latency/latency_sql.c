@@ -31,6 +31,7 @@
 #include "core/privacy.h"
 #include "core/srf.h"
 
+PG_FUNCTION_INFO_V1(coder_health_statement_slot_bytes);
 PG_FUNCTION_INFO_V1(coder_health_statement_latency);
 PG_FUNCTION_INFO_V1(coder_health_statement_latency_with_text);
 PG_FUNCTION_INFO_V1(coder_health_latency);
@@ -84,27 +85,24 @@ static void
 put_text(Datum *values, bool *nulls, int i, ChStmtEntry *entry, bool visible)
 {
 	int			encoding;
-	const char *text;
+	char		text[CH_TEXT_LEN];
 
 	if (!visible)
 	{
 		values[i] = CStringGetTextDatum("<insufficient privilege>");
 		return;
 	}
-	text = ch_entry_text(entry, &encoding);
-	if (text == NULL)
+	if (!ch_entry_text(entry, text, &encoding))
 	{
 		nulls[i] = true;
 		return;
 	}
 	if (encoding != GetDatabaseEncoding())
 	{
-		char	   *copy = pstrdup(text);
-
-		for (char *p = copy; *p != '\0'; p++)
+		for (char *p = text; *p != '\0'; p++)
 			if (IS_HIGHBIT_SET(*p))
 				*p = '?';
-		values[i] = CStringGetTextDatum(copy);
+		values[i] = CStringGetTextDatum(text);
 	}
 	else
 		values[i] = CStringGetTextDatum(text);
@@ -706,7 +704,7 @@ coder_health_latency_buckets(PG_FUNCTION_ARGS)
 			break;
 		}
 		top[n].entry = entry;
-		top[n].sum_ns = pg_atomic_read_u64(&entry->total.sum_ns);
+		top[n].sum_ns = pg_atomic_read_u64(&entry->total.head.sum_ns);
 		n++;
 	}
 	qsort(top, n, sizeof(ChTopEntry), top_order);
@@ -770,4 +768,11 @@ coder_health_flush(PG_FUNCTION_ARGS)
 	ch_require_loaded();
 	ch_flush_my_samples();
 	PG_RETURN_VOID();
+}
+
+/* coder_health.statement_slot_bytes(): what one max_statements slot reserves */
+Datum
+coder_health_statement_slot_bytes(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64((int64) ch_statement_slot_bytes());
 }
