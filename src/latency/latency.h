@@ -125,6 +125,13 @@ typedef struct ChSample
  * entry takes the first text it is given).
  */
 #define CH_NAME_NOTES 16
+/*
+ * A backend posts a note from a statement's end only while fewer than this
+ * many wait (the rest are kept for notes posted from an abort); waiting
+ * notes whose entry has not come give way once this many wait
+ * (latency_fold.c: apply_names).
+ */
+#define CH_NAME_NOTES_POST_LIMIT (CH_NAME_NOTES - 4)
 
 typedef struct ChNameNote
 {
@@ -132,6 +139,8 @@ typedef struct ChNameNote
 	uint64		namehash;
 	Oid			userid;
 	bool		toplevel;
+	bool		done;			/* the fold's own mark: applied, or given up;
+								 * false again once the tail passes it */
 	int			encoding;		/* of text: the poster's database's */
 	char		name[QUERY_NAME_LEN];
 	char		text[CH_TEXT_LEN];	/* "" when not known */

@@ -339,46 +339,66 @@ ch_entry_text(ChStmtEntry *entry, char *buf, int *encoding)
 }
 
 /*
- * Give entries the sqlc names and texts their backend found.  Shared lock held.  A
- * note may arrive before its statement's sample (see below).  Two backends
- * may name one entry at once: they write the same bytes.
+ * Give entries the sqlc names and texts their backend found.  Shared lock
+ * held.  Two backends may name one entry at once: they write the same
+ * bytes.
+ *
+ * A note may arrive before its statement's sample (an autocommit
+ * statement's sample is written at its commit, after its note; a
+ * transaction's at its end): such a note waits for a later fold, marked
+ * not done, while the notes after it are applied and marked done.  The
+ * tail moves over the done ones only, so the owner never reuses a waiting
+ * note.  A note whose entry never comes (its samples were dropped: the
+ * table was full; or its entry was evicted or reset before the note was
+ * read) must not wait for ever: once the ring is as full as the owner lets
+ * it grow (CH_NAME_NOTES_POST_LIMIT), the waiting notes give way.  Before,
+ * such a note kept the ring at that limit, and every later session on the
+ * same backend slot lost its names and texts.
  */
 static void
 apply_names(ChBackendSlot *slot)
 {
 	uint64		head = pg_atomic_read_u64(&slot->note_head);
 	uint64		tail = pg_atomic_read_u64(&slot->note_tail);
+	bool		give_way = head - tail >= CH_NAME_NOTES_POST_LIMIT;
+	bool		waiting = false;
 	ChStmtKey	key;
 
 	pg_read_barrier();
 	memset(&key, 0, sizeof(key));
 	key.dbid = slot->dbid;
-	for (; tail < head; tail++)
+	for (uint64 t = tail; t < head; t++)
 	{
-		const ChNameNote *note = &slot->notes[tail % CH_NAME_NOTES];
-		ChStmtEntry *entry;
+		ChNameNote *note = &slot->notes[t % CH_NAME_NOTES];
 
-		key.queryid = note->queryid;
-		key.namehash = note->namehash;
-		key.userid = note->userid;
-		key.toplevel = note->toplevel;
-		entry = hash_search(ch_statements, &key, HASH_FIND, NULL);
-		if (entry == NULL)
+		if (!note->done)
 		{
-			/*
-			 * Its sample is not folded yet (an autocommit statement is
-			 * recorded at its commit, after its note): keep the note for the
-			 * next fold, unless the ring is full (then the entry never came:
-			 * table full) and the note gives way.
-			 */
-			if (head - tail < CH_NAME_NOTES)
-				break;
-			continue;
+			ChStmtEntry *entry;
+
+			key.queryid = note->queryid;
+			key.namehash = note->namehash;
+			key.userid = note->userid;
+			key.toplevel = note->toplevel;
+			entry = hash_search(ch_statements, &key, HASH_FIND, NULL);
+			if (entry != NULL)
+			{
+				if (entry->name[0] == '\0')
+					strlcpy(entry->name, note->name, QUERY_NAME_LEN);
+				if (note->text[0] != '\0')
+					(void) ch_entry_set_text(entry, note->text, note->encoding);
+				note->done = true;
+			}
+			else if (give_way)
+				note->done = true;
+			else
+				waiting = true;
 		}
-		if (entry->name[0] == '\0')
-			strlcpy(entry->name, note->name, QUERY_NAME_LEN);
-		if (note->text[0] != '\0')
-			(void) ch_entry_set_text(entry, note->text, note->encoding);
+		if (!waiting)
+		{
+			/* free for the owner again: the next note written here is new */
+			note->done = false;
+			tail = t + 1;
+		}
 	}
 	pg_memory_barrier();
 	pg_atomic_write_u64(&slot->note_tail, tail);

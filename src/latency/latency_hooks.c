@@ -377,7 +377,7 @@ post_name(const ChFrame *f, const char *name, bool may_fold)
 	 * from the abort, which cannot fold): a statement that times out right
 	 * after a burst of new ones still gets its name.
 	 */
-	uint64		limit = may_fold ? CH_NAME_NOTES - 4 : CH_NAME_NOTES;
+	uint64		limit = may_fold ? CH_NAME_NOTES_POST_LIMIT : CH_NAME_NOTES;
 
 	/*
 	 * Full: a session that runs many new statements at once.  Their samples

@@ -90,6 +90,8 @@ slot_init(ChBackendSlot *slot)
 	pg_atomic_init_u64(&slot->dropped, 0);
 	pg_atomic_init_u64(&slot->note_head, 0);
 	pg_atomic_init_u64(&slot->note_tail, 0);
+	for (int n = 0; n < CH_NAME_NOTES; n++)
+		slot->notes[n].done = false;
 	slot->dbid = InvalidOid;
 	slot->client_addr[0] = '\0';
 	slot->db_scope = -1;

@@ -44,6 +44,37 @@ is($reserved1, $reserved0, 'reserved shared memory unchanged');
 cmp_ok($used1, '<=', $reserved1, "shared memory used ($used1) within reserved ($reserved1)");
 is(views_inconsistencies($node, 'postgres'), '', 'every view consistent with a full table');
 
+# --- the text pool full: 100 slots reserve 300 128-byte text blocks --------
+# 80 statements whose texts take 5 to 6 blocks each (480 in all): the pool
+# runs out, an entry then stays without text (never with a piece of another
+# one's), eviction gives blocks back, and a reset gives them all back.
+$node->safe_psql('postgres', 'SELECT coder_health.reset()');
+my $long_script = '';
+$long_script .= 'SELECT ' . join('+', ('1') x $_) . ";\n" for 300 .. 379;
+my ($lrc, $lout, $lerr) = $node->psql('postgres', $long_script);
+is($lrc, 0, '80 statements with texts of 600 to 760 bytes ran');
+is($lerr, '', 'with zero errors to the user');
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) > 0 FROM coder_health.statement_latency
+		 WHERE query LIKE 'SELECT ?+?+?%' AND query IS NOT NULL"),
+	'long texts are kept while the pool has blocks');
+is($node->safe_psql('postgres',
+		"SELECT count(*) FROM coder_health.statement_latency
+		 WHERE query LIKE 'SELECT ?+?+?%'
+		   AND (query !~ '^SELECT [?]([+][?])+\$'
+		        OR length(query) NOT BETWEEN 606 AND 764)"),
+	'0', 'every text kept is whole and its own: its blocks were chained right');
+my ($reserved_t, $used_t) = split /\|/, $node->safe_psql('postgres', $status_sql);
+is($reserved_t, $reserved0, 'reserved shared memory unchanged by the text pool running out');
+cmp_ok($used_t, '<=', $reserved_t, "shared memory used ($used_t) within reserved ($reserved_t)");
+$node->safe_psql('postgres', 'SELECT coder_health.reset()');
+my $last = 'SELECT ' . join('+', ('1') x 380);
+$node->safe_psql('postgres', $last);
+ok($node->poll_query_until('postgres',
+		"SELECT count(*) = 1 FROM coder_health.statement_latency
+		 WHERE query = 'SELECT ' || repeat('?+', 379) || '?'"),
+	'after a reset the blocks are free again: a new long statement gets its text');
+
 # --- 100,000 distinct families into a 10-entry table ------------------------
 # letters only (g..p stand for digits, which would fold into one family)
 $node->safe_psql('postgres', 'SELECT coder_health.notify_reset()');
