@@ -336,6 +336,8 @@ extern void ch_readout_quantiles(const ChReadout *r, const double *qs, int nq,
 extern long ch_statements_tracked(void);
 extern HTAB *ch_statement_table(void);
 extern void ch_latency_reset(bool all, uint64 queryid);
+extern void ch_latency_forget(bool all, uint64 queryid);
+extern void ch_latency_rotate_and_evict(TimestampTz now);
 extern bool ch_restore_entry(const ChSavedEntry *saved, const uint16 *buckets,
 							 const uint64 *counts, int nbuckets,
 							 const char *text, int text_encoding);

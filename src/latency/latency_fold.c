@@ -295,50 +295,6 @@ apply_scopes(ChBackendSlot *slot, uint64 step, TimestampTz now)
 }
 
 /*
- * Give an entry its text, unless it has one: the first text given stays
- * (texts with one query id differ at most in spacing, case or aliases).
- * Any lock on the table held (shared: several folders may try at once; the
- * one that moves text_state from EMPTY writes, readers wait for SET).  When
- * the text pool is short the entry stays without text (EMPTY), and a later
- * note may give it one once eviction has made room.
- */
-bool
-ch_entry_set_text(ChStmtEntry *entry, const char *text, int encoding)
-{
-	uint32		expected = CH_TEXT_EMPTY;
-	uint32		block;
-
-	if (pg_atomic_read_u32(&entry->text_state) != CH_TEXT_EMPTY ||
-		!pg_atomic_compare_exchange_u32(&entry->text_state, &expected,
-										CH_TEXT_WRITING))
-		return false;
-	block = ch_text_store(text);
-	if (block == 0)
-	{
-		pg_atomic_write_u32(&entry->text_state, CH_TEXT_EMPTY);
-		return false;
-	}
-	entry->text_block = block;
-	entry->text_encoding = encoding;
-	pg_write_barrier();
-	pg_atomic_write_u32(&entry->text_state, CH_TEXT_SET);
-	return true;
-}
-
-/* Copy an entry's text (into buf, CH_TEXT_LEN bytes) and its encoding;
- * false while it has none.  Lock held. */
-bool
-ch_entry_text(ChStmtEntry *entry, char *buf, int *encoding)
-{
-	if (pg_atomic_read_u32(&entry->text_state) != CH_TEXT_SET)
-		return false;
-	pg_read_barrier();
-	*encoding = entry->text_encoding;
-	ch_text_copy(entry->text_block, buf);
-	return true;
-}
-
-/*
  * Give entries the sqlc names and texts their backend found.  Shared lock
  * held.  Two backends may name one entry at once: they write the same
  * bytes.

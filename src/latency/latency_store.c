@@ -34,7 +34,6 @@
 #include "pg/compat.h"
 #include "core/coder_health.h"
 #include "latency.h"
-#include "core/module.h"
 #include "core/status.h"
 
 ChLatencyShared *ch_latency = NULL;
@@ -298,13 +297,14 @@ evict_if_needed(void)
 	pfree(cand);
 }
 
+/*
+ * The collector's part of a cycle once the rings are folded
+ * (latency_module.c): start a new window step when one is due, evict.
+ */
 void
-ch_latency_collect(TimestampTz now)
+ch_latency_rotate_and_evict(TimestampTz now)
 {
 	TimestampTz step_start;
-
-	/* fold what idle backends left behind, so views are never stale */
-	ch_fold_all_slots();
 
 	LWLockAcquire(ch_shared->lock, LW_EXCLUSIVE);
 	step_start = ch_latency->step_start[pg_atomic_read_u64(&ch_latency->step) %
@@ -316,20 +316,15 @@ ch_latency_collect(TimestampTz now)
 }
 
 /*
- * Forget statistics: everything (all = true), or the entries of one queryid.
+ * Forget statistics: everything (all = true), or the entries of one
+ * queryid.  The rings are folded first (latency_module.c: ch_latency_reset).
  */
 void
-ch_latency_reset(bool all, uint64 queryid)
+ch_latency_forget(bool all, uint64 queryid)
 {
 	HASH_SEQ_STATUS hs;
 	ChStmtEntry *entry;
 	TimestampTz now = GetCurrentTimestamp();
-
-	/*
-	 * Statements that ended before the reset but still wait in a ring belong
-	 * to the time before it: fold them now so that the reset forgets them.
-	 */
-	ch_fold_all_slots();
 
 	LWLockAcquire(ch_shared->lock, LW_EXCLUSIVE);
 	hash_seq_init(&hs, ch_statements);
@@ -384,6 +379,50 @@ ch_entry_init(ChStmtEntry *entry, TimestampTz now)
 		ch_sketch_init_of(&entry->window[w]);
 }
 
+/*
+ * Give an entry its text, unless it has one: the first text given stays
+ * (texts with one query id differ at most in spacing, case or aliases).
+ * Any lock on the table held (shared: several folders may try at once; the
+ * one that moves text_state from EMPTY writes, readers wait for SET).  When
+ * the text pool is short the entry stays without text (EMPTY), and a later
+ * note may give it one once eviction has made room.
+ */
+bool
+ch_entry_set_text(ChStmtEntry *entry, const char *text, int encoding)
+{
+	uint32		expected = CH_TEXT_EMPTY;
+	uint32		block;
+
+	if (pg_atomic_read_u32(&entry->text_state) != CH_TEXT_EMPTY ||
+		!pg_atomic_compare_exchange_u32(&entry->text_state, &expected,
+										CH_TEXT_WRITING))
+		return false;
+	block = ch_text_store(text);
+	if (block == 0)
+	{
+		pg_atomic_write_u32(&entry->text_state, CH_TEXT_EMPTY);
+		return false;
+	}
+	entry->text_block = block;
+	entry->text_encoding = encoding;
+	pg_write_barrier();
+	pg_atomic_write_u32(&entry->text_state, CH_TEXT_SET);
+	return true;
+}
+
+/* Copy an entry's text (into buf, CH_TEXT_LEN bytes) and its encoding;
+ * false while it has none.  Lock held. */
+bool
+ch_entry_text(ChStmtEntry *entry, char *buf, int *encoding)
+{
+	if (pg_atomic_read_u32(&entry->text_state) != CH_TEXT_SET)
+		return false;
+	pg_read_barrier();
+	*encoding = entry->text_encoding;
+	ch_text_copy(entry->text_block, buf);
+	return true;
+}
+
 /* For the SQL layer: walk the statement table.  Lock held by the caller. */
 HTAB *
 ch_statement_table(void)
@@ -391,23 +430,6 @@ ch_statement_table(void)
 	return ch_statements;
 }
 
-const ChModule ch_latency_module = {
-	.name = "latency",
-	.define_settings = ch_define_latency_settings,
-	.shmem_size = ch_latency_shmem_size,
-	.shmem_init = ch_latency_shmem_init,
-	.install_hooks = ch_latency_install_hooks,
-	.collect = ch_latency_collect,
-	.used_bytes = ch_latency_used_bytes,
-	.status = ch_latency_status,
-	.history_metrics = ch_latency_history_metrics,
-	.nhistory_metrics = CH_LATENCY_HM_COUNT,
-	.history_sample = ch_latency_history_sample,
-	.save_version = CH_LATENCY_SECTION_VERSION,
-	.saved_what = "statements",
-	.save = ch_latency_save,
-	.load = ch_latency_load,
-};
 
 /*
  * Recreate an entry from a saved file (latency_persist.c), at startup before
