@@ -722,8 +722,8 @@ sec_memory() {
   printf '  %-58s %8d\n' "used per tracked statement ((used after - before) / new)" "$per_used"
   printf '  %-58s %8d\n' "reserved / max_statements at defaults (all of it)" "$per_res"
   printf '  %-58s %8d\n' "reserved per extra max_statements slot (5000 -> 10000)" "$marginal"
-  printf '  %-58s %8d\n' "target" 8192
-  set_summary memory "$(printf 'memory: %d bytes used per statement (target <= 8192); reserved %.1f MB at defaults = %d bytes per max_statements slot, %d marginal' \
+  printf '  %-58s %8d\n' "target for the marginal reservation (issue #22)" 4096
+  set_summary memory "$(printf 'memory: %d bytes used per statement; reserved %.1f MB at defaults = %d bytes per max_statements slot, %d marginal (target <= 4096)' \
     "$per_used" "$(awk -v b="$reserved" 'BEGIN{print b/1048576}')" "$per_res" "$marginal")"
   rm -rf "$dir"
 }
