@@ -2,13 +2,14 @@
  *
  * coder_health.c
  *	  The entry point: the library's magic block, _PG_init, and the list of
- *	  coder_health's features.  The only file that names them; it stands
- *	  above them all, and core (src/core) below them walks the list it is
- *	  given (module.h), so no include or call runs from core back up to a
- *	  feature.
+ *	  coder_health's features.  With hooks.c beside it (every hook and
+ *	  transaction callback, in the order its table gives), the only file
+ *	  that names them; the two stand above them all, and core (src/core)
+ *	  below them walks the list it is given (module.h), so no include or
+ *	  call runs from core back up to a feature.
  *
- * The order is that of settings, shared memory, hooks, the collector's
- * cycle and the statistics file's sections: health last, so its history
+ * The order is that of settings, shared memory, install_hooks, the
+ * collector's cycle and the statistics file's sections: health last, so its history
  * samples see this cycle's figures.
  *
  *-------------------------------------------------------------------------
@@ -19,6 +20,7 @@
 
 #include "core/history.h"
 #include "core/module.h"
+#include "hooks.h"
 #include "clients/clients.h"
 #include "health/health.h"
 #include "latency/latency.h"
@@ -47,5 +49,6 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
-	ch_load(modules, lengthof(modules));
+	if (ch_load(modules, lengthof(modules)))
+		ch_install_hooks();
 }

@@ -60,10 +60,6 @@ typedef enum ChListenChange
 
 static ChListenChange listen_change = CH_LISTEN_UNCHANGED;
 
-static ClientAuthentication_hook_type prev_ClientAuthentication = NULL;
-static ExecutorStart_hook_type prev_ExecutorStart = NULL;
-static ProcessUtility_hook_type prev_ProcessUtility = NULL;
-
 /* ------------------------------------------------------------------------
  * Settings
  * ------------------------------------------------------------------------
@@ -324,32 +320,30 @@ maybe_read_rtt(void)
 }
 
 /* ------------------------------------------------------------------------
- * Hooks
+ * Its part in hooks and callbacks (src/hooks.c calls it, in its order)
  * ------------------------------------------------------------------------
  */
-static void
+
+/* After the previous ClientAuthentication hook returned. */
+void
 ch_clients_ClientAuthentication(Port *port, int status)
 {
-	if (prev_ClientAuthentication)
-		prev_ClientAuthentication(port, status);
 	/* a first reading as soon as the connection exists; idle pool
 	 * connections may run no statement for a long time */
 	if (status == STATUS_OK && ch_clients != NULL)
 		read_rtt(GetCurrentTimestamp());
 }
 
-static void
-ch_clients_ExecutorStart(QueryDesc *queryDesc, int eflags)
+/* Before the previous ExecutorStart. */
+void
+ch_clients_ExecutorStart(void)
 {
 	maybe_read_rtt();
-	if (prev_ExecutorStart)
-		prev_ExecutorStart(queryDesc, eflags);
-	else
-		standard_ExecutorStart(queryDesc, eflags);
 }
 
-static void
-ch_clients_ProcessUtility(CH_PROCESS_UTILITY_ARGS)
+/* Before the previous ProcessUtility. */
+void
+ch_clients_ProcessUtility(PlannedStmt *pstmt)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 
@@ -367,15 +361,11 @@ ch_clients_ProcessUtility(CH_PROCESS_UTILITY_ARGS)
 			 (IsA(parsetree, DiscardStmt) &&
 			  ((DiscardStmt *) parsetree)->target == DISCARD_ALL))
 		listen_change = CH_LISTEN_DROPPED_ALL;
-
-	if (prev_ProcessUtility)
-		prev_ProcessUtility(CH_PROCESS_UTILITY_PASS);
-	else
-		standard_ProcessUtility(CH_PROCESS_UTILITY_PASS);
 }
 
-static void
-ch_clients_xact_callback(XactEvent event, void *arg)
+/* src/hooks.c's transaction callback, after notify's part */
+void
+ch_clients_xact_callback(XactEvent event)
 {
 	ChListenChange change = listen_change;
 
@@ -396,24 +386,11 @@ ch_clients_xact_callback(XactEvent event, void *arg)
 	slot_end_write(my_client_slot);
 }
 
-static void
-ch_clients_install_hooks(void)
-{
-	prev_ClientAuthentication = ClientAuthentication_hook;
-	ClientAuthentication_hook = ch_clients_ClientAuthentication;
-	prev_ExecutorStart = ExecutorStart_hook;
-	ExecutorStart_hook = ch_clients_ExecutorStart;
-	prev_ProcessUtility = ProcessUtility_hook;
-	ProcessUtility_hook = ch_clients_ProcessUtility;
-	RegisterXactCallback(ch_clients_xact_callback, NULL);
-}
-
 const ChModule ch_clients_module = {
 	.name = "clients",
 	.define_settings = ch_define_clients_settings,
 	.shmem_size = ch_clients_shmem_size,
 	.shmem_init = ch_clients_shmem_init,
-	.install_hooks = ch_clients_install_hooks,
 	.collect = ch_clients_collect,
 	.used_bytes = ch_clients_used_bytes,
 	.history_metrics = ch_clients_history_metrics,

@@ -23,6 +23,7 @@
 
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "port/atomics.h"
 #include "pg/compat.h"
 #include "utils/timestamp.h"
@@ -98,6 +99,24 @@ typedef enum ChClientsHistoryMetric
 } ChClientsHistoryMetric;
 extern const ChHistoryMetric ch_clients_history_metrics[CH_CLIENTS_HM_COUNT];
 extern void ch_clients_history_sample(TimestampTz now, ChHistorySink *sink);
+
+/*
+ * clients.c: its part in PostgreSQL's hooks and callbacks, which src/hooks.c
+ * installs and calls in its order.  Called on every statement and
+ * transaction: bound inside the library (a direct call, no PLT).
+ */
+struct Port;
+struct PlannedStmt;
+#ifdef __GNUC__
+#pragma GCC visibility push(hidden)
+#endif
+extern void ch_clients_ExecutorStart(void);
+extern void ch_clients_ClientAuthentication(struct Port *port, int status);
+extern void ch_clients_ProcessUtility(struct PlannedStmt *pstmt);
+extern void ch_clients_xact_callback(XactEvent event);
+#ifdef __GNUC__
+#pragma GCC visibility pop
+#endif
 
 /* this feature's entry in the module list (core/module.h, src/coder_health.c) */
 extern const struct ChModule ch_clients_module;

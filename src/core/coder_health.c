@@ -1,9 +1,11 @@
 /*-------------------------------------------------------------------------
  *
  * coder_health.c
- *	  Loading coder_health: settings, shared memory, hooks and the collector,
- *	  for the modules the entry point (src/coder_health.c: _PG_init) hands
- *	  over.  Core walks that list and names no feature.
+ *	  Loading coder_health: settings, what each module registers besides
+ *	  hooks, and the collector, for the modules the entry point
+ *	  (src/coder_health.c: _PG_init) hands over.  Core walks that list and
+ *	  names no feature.  Every hook, shared memory's included, is installed
+ *	  by src/hooks.c once this has run.
  *
  * coder_health only works from shared_preload_libraries: it needs shared
  * memory and a background worker, both of which can only be set up while the
@@ -17,9 +19,7 @@
 
 #include "fmgr.h"
 #include "miscadmin.h"
-#include "storage/ipc.h"
 
-#include "pg/compat.h"
 #include "coder_health.h"
 #include "module.h"
 
@@ -27,34 +27,15 @@
 const ChModule *const *ch_modules = NULL;
 int			ch_nmodules = 0;
 
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-
-#ifdef CH_HAVE_SHMEM_REQUEST_HOOK
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-
-static void
-ch_shmem_request_hook(void)
-{
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	ch_shmem_request();
-}
-#endif
-
-static void
-ch_shmem_startup_hook(void)
-{
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
-	ch_shmem_startup();
-}
-
-/* _PG_init (src/coder_health.c), with the list of modules */
-void
+/*
+ * _PG_init (src/coder_health.c), with the list of modules.  False when not
+ * preloaded: then nothing is to be installed at all.
+ */
+bool
 ch_load(const ChModule *const *modules, int nmodules)
 {
 	if (!process_shared_preload_libraries_in_progress)
-		return;
+		return false;
 	ch_modules = modules;
 	ch_nmodules = nmodules;
 
@@ -64,17 +45,9 @@ ch_load(const ChModule *const *modules, int nmodules)
 			ch_modules[i]->define_settings();
 	ch_reserve_settings_prefix();
 
-#ifdef CH_HAVE_SHMEM_REQUEST_HOOK
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = ch_shmem_request_hook;
-#else
-	ch_shmem_request();
-#endif
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = ch_shmem_startup_hook;
-
 	for (int i = 0; i < ch_nmodules; i++)
 		if (ch_modules[i]->install_hooks)
 			ch_modules[i]->install_hooks();
 	ch_register_collector();
+	return true;
 }

@@ -73,7 +73,7 @@ extern void ch_define_settings(void);
 extern void ch_reserve_settings_prefix(void);
 
 /* set by coder_health's SQL functions: this statement reads coder_health
- * (shmem.c; cleared by latency_hooks.c when a client statement starts or
+ * (shmem.c; cleared by latency_timing.c when a client statement starts or
  * ends) */
 extern bool ch_self_read;
 

@@ -33,7 +33,12 @@ typedef struct ChModule
 	Size		(*shmem_size) (void);
 	/* create or attach its shared memory; AddinShmemInitLock is held */
 	void		(*shmem_init) (void);
-	/* _PG_init, preload only: chain hooks, register callbacks */
+	/*
+	 * _PG_init, preload only: what it asks of PostgreSQL that is not a hook
+	 * or a transaction callback (latency: query ids).  Hooks and callbacks
+	 * are installed in one place, src/hooks.c, which says in which order
+	 * the features run in each and why.
+	 */
 	void		(*install_hooks) (void);
 	/* once per collector cycle, in the collector (no database) */
 	void		(*collect) (TimestampTz now);
@@ -73,11 +78,11 @@ typedef struct ChModule
 /*
  * The list, handed over by the entry point (src/coder_health.c, the only
  * file that names the features) to ch_load (core/coder_health.c); its
- * order is the order of settings, shared memory, hooks, the collector's
+ * order is the order of settings, shared memory, install_hooks, the collector's
  * cycle, the history's samples and the statistics file's sections.
  */
 extern const ChModule *const *ch_modules;
 extern int	ch_nmodules;
-extern void ch_load(const ChModule *const *modules, int nmodules);
+extern bool ch_load(const ChModule *const *modules, int nmodules);
 
 #endif							/* CODER_HEALTH_MODULE_H */

@@ -137,7 +137,7 @@ void
 ch_require_loaded(void)
 {
 	/* every SQL function of coder_health comes here: the statement running
-	 * it reads coder_health (latency_hooks.c leaves it out) */
+	 * it reads coder_health (latency_timing.c leaves it out) */
 	ch_self_read = true;
 	if (ch_shared == NULL)
 		ereport(ERROR,

@@ -4,7 +4,7 @@
  *	  Statement latency: how samples travel from a user's statement to the
  *	  shared sketches.
  *
- *	  statement end (latency_hooks.c)
+ *	  statement end (latency_timing.c)
  *	      -> one 24-byte sample appended to this backend's ring in shared
  *	         memory: no lock, no system call; single writer
  *	  fold (latency_store.c), by the backend itself at most every few
@@ -417,7 +417,8 @@ extern void ch_latency_history_sample(TimestampTz now, ChHistorySink *sink);
 /* latency_store.c: its columns of coder_health.status() (core/status.h) */
 extern void ch_latency_status(struct ChStatusRow *row);
 
-/* latency_hooks.c */
+/* latency_timing.c (install_hooks: only what is not a hook; src/hooks.c
+ * installs the hooks) */
 extern void ch_latency_install_hooks(void);
 extern void ch_flush_my_samples(void);
 

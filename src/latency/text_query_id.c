@@ -151,7 +151,7 @@ static IdCacheEntry id_cache[CH_ID_CACHE];
 
 /*
  * The id of a planned statement: a hash of its normalized text.  Never 0.
- * No cache: for callers that keep their own (latency_hooks.c).
+ * No cache: for callers that keep their own (latency_names.c).
  */
 uint64
 ch_normalized_query_id_uncached(const char *source, int location, int len)
@@ -190,7 +190,7 @@ ch_normalized_query_id(const char *source, int location, int len)
 }
 
 /* _PG_init: statements are to have ids (nothing to install: the ids are
- * computed where a statement is timed, latency_hooks.c). */
+ * computed where a statement is timed, latency_timing.c). */
 void
 ch_text_query_id_request(void)
 {

@@ -26,6 +26,7 @@
 
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "port/atomics.h"
 #include "utils/timestamp.h"
 
@@ -217,6 +218,22 @@ extern Size ch_notify_shmem_size(void);
 extern void ch_notify_shmem_init(void);
 extern int	ch_notify_total_procs(void);
 extern void ch_notify_reset(void);
+
+/*
+ * notify_track.c: its part in PostgreSQL's hooks and callbacks, which
+ * src/hooks.c installs and calls in its order.  Called on every
+ * transaction: bound inside the library (a direct call, no PLT).
+ */
+struct PlannedStmt;
+#ifdef __GNUC__
+#pragma GCC visibility push(hidden)
+#endif
+extern void ch_notify_ProcessUtility(struct PlannedStmt *pstmt);
+extern void ch_notify_xact_callback(XactEvent event);
+extern void ch_notify_subxact_callback(SubXactEvent event);
+#ifdef __GNUC__
+#pragma GCC visibility pop
+#endif
 
 /* this feature's entry in the module list (core/module.h, src/coder_health.c) */
 extern const struct ChModule ch_notify_module;

@@ -424,8 +424,9 @@ apply_listen_actions(void)
  * Transaction callbacks
  * ------------------------------------------------------------------------
  */
-static void
-ch_notify_xact_callback(XactEvent event, void *arg)
+/* src/hooks.c's transaction callback, first (before clients' and latency's) */
+void
+ch_notify_xact_callback(XactEvent event)
 {
 	switch (event)
 	{
@@ -458,9 +459,9 @@ ch_notify_xact_callback(XactEvent event, void *arg)
 	}
 }
 
-static void
-ch_notify_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
-						   SubTransactionId parentSubid, void *arg)
+/* src/hooks.c's subtransaction callback, first (before latency's) */
+void
+ch_notify_subxact_callback(SubXactEvent event)
 {
 	int			level;
 
@@ -489,19 +490,16 @@ ch_notify_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
  * LISTEN, UNLISTEN, DISCARD ALL
  * ------------------------------------------------------------------------
  */
-static ProcessUtility_hook_type prev_ProcessUtility = NULL;
 
-static void
-ch_notify_ProcessUtility(CH_PROCESS_UTILITY_ARGS)
+/*
+ * After the previous ProcessUtility returned (src/hooks.c): PostgreSQL
+ * accepted the statement; note what it queued.
+ */
+void
+ch_notify_ProcessUtility(PlannedStmt *pstmt)
 {
 	Node	   *parsetree = pstmt->utilityStmt;
 
-	if (prev_ProcessUtility)
-		prev_ProcessUtility(CH_PROCESS_UTILITY_PASS);
-	else
-		standard_ProcessUtility(CH_PROCESS_UTILITY_PASS);
-
-	/* PostgreSQL accepted the statement: note what it queued */
 	if (!notify_tracking())
 		return;
 	switch (nodeTag(parsetree))
@@ -600,21 +598,11 @@ ch_notify_reset(void)
 	pg_atomic_write_u64(&ch_notify->reset_time, (uint64) now);
 }
 
-static void
-ch_notify_install_hooks(void)
-{
-	prev_ProcessUtility = ProcessUtility_hook;
-	ProcessUtility_hook = ch_notify_ProcessUtility;
-	RegisterXactCallback(ch_notify_xact_callback, NULL);
-	RegisterSubXactCallback(ch_notify_subxact_callback, NULL);
-}
-
 const ChModule ch_notify_module = {
 	.name = "notify",
 	.define_settings = ch_define_notify_settings,
 	.shmem_size = ch_notify_shmem_size,
 	.shmem_init = ch_notify_shmem_init,
-	.install_hooks = ch_notify_install_hooks,
 	.collect = ch_notify_collect,
 	.used_bytes = ch_notify_used_bytes,
 	.history_metrics = ch_notify_history_metrics,
