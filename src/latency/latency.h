@@ -286,7 +286,7 @@ typedef struct ChLatencyShared
 	pg_atomic_uint64 dropped_table_full;
 	pg_atomic_uint64 dropped_no_chunk;
 	/* bumped whenever entries are removed (reset, eviction): backends
-	 * then post names and texts again (latency_hooks.c) */
+	 * then post names and texts again (latency_names.c) */
 	pg_atomic_uint64 forgets;
 	int			max_scopes;
 	int			nslots;
