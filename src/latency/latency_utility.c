@@ -76,8 +76,13 @@ note_user_rollback(Node *parsetree)
 	}
 }
 
+/*
+ * A statement whose end comes after ProcessUtility returns: what
+ * finish_frame does before its clock read (exclusion, the slot, the name
+ * note) is done now, while the statement is current.
+ */
 static void
-end_at_cleanup(ChFrame *f)
+prepare_late_end(ChFrame *f)
 {
 	f->excluded = ch_excluded_now(f->namehash);
 	ch_self_read = false;
@@ -85,6 +90,12 @@ end_at_cleanup(ChFrame *f)
 		ch_my_slot = ch_claim_latency_slot();
 	if (!f->excluded)
 		ch_note_name(f, true);
+}
+
+static void
+end_at_cleanup(ChFrame *f)
+{
+	prepare_late_end(f);
 	ch_schedule_cleanup(f);
 	ch_remove_frame(f);
 }
@@ -111,12 +122,7 @@ starts_subtransaction(Node *parsetree)
 static void
 end_at_subxact_start(ChFrame *f)
 {
-	f->excluded = ch_excluded_now(f->namehash);
-	ch_self_read = false;
-	if (ch_my_slot == NULL)
-		ch_my_slot = ch_claim_latency_slot();
-	if (!f->excluded)
-		ch_note_name(f, true);
+	prepare_late_end(f);
 	/* our own work before the clock, as in finish_frame */
 	ch_maybe_fold(f->start);
 	ch_subxact_frame = *f;
