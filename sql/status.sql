@@ -15,13 +15,20 @@ FROM pg_stat_activity
 WHERE backend_type = 'coder_health collector'
   AND pid = (SELECT collector_pid FROM coder_health.status);
 
--- its heartbeat moves (sample_interval is 200 ms here)
+-- its heartbeat moves (sample_interval is 200 ms here): waited for, two runs
+-- after the mark; the second began after the first was counted, so it ended
+-- after the mark: the last run shown is no older than the mark
+INSERT INTO marks VALUES ('beat', clock_timestamp());
 CREATE TEMP TABLE beat AS SELECT collector_runs, collector_last_run FROM coder_health.status;
-SELECT pg_sleep(0.6);
-SELECT s.collector_runs > b.collector_runs AS runs_advance,
+SELECT wait_until('SELECT s.collector_runs >= b.collector_runs + 2 FROM coder_health.status s, beat b',
+                  'two collector runs');
+SELECT s.collector_runs >= b.collector_runs + 2 AS runs_advance,
        s.collector_last_run > b.collector_last_run AS last_run_advances,
-       s.collector_last_run_age_s < 5 AS recent
-FROM coder_health.status s, beat b;
+       s.collector_last_run BETWEEN m.at AND clock_timestamp() AS last_run_since_mark,
+       s.collector_last_run_age_s BETWEEN 0
+         AND extract(epoch FROM clock_timestamp() - m.at)::numeric + 0.001 AS age_within_mark
+FROM coder_health.status s, beat b, marks m
+WHERE m.name = 'beat';
 
 -- the core and latency views live in schema coder_health (each feature's
 -- own tests check its views)
