@@ -27,8 +27,12 @@ SELECT function_privs_are('coder_health', 'replication_internal', ARRAY[]::text[
 SELECT is((SELECT count(*) FROM coder_health.replication WHERE role = 'standby'),
   0::bigint, 'a primary has no standby row');
 SELECT pg_create_physical_replication_slot('ch_pgtap_slot', true);
-SELECT is((SELECT slot_type || ':' || active || ':' || (retained_wal_bytes >= 0)
-           FROM coder_health.replication_slots WHERE slot_name = 'ch_pgtap_slot'),
+-- (it retains at most the WAL from its restart_lsn to now)
+SELECT is((SELECT s.slot_type || ':' || s.active || ':'
+                  || (s.retained_wal_bytes BETWEEN 0 AND pg_current_wal_lsn() - r.restart_lsn)
+           FROM coder_health.replication_slots s
+           JOIN pg_replication_slots r USING (slot_name)
+           WHERE s.slot_name = 'ch_pgtap_slot'),
   'physical:false:true', 'a new physical slot: inactive, retaining WAL');
 
 SELECT pg_drop_replication_slot('ch_pgtap_slot');
