@@ -26,14 +26,20 @@ is($node->safe_psql('postgres',
 	't', 'collector is attached to no database');
 
 # heartbeat is live: the runs advance (polled, no sleep), and the last run
-# is one of them
+# is one of them: two runs after a mark, the second began after the first
+# was counted, so the last run ended after the mark (was: age polled until
+# under 2 s, true of a last run in the future too)
+my $mark = $node->safe_psql('postgres', 'SELECT clock_timestamp()');
 my $runs1 = $node->safe_psql('postgres', 'SELECT collector_runs FROM coder_health.status');
 ok($node->poll_query_until('postgres',
-		"SELECT collector_runs > $runs1 FROM coder_health.status"),
+		"SELECT collector_runs >= $runs1 + 2 FROM coder_health.status"),
 	'collector runs advance');
-ok($node->poll_query_until('postgres',
-		'SELECT collector_last_run_age_s < 2 FROM coder_health.status'),
-	'last run is recent');
+is($node->safe_psql('postgres',
+		"SELECT collector_last_run BETWEEN '$mark' AND clock_timestamp()
+		   AND collector_last_run_age_s BETWEEN 0
+		       AND extract(epoch FROM clock_timestamp() - '$mark')::numeric + 0.001
+		 FROM coder_health.status"),
+	't', 'last run is recent: since the mark, its age within the time since');
 
 # pg_terminate_backend: it exits and the postmaster starts it again
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($pid)");
