@@ -232,6 +232,11 @@ static void
 ch_xact_callback(XactEvent event, void *arg)
 {
 	ch_notify_xact_callback(event);
+	/* clients and latency act on the outcome, not on the commit's start */
+	if (event == XACT_EVENT_PRE_COMMIT ||
+		event == XACT_EVENT_PARALLEL_PRE_COMMIT ||
+		event == XACT_EVENT_PRE_PREPARE)
+		return;
 	ch_clients_xact_callback(event);
 	ch_latency_xact_callback(event);
 }

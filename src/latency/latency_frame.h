@@ -45,6 +45,7 @@ typedef struct ChFrame
 	QueryDesc  *query;			/* NULL for a utility statement */
 	uint64		queryid;
 	uint64		namehash;		/* its sqlc name's hash, 0 = none */
+	Oid			userid;			/* the role it runs as (GetUserId) */
 	TimestampTz start;
 	TimestampTz end;			/* 0 until the statement's work is done */
 	int			xact_level;		/* transaction nest level at start */
@@ -120,7 +121,12 @@ extern bool ch_excluded_now(uint64 namehash);
 extern void ch_record_sample(bool excluded, uint64 queryid, uint64 namehash,
 							 TimestampTz start, TimestampTz end,
 							 bool toplevel, bool error);
-extern void ch_maybe_fold(TimestampTz now);
+/* the same for a frame's statement, as the role it ran as */
+extern void ch_record_frame_sample(const ChFrame *f, TimestampTz end,
+								   bool error);
+extern TimestampTz ch_last_fold;
+extern void ch_fold_now(TimestampTz now);
+extern void ch_resume_portal(ChFrame *f);
 extern void ch_fold_own_ring(int max_tries);
 
 /* latency_timing.c: frames */
@@ -150,6 +156,24 @@ ch_tracking(bool toplevel)
 	if (ch_shared == NULL || IsParallelWorker())
 		return false;
 	return toplevel ? ch_track != CH_TRACK_NONE : ch_track == CH_TRACK_ALL;
+}
+
+/*
+ * Fold our own ring now and then (half full, or a second since the last
+ * fold); never from inside an abort.
+ */
+static inline void
+ch_maybe_fold(TimestampTz now)
+{
+	uint64		waiting;
+
+	if (unlikely(ch_my_slot == NULL))
+		return;
+	waiting = pg_atomic_read_u64(&ch_my_slot->head) -
+		pg_atomic_read_u64(&ch_my_slot->tail);
+	if (unlikely(waiting >= CH_FOLD_THRESHOLD ||
+				 (waiting > 0 && now - ch_last_fold >= CH_FOLD_AFTER_US)))
+		ch_fold_now(now);
 }
 
 /* The frame of an executor's statement in flight, innermost first. */

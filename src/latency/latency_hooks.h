@@ -70,20 +70,19 @@ ch_latency_ExecutorRun_before(QueryDesc *queryDesc)
 	ChFrame    *f;
 
 	/*
-	 * A portal run again by a later Execute (a row limit): the time between
-	 * the end of its previous run and this message was the client's.
+	 * The message that runs a top-level statement's portal (a Bind starts
+	 * it, an Execute runs it): an abort in a later message is not its
+	 * failure.  A portal run again by a later Execute (a row limit): its
+	 * previous run noted where its work ended (f->end); the time since was
+	 * the client's (ch_resume_portal).
 	 */
 	if (ch_nframes > 0 && (f = ch_find_frame(queryDesc)) != NULL &&
 		f->toplevel)
 	{
-		TimestampTz msg = GetCurrentStatementStartTimestamp();
-
-		if (f->end != 0 && msg > f->end)
-		{
-			f->start += msg - f->end;
-			f->end = 0;
-		}
-		f->last_msg = msg;
+		if (unlikely(f->end != 0))
+			ch_resume_portal(f);
+		else
+			f->last_msg = GetCurrentStatementStartTimestamp();
 	}
 	ch_executor_depth++;
 }
@@ -107,7 +106,7 @@ ch_latency_ExecutorRun_after(QueryDesc *queryDesc, uint64 count)
 		f->select_like &&
 		(count != 0 ||
 		 !(f->toplevel &&
-		   (ch_autocommit() || queryDesc->dest->mydest == DestRemote))))
+		   (queryDesc->dest->mydest == DestRemote || ch_autocommit()))))
 		f->end = GetCurrentTimestamp();
 }
 

@@ -138,6 +138,26 @@ ch_statement_namehash(const char *text, int location, int len)
 }
 
 /*
+ * Post a statement's name and text, out of line: the name buffer (and the
+ * stack check that comes with it) stays off the path of statements this
+ * session already posted, which is nearly every statement.
+ */
+static pg_noinline void
+post_first_time(const ChFrame *f, bool may_fold, uint64 key, int slot)
+{
+	char		name[QUERY_NAME_LEN];
+
+	name[0] = '\0';
+	if (f->namehash != UINT64CONST(0) &&
+		statement_name(f->text, f->text_location, f->text_len, name) !=
+		f->namehash)
+		return;					/* the text went away: cannot happen */
+	if (!post_name(f, name, may_fold))
+		return;					/* ring full: try again next time */
+	named_cache[slot] = key;
+}
+
+/*
  * The first time this session ends a statement, post its sqlc name and its
  * text for the fold.  Called at statement end, just before its sample, so
  * the fold sees the entry before the note.  may_fold: not from an abort
@@ -148,29 +168,21 @@ ch_note_name(const ChFrame *f, bool may_fold)
 {
 	uint64		key;
 	int			slot;
-	char		name[QUERY_NAME_LEN];
 
 	if (ch_my_slot == NULL)
 		return;
 	/* one unlocked read of a counter that changes at a reset or eviction */
-	if (pg_atomic_read_u64(&ch_latency->forgets) != named_cache_forgets)
+	if (unlikely(pg_atomic_read_u64(&ch_latency->forgets) != named_cache_forgets))
 	{
 		memset(named_cache, 0, sizeof(named_cache));
 		named_cache_forgets = pg_atomic_read_u64(&ch_latency->forgets);
 	}
 	key = (f->queryid ^ (f->namehash * UINT64CONST(0xC2B2AE3D27D4EB4F)) ^
-		   ((uint64) GetUserId() * UINT64CONST(0x9E3779B97F4A7C15))) +
+		   ((uint64) f->userid * UINT64CONST(0x9E3779B97F4A7C15))) +
 		(uint64) f->toplevel;
 	slot = (int) (key % CH_NAMED_CACHE);
-	if (named_cache[slot] == key)
+	if (likely(named_cache[slot] == key))
 		return;
-	name[0] = '\0';
-	if (f->namehash != UINT64CONST(0) &&
-		statement_name(f->text, f->text_location, f->text_len, name) !=
-		f->namehash)
-		return;					/* the text went away: cannot happen */
-	if (!post_name(f, name, may_fold))
-		return;					/* ring full: try again next time */
-	named_cache[slot] = key;
+	post_first_time(f, may_fold, key, slot);
 }
 

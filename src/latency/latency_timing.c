@@ -61,7 +61,7 @@ int			ch_executor_depth = 0;
 TimestampTz ch_last_top_end = 0;
 
 ChBackendSlot *ch_my_slot = NULL;
-static TimestampTz last_fold = 0;
+TimestampTz ch_last_fold = 0;
 
 /* ------------------------------------------------------------------------
  * Samples
@@ -157,23 +157,21 @@ ch_excluded_now(uint64 namehash)
 		 OidIsValid(monitor_role) && monitor_role == GetUserId());
 }
 
-void
-ch_record_sample(bool excluded, uint64 queryid, uint64 namehash,
+static inline void
+record_sample_as(Oid userid, uint64 queryid, uint64 namehash,
 				 TimestampTz start, TimestampTz end, bool toplevel, bool error)
 {
 	uint64		head;
 	ChSample   *s;
 
-	if (ch_latency_exiting || excluded)
-		return;
-	if (ch_my_slot == NULL)
+	if (unlikely(ch_my_slot == NULL))
 	{
 		ch_my_slot = ch_claim_latency_slot();
 		if (ch_my_slot == NULL)
 			return;
 	}
 	head = pg_atomic_read_u64(&ch_my_slot->head);
-	if (head - pg_atomic_read_u64(&ch_my_slot->tail) >= CH_RING_SIZE)
+	if (unlikely(head - pg_atomic_read_u64(&ch_my_slot->tail) >= CH_RING_SIZE))
 	{
 		pg_atomic_fetch_add_u64(&ch_my_slot->dropped, 1);
 		return;
@@ -182,28 +180,54 @@ ch_record_sample(bool excluded, uint64 queryid, uint64 namehash,
 	s->queryid = queryid;
 	s->namehash = namehash;
 	s->duration_ns = end > start ? (uint64) (end - start) * 1000 : 0;
-	s->userid = GetUserId();
+	s->userid = userid;
 	s->flags = (toplevel ? CH_SAMPLE_TOPLEVEL : 0) | (error ? CH_SAMPLE_ERROR : 0);
 	pg_write_barrier();
 	pg_atomic_write_u64(&ch_my_slot->head, head + 1);
 }
 
-/* Fold our own ring now and then; never from inside an abort. */
 void
-ch_maybe_fold(TimestampTz now)
+ch_record_sample(bool excluded, uint64 queryid, uint64 namehash,
+				 TimestampTz start, TimestampTz end, bool toplevel, bool error)
 {
-	uint64		waiting;
-
-	if (ch_my_slot == NULL)
+	if (ch_latency_exiting || excluded)
 		return;
-	waiting = pg_atomic_read_u64(&ch_my_slot->head) -
-		pg_atomic_read_u64(&ch_my_slot->tail);
-	if (waiting >= CH_FOLD_THRESHOLD ||
-		(waiting > 0 && now - last_fold >= CH_FOLD_AFTER_US))
+	record_sample_as(GetUserId(), queryid, namehash, start, end, toplevel,
+					 error);
+}
+
+void
+ch_record_frame_sample(const ChFrame *f, TimestampTz end, bool error)
+{
+	if (ch_latency_exiting || f->excluded)
+		return;
+	record_sample_as(f->userid, f->queryid, f->namehash, f->start, end,
+					 f->toplevel, error);
+}
+
+/* ch_maybe_fold's fold, out of line: once per CH_FOLD_THRESHOLD samples */
+void
+ch_fold_now(TimestampTz now)
+{
+	ch_last_fold = now;
+	(void) ch_fold_slot(ch_my_slot, false);
+}
+
+/*
+ * A portal run again by a later Execute (a row limit): the time between
+ * the end of its previous run and this message was the client's.
+ */
+void
+ch_resume_portal(ChFrame *f)
+{
+	TimestampTz msg = GetCurrentStatementStartTimestamp();
+
+	if (msg > f->end)
 	{
-		last_fold = now;
-		(void) ch_fold_slot(ch_my_slot, false);
+		f->start += msg - f->end;
+		f->end = 0;
 	}
+	f->last_msg = msg;
 }
 
 /*
@@ -214,7 +238,7 @@ void
 ch_flush_my_samples(void)
 {
 	ch_fold_own_ring(100);
-	last_fold = GetCurrentTimestamp();
+	ch_last_fold = GetCurrentTimestamp();
 }
 
 
@@ -248,7 +272,7 @@ typedef struct ChTextInfo
 
 static ChTextInfo text_cache[CH_TEXT_CACHE];
 
-static const ChTextInfo *
+static pg_noinline const ChTextInfo *
 text_info(const char *text, int location, int len, bool need_id)
 {
 	long		span;
@@ -329,6 +353,7 @@ ch_push_frame(QueryDesc *query, uint64 queryid, const char *text,
 	f->query = query;
 	f->queryid = queryid;
 	f->namehash = ch_query_names ? namehash : UINT64CONST(0);
+	f->userid = GetUserId();
 	f->toplevel = toplevel;
 	f->end = 0;
 	f->xact_level = GetCurrentTransactionNestLevel();
@@ -361,6 +386,21 @@ ch_remove_frame(ChFrame *f)
 }
 
 /*
+ * The deferred statement of an earlier message of the same implicit
+ * transaction (a pipeline before its Sync) completed: it ended at the
+ * latest where the statement f, ending now, began.  Out of line: rare.
+ */
+static pg_noinline void
+end_pipelined_deferred(const ChFrame *f)
+{
+	ch_record_frame_sample(&ch_deferred,
+						   ch_deferred.end ? ch_deferred.end :
+						   Max(f->start, ch_deferred.start),
+						   false);
+	ch_have_deferred = false;
+}
+
+/*
  * A statement's work is done.  If a commit follows at once, the statement
  * ends with it (the commit is part of what the client waits for); otherwise
  * it ends now.
@@ -372,30 +412,27 @@ ch_finish_frame(ChFrame *f, bool commit_follows, bool is_rollback)
 
 	f->excluded = ch_excluded_now(f->namehash);
 	if (f->toplevel)
-		ch_self_read = false;
-	if (ch_my_slot == NULL)
-		ch_my_slot = ch_claim_latency_slot();
-	/*
-	 * Several statements pipelined before one Sync share a transaction: the
-	 * earlier one ended at the latest where this one began.  Its sample goes
-	 * before this one's name, so a fold for the name finds its entry.
-	 */
-	if (f->toplevel && commit_follows && ch_have_deferred)
 	{
-		ch_record_sample(ch_deferred.excluded, ch_deferred.queryid,
-						 ch_deferred.namehash, ch_deferred.start,
-						 ch_deferred.end ? ch_deferred.end :
-						 Max(f->start, ch_deferred.start),
-						 true, false);
-		ch_have_deferred = false;
+		TimestampTz msg = GetCurrentStatementStartTimestamp();
+
+		ch_self_read = false;
+		/*
+		 * Several statements pipelined before one Sync share a transaction:
+		 * the earlier one ended at the latest where this one began.  Its
+		 * sample goes before this one's name, so a fold for the name finds
+		 * its entry.
+		 */
+		if (commit_follows && unlikely(ch_have_deferred))
+			end_pipelined_deferred(f);
+		/*
+		 * A SELECT whose portal is dropped by a later message (the next Bind
+		 * of a pipeline) finished its work before that message began.
+		 */
+		if (f->end == 0 && f->last_msg != msg)
+			f->end = Max(msg, f->start);
 	}
-	/*
-	 * A SELECT whose portal is dropped by a later message (the next Bind of
-	 * a pipeline) finished its work before that message began.
-	 */
-	if (f->toplevel && f->end == 0 &&
-		f->last_msg != GetCurrentStatementStartTimestamp())
-		f->end = Max(GetCurrentStatementStartTimestamp(), f->start);
+	if (unlikely(ch_my_slot == NULL))
+		ch_my_slot = ch_claim_latency_slot();
 	/* no name note for a statement that is not timed: it would wait for an
 	 * entry that never comes */
 	if (!f->excluded)
@@ -425,8 +462,7 @@ ch_finish_frame(ChFrame *f, bool commit_follows, bool is_rollback)
 	ch_touch_next_sample();
 	if (done.end == 0)
 		done.end = GetCurrentTimestamp();
-	ch_record_sample(done.excluded, done.queryid, done.namehash, done.start,
-					 done.end, done.toplevel, false);
+	ch_record_frame_sample(&done, done.end, false);
 	if (done.toplevel)
 		ch_last_top_end = done.end;
 }

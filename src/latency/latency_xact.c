@@ -125,9 +125,7 @@ cleanup_done(void *arg)
 	have_cleanup = false;
 	ch_touch_next_sample();
 	now = GetCurrentTimestamp();
-	ch_record_sample(cleanup_frame.excluded, cleanup_frame.queryid,
-					 cleanup_frame.namehash, cleanup_frame.start, now, true,
-					 false);
+	ch_record_frame_sample(&cleanup_frame, now, false);
 	ch_last_top_end = now;
 }
 
@@ -237,54 +235,16 @@ asked_for(bool consume)
 	return asked;
 }
 
-/* src/hooks.c's transaction callback, after notify's and clients' parts */
-void
-ch_latency_xact_callback(XactEvent event)
+/*
+ * A transaction aborted: out of line, so that the commit that ends nearly
+ * every statement does not set up this path's frame.
+ */
+static pg_noinline void
+xact_aborted(void)
 {
 	TimestampTz now;
 	TimestampTz msg;
 	bool		rollback;
-
-	/* cannot happen: a SAVEPOINT's subtransaction starts in its message */
-	if (ch_have_subxact_frame)
-		ch_end_subxact_frame(event == XACT_EVENT_ABORT ||
-						  event == XACT_EVENT_PARALLEL_ABORT);
-
-	switch (event)
-	{
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_PARALLEL_COMMIT:
-		case XACT_EVENT_PREPARE:
-			/* a COMMIT outside any utility statement: no executor can be
-			 * running (only CALL and DO commit mid-statement) */
-			if (ch_utility_depth == 0)
-				ch_executor_depth = 0;
-			if (!ch_have_deferred)
-				return;
-			ch_have_deferred = false;
-			if (event == XACT_EVENT_COMMIT)
-			{
-				/* it ends when the commit has released everything */
-				ch_schedule_cleanup(&ch_deferred);
-				return;
-			}
-			now = GetCurrentTimestamp();
-			ch_record_sample(ch_deferred.excluded, ch_deferred.queryid,
-							 ch_deferred.namehash, ch_deferred.start, now,
-							 true, false);
-			ch_last_top_end = now;
-			/*
-			 * Frames still open at commit belong to statements that commit
-			 * by themselves midway (VACUUM, CREATE INDEX CONCURRENTLY,
-			 * procedures with COMMIT); they end normally later.
-			 */
-			return;
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PARALLEL_ABORT:
-			break;
-		default:
-			return;
-	}
 
 	/*
 	 * ROLLBACK inside a procedure or DO block (SPI): the statement goes on,
@@ -349,6 +309,56 @@ ch_latency_xact_callback(XactEvent event)
 	}
 	else if (!rollback && !proc_exit_inprogress)
 		record_unattributed_error(now);
+}
+
+
+/* src/hooks.c's transaction callback, after notify's and clients' parts */
+void
+ch_latency_xact_callback(XactEvent event)
+{
+	TimestampTz now;
+
+	/* cannot happen: a SAVEPOINT's subtransaction starts in its message */
+	if (unlikely(ch_have_subxact_frame))
+		ch_end_subxact_frame(event == XACT_EVENT_ABORT ||
+						  event == XACT_EVENT_PARALLEL_ABORT);
+
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			/* a COMMIT outside any utility statement: no executor can be
+			 * running (only CALL and DO commit mid-statement) */
+			if (ch_utility_depth == 0)
+				ch_executor_depth = 0;
+			if (!ch_have_deferred)
+				return;
+			ch_have_deferred = false;
+			if (event == XACT_EVENT_COMMIT)
+			{
+				/* it ends when the commit has released everything */
+				ch_schedule_cleanup(&ch_deferred);
+				return;
+			}
+			now = GetCurrentTimestamp();
+			ch_record_sample(ch_deferred.excluded, ch_deferred.queryid,
+							 ch_deferred.namehash, ch_deferred.start, now,
+							 true, false);
+			ch_last_top_end = now;
+			/*
+			 * Frames still open at commit belong to statements that commit
+			 * by themselves midway (VACUUM, CREATE INDEX CONCURRENTLY,
+			 * procedures with COMMIT); they end normally later.
+			 */
+			return;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			xact_aborted();
+			return;
+		default:
+			return;
+	}
 }
 
 /* src/hooks.c's subtransaction callback, after notify's part */

@@ -211,7 +211,7 @@ extern TimestampTz ch_notify_progress_since(const ChQueueListener *l);
 extern void ch_notify_readback_attach(bool verify);
 extern void ch_notify_mirror_off(const char *why);
 extern void ch_notify_readback_pre_commit(void);
-extern void ch_notify_readback_end(bool committed, bool count);
+extern void ch_notify_readback_end(bool committed);
 
 /* notify_track.c */
 extern Size ch_notify_shmem_size(void);

@@ -56,6 +56,7 @@
  */
 #include "postgres.h"
 
+#include "access/parallel.h"
 #include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/pg_database.h"
@@ -370,24 +371,16 @@ record_commit_time(void)
 }
 
 /*
- * XACT_EVENT_COMMIT / XACT_EVENT_ABORT.  A transaction that wrote to the
- * queue has an xid (PreCommit_Notify assigns one) and still holds the
- * NOTIFY lock here; any other returns after one comparison or one lookup
- * in its own lock table.  count: committed, and counting is on.
+ * The part of a commit or abort that may have written to the queue, out of
+ * line: the lock-table lookup's tag and the read-back's buffers stay off
+ * the path of every other transaction (no frame to set up, no stack check).
  */
-void
-ch_notify_readback_end(bool committed, bool count)
+static pg_noinline void
+readback_written(TransactionId xid, bool committed, bool timed)
 {
-	TransactionId xid = GetTopTransactionIdIfAny();
 	ChAsyncQueuePosition head;
 	int64		start_page;
 	int			start_offset;
-	bool		timed = commit_started;
-
-	commit_started = false;
-	if (!TransactionIdIsValid(xid) || ch_notify == NULL ||
-		!ch_notify->mirror_ok)
-		return;
 
 	/*
 	 * A writer that did not notify, spared its lock-table lookup: had this
@@ -415,9 +408,29 @@ ch_notify_readback_end(bool committed, bool count)
 	ch_notify->written_end_page = head.page;
 	ch_notify->written_end_offset = head.offset;
 
-	if (!committed || !count)
+	/* counted: committed, with tracking on (not in a parallel worker) */
+	if (!committed || !ch_track_notify || IsParallelWorker())
 		return;
 	if (timed)
 		record_commit_time();
 	read_back(xid, start_page, start_offset, head);
+}
+
+/*
+ * XACT_EVENT_COMMIT / XACT_EVENT_ABORT.  A transaction that wrote to the
+ * queue has an xid (PreCommit_Notify assigns one) and still holds the
+ * NOTIFY lock here; any other returns after one comparison (no xid: every
+ * read-only transaction, one call) or one lookup in its own lock table.
+ */
+void
+ch_notify_readback_end(bool committed)
+{
+	TransactionId xid = GetTopTransactionIdIfAny();
+	bool		timed = commit_started;
+
+	commit_started = false;
+	if (!TransactionIdIsValid(xid) || ch_notify == NULL ||
+		!ch_notify->mirror_ok)
+		return;
+	readback_written(xid, committed, timed);
 }

@@ -278,9 +278,7 @@ record_action(ListenActionKind kind, const char *channel)
 	strlcpy(a->channel, channel ? channel : "", NAMEDATALEN);
 }
 
-/* Forget everything of the transaction; keep small buffers for the next. */
-
-/* Forget the transaction's actions. */
+/* Forget the transaction's actions; keep small buffers for the next. */
 static void
 forget_transaction(void)
 {
@@ -370,7 +368,8 @@ publish_listen_slot(void)
 	pg_atomic_fetch_add_u32(&slot->changecount, 1);
 }
 
-static void
+/* out of line: its buffers stay off the path of every other commit */
+static pg_noinline void
 apply_listen_actions(void)
 {
 	bool		changed = false;
@@ -436,7 +435,7 @@ ch_notify_xact_callback(XactEvent event)
 				ch_notify_readback_pre_commit();
 			break;
 		case XACT_EVENT_COMMIT:
-			ch_notify_readback_end(true, notify_tracking());
+			ch_notify_readback_end(true);
 			if (nactions > 0)
 			{
 				if (ch_notify != NULL)
@@ -445,7 +444,7 @@ ch_notify_xact_callback(XactEvent event)
 			}
 			break;
 		case XACT_EVENT_ABORT:
-			ch_notify_readback_end(false, false);
+			ch_notify_readback_end(false);
 			forget_transaction();
 			break;
 		case XACT_EVENT_PREPARE:
