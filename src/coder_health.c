@@ -8,7 +8,7 @@
  *	  below them walks the list it is given (module.h), so no include or
  *	  call runs from core back up to a feature.
  *
- * The order is that of settings, shared memory, install_hooks, the
+ * The order is that of settings, shared memory, preload, the
  * collector's cycle and the statistics file's sections: health last, so its history
  * samples see this cycle's figures.
  *

@@ -46,8 +46,8 @@ ch_load(const ChModule *const *modules, int nmodules)
 	ch_reserve_settings_prefix();
 
 	for (int i = 0; i < ch_nmodules; i++)
-		if (ch_modules[i]->install_hooks)
-			ch_modules[i]->install_hooks();
+		if (ch_modules[i]->preload)
+			ch_modules[i]->preload();
 	ch_register_collector();
 	return true;
 }

@@ -39,7 +39,7 @@ typedef struct ChModule
 	 * are installed in one place, src/hooks.c, which says in which order
 	 * the features run in each and why.
 	 */
-	void		(*install_hooks) (void);
+	void		(*preload) (void);
 	/* once per collector cycle, in the collector (no database) */
 	void		(*collect) (TimestampTz now);
 	/* bytes of its reservation that hold data now, for status */
@@ -78,7 +78,7 @@ typedef struct ChModule
 /*
  * The list, handed over by the entry point (src/coder_health.c, the only
  * file that names the features) to ch_load (core/coder_health.c); its
- * order is the order of settings, shared memory, install_hooks, the collector's
+ * order is the order of settings, shared memory, preload, the collector's
  * cycle, the history's samples and the statistics file's sections.
  */
 extern const ChModule *const *ch_modules;

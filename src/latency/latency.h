@@ -417,9 +417,9 @@ extern void ch_latency_history_sample(TimestampTz now, ChHistorySink *sink);
 /* latency_store.c: its columns of coder_health.status() (core/status.h) */
 extern void ch_latency_status(struct ChStatusRow *row);
 
-/* latency_timing.c (install_hooks: only what is not a hook; src/hooks.c
+/* latency_timing.c (preload: only what is not a hook; src/hooks.c
  * installs the hooks) */
-extern void ch_latency_install_hooks(void);
+extern void ch_latency_preload(void);
 extern void ch_flush_my_samples(void);
 
 /* this feature's entry in the module list (core/module.h, src/coder_health.c) */

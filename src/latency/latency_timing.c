@@ -496,11 +496,11 @@ ch_latency_ExecutorStart(QueryDesc *queryDesc, int eflags)
 }
 
 /*
- * _PG_init (module latency's install_hooks): what statement timing asks of
+ * _PG_init (module latency's preload): what statement timing asks of
  * PostgreSQL besides hooks, which src/hooks.c installs.
  */
 void
-ch_latency_install_hooks(void)
+ch_latency_preload(void)
 {
 	ch_text_query_id_request();
 	ch_latency_prepare_buckets();
