@@ -53,3 +53,31 @@ SELECT errors AS database_errors
 FROM coder_health.latency
 WHERE scope = 'database' AND datname = current_database() AND period = 'total';
 DROP TABLE child, parent, zeros;
+
+-- An error before the executor (parse, analysis) of a statement with a sqlc
+-- name is an error of that name and of its text's statement (#17), whatever
+-- the log and the client are sent: the name is read from the text
+-- pg_stat_activity shows.  Not a later statement of a multi-statement
+-- string (its text is the first's), and not with track_activities off
+-- (no text): then the database and client totals only.  psql drops a
+-- leading "--" comment, so these send their exact text with \gexec.
+SELECT coder_health.reset();
+SET log_min_messages = panic;
+SET client_min_messages = error;
+SELECT E'-- name: RegressParseError :one\nSELEKT 1' FROM generate_series(1, 2) \gexec
+SELECT E'-- name: RegressMissingTable :one\nSELECT * FROM no_such_table' \gexec
+SELECT E'-- name: RegressFirstOfTwo :exec\nSELECT 1; SELECT * FROM no_such_table' \gexec
+SET track_activities = off;
+SELECT E'-- name: RegressNoActivity :one\nSELEKT 1' \gexec
+RESET track_activities;
+RESET client_min_messages;
+RESET log_min_messages;
+SELECT coder_health.flush();
+SELECT query_name, calls, errors FROM coder_health.query_latency
+WHERE query_name LIKE 'Regress%' ORDER BY query_name;
+SELECT query_name, calls, errors, query FROM coder_health.statement_latency
+WHERE query_name LIKE 'Regress%' ORDER BY query_name;
+-- the database counts every one of them
+SELECT errors AS database_errors
+FROM coder_health.latency
+WHERE scope = 'database' AND datname = current_database() AND period = 'total';

@@ -26,6 +26,7 @@
 #include "postgres.h"
 
 #include "libpq/libpq-be.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "replication/walsender.h"
 #include "storage/ipc.h"
@@ -33,6 +34,8 @@
 
 #include "latency_frame.h"
 #include "latency_hooks.h"
+#include "pg/compat.h"
+#include "text_query_id.h"
 
 bool		ch_latency_exiting = false;
 
@@ -201,12 +204,61 @@ ch_fail_frames_from(int first, TimestampTz now)
 }
 
 /*
+ * The statement of a client message that failed before its executor, when
+ * it has a sqlc name, into *f (a frame that was never pushed).  Its text is
+ * the one pg_stat_activity shows: PostgreSQL stored it at the start of the
+ * Query, Parse, Bind and Execute messages (debug_query_string is NULL by
+ * now).  Its id is coder_health's text id (text_query_id.c), as the
+ * statement's own would be had it reached its executor with no core id.
+ * false (unattributed) when names are off, when the text has no name, when
+ * the message stored no text of its own (Describe, Close, a function call;
+ * on 14+), when track_activities is off (no text), and for a later
+ * statement of a multi-statement string (an earlier one of the same message
+ * has ended: ch_last_top_end is past the message's start), which is not the
+ * text's first statement.  No lock, no allocation, no error.
+ */
+static bool
+failed_named_statement(TimestampTz msg, ChFrame *f)
+{
+	TimestampTz reported_at = 0;
+	const char *text;
+	int			len;
+	uint64		namehash;
+
+	if (!ch_query_names || ch_last_top_end > msg)
+		return false;
+	text = compat_my_activity(&reported_at);
+	if (text == NULL || reported_at != msg ||
+		!ch_statement_may_be_named(text, 0, 0))
+		return false;
+	/* stored cut to track_activity_query_size, maybe inside a character */
+	len = (int) strlen(text);
+	len = pg_mbcliplen(text, len, len);
+	if (len <= 0 ||
+		(namehash = ch_statement_namehash(text, 0, len)) == UINT64CONST(0))
+		return false;
+	memset(f, 0, sizeof(*f));
+	f->queryid = ch_normalized_query_id(text, 0, len);
+	f->namehash = namehash;
+	f->xact_level = GetCurrentTransactionNestLevel();
+	f->toplevel = true;
+	f->text = text;
+	f->text_location = 0;
+	f->text_len = len;
+	f->last_msg = msg;
+	return true;
+}
+
+/*
  * A (sub)transaction aborted while a client message was being processed
  * and no statement frame was open: an error raised before the executor
  * (parse, analysis, planning, a lock timeout while opening a table, a bad
- * Bind).  Counted in the database and client totals (queryid 0: not
- * attributed to a statement), with its time to failure.  This does not
- * depend on log_min_messages or client_min_messages.
+ * Bind), with its time to failure.  Counted in the database and client
+ * totals; and, when the message's statement has a sqlc name
+ * (failed_named_statement), as an error of that statement and name, whose
+ * name and text are posted as for any failing statement.  Otherwise
+ * queryid 0: not attributed to a statement.  This does not depend on
+ * log_min_messages or client_min_messages.
  */
 static void
 record_unattributed_error(TimestampTz now)
@@ -214,10 +266,27 @@ record_unattributed_error(TimestampTz now)
 	/* a client's message: not autovacuum's or a background worker's own */
 	if (ch_tracking(true) && MyProcPort != NULL && !am_walsender)
 	{
-		TimestampTz start = Max(GetCurrentStatementStartTimestamp(), ch_last_top_end);
+		TimestampTz msg = GetCurrentStatementStartTimestamp();
+		TimestampTz start = Max(msg, ch_last_top_end);
+		ChFrame		f;
 
-		ch_record_sample(ch_excluded_now(UINT64CONST(0)), UINT64CONST(0),
-						 UINT64CONST(0), start, now, true, true);
+		if (failed_named_statement(msg, &f))
+		{
+			bool		excluded = ch_excluded_now(f.namehash);
+
+			f.start = start;
+			f.end = now;
+			/* its name even when it is the session's first statement */
+			if (ch_my_slot == NULL)
+				ch_my_slot = ch_claim_latency_slot();
+			if (!excluded)
+				ch_note_name(&f, false);
+			ch_record_sample(excluded, f.queryid, f.namehash, start, now,
+							 true, true);
+		}
+		else
+			ch_record_sample(ch_excluded_now(UINT64CONST(0)), UINT64CONST(0),
+							 UINT64CONST(0), start, now, true, true);
 		ch_self_read = false;
 		ch_last_top_end = now;
 	}

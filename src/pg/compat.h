@@ -16,6 +16,7 @@
 
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "tcop/utility.h"
@@ -175,6 +176,41 @@ compat_max_backends(void)
 #else
 #define compat_clear_backend_snapshot() pgstat_clear_snapshot()
 #endif
+
+
+/*
+ * The text of the client message this backend is running, as
+ * pgstat_report_activity stored it for pg_stat_activity at the start of
+ * exec_simple_query, exec_parse_message, exec_bind_message and
+ * exec_execute_message: raw, cut to track_activity_query_size - 1 bytes
+ * (perhaps inside a character: 14+ clip it when it is read), "" when
+ * track_activities is off.  *reported_at: the statement_timestamp() of
+ * the message that stored it (0: none), so a caller can tell a text of the
+ * current message from one a message that stores none (Describe, Close, a
+ * function call) left behind.  Only this backend writes its own entry:
+ * reading it needs no lock.  Nothing here allocates or raises; it may run
+ * in an abort callback.  14+ read MyBEEntry; 13 keeps its entry static and
+ * pgstat_get_backend_current_activity finds it by pid (a "<...>" text
+ * when there is none; its CHECK_FOR_INTERRUPTS cannot fire in an abort,
+ * which holds interrupts), without the time: *reported_at is then the
+ * current message's, so on 13 a message that stores no text reads the
+ * previous message's.
+ */
+static inline const char *
+compat_my_activity(TimestampTz *reported_at)
+{
+#if PG_VERSION_NUM >= 140000
+	volatile PgBackendStatus *be = MyBEEntry;
+
+	if (be == NULL)
+		return NULL;
+	*reported_at = be->st_activity_start_timestamp;
+	return be->st_activity_raw;
+#else
+	*reported_at = GetCurrentStatementStartTimestamp();
+	return pgstat_get_backend_current_activity(MyProcPid, false);
+#endif
+}
 
 
 /* The pg_read_all_stats role's OID macro was renamed in 14. */
