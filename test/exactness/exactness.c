@@ -12,8 +12,9 @@
  *   name <name> <calls> <errors> <sum_us> <max_us> <min_us> <lower_us> <log>
  *        <preempted> <unread> <waited_us> <slept> <ran_us>
  *   unnamed <calls> <errors> <sql>   (unnamed statements that ran)
- *   absent <name>     (sent, but failed before its executor or never ran:
- *                      no statement row; the database and client count it)
+ *   absent <name>     (sent, but never ran, or failed before its executor
+ *                      with no text to read its name from: no statement
+ *                      row; the database and client count it)
  *   db <datname> <calls> <errors>
  *   client <calls> <errors>
  * lower_us: a time each execution took at least (a timeout), 0 for none.
@@ -402,8 +403,10 @@ named(char *buf, size_t len, const char *name, const char *sql)
 
 /*
  * Simple protocol on c; expect_fail tells what the ground truth is;
- * attributed: whether a failure is the statement's (in its executor) or
- * before it (then only the database and the client count it).
+ * attributed: whether a failure is the statement's (in its executor, or
+ * before it with a sqlc name in its text) or not (unnamed before its
+ * executor, or track_activities off: then only the database and the client
+ * count it).
  */
 static double
 simple_on(PGconn *c, const char *name, const char *sql, bool expect_fail,
@@ -889,8 +892,8 @@ paths_pipeline(void)
 	if (st[0] != PGRES_TUPLES_OK || st[1] != PGRES_FATAL_ERROR)
 		die("pipeline with a parse error");
 	note_on(conn, "PipelineBeforeParseError", "none", false, us);
-	note_on(conn, NULL, "none", true, us);
-	absent[nabsent++] = "PipelineParseError";
+	/* its Parse failed: an error of its name (docs/latency.md) */
+	note_on(conn, "PipelineParseError", "none", true, us);
 
 	t0 = start_on(conn);
 	pipe_send("PipelineAfterSync", "SELECT value FROM site_configs WHERE key = $1", "logo_url");
@@ -906,26 +909,58 @@ paths_pipeline(void)
 }
 #endif
 
-/* Errors before the executor, whatever the log and the client are sent. */
+/*
+ * Errors before the executor, whatever the log and the client are sent: a
+ * named statement's are its name's errors (its text is read from
+ * pg_stat_activity's), an unnamed one's the database's and client's only,
+ * and so is a named one's with track_activities off (no text to read).
+ */
 static void
 paths_before_executor(void)
 {
+	char		buf[1024];
+	PGresult   *r;
+
 	simple(NULL, "SET log_min_messages = panic", false);
 	simple(NULL, "SET client_min_messages = error", false);
+	/* a named statement whose Bind sends the wrong number of parameters */
+	r = PQprepare(conn, "bad_bind_count",
+				  named(buf, sizeof(buf), "BadBindCount",
+						"SELECT value FROM site_configs WHERE key = $1"),
+				  1, NULL);
+	if (!ok(r))
+		die("prepare bad_bind_count");
+	PQclear(r);
 	for (int i = 0; i < 2; i++)
 	{
+		double		t0;
+
 		(void) simple_on(conn, NULL, "SELEKT 1", true, false);
-		(void) simple_on(conn, "SelectMissingTable", "SELECT * FROM no_such_table", true, false);
-		params_on(conn, "ParseErrorExtended", "none", "SELEKT $1", "1", true, false);
+		(void) simple_on(conn, "ParseErrorSimple", "SELEKT 1", true, true);
+		(void) simple_on(conn, "SelectMissingTable", "SELECT * FROM no_such_table", true, true);
+		params_on(conn, "ParseErrorExtended", "none", "SELEKT $1", "1", true, true);
+		params_on(conn, "MissingTableExtended", "none", "SELECT * FROM no_such_table WHERE $1::int = 1", "1", true, true);
 		/* a parameter that does not convert fails at Bind */
-		params_on(conn, "BadBind", "none", "SELECT value FROM site_configs WHERE key = $1::int::text", "abc", true, false);
+		params_on(conn, "BadBind", "none", "SELECT value FROM site_configs WHERE key = $1::int::text", "abc", true, true);
+		/* Bind with no parameter for a statement that takes one */
+		t0 = start_on(conn);
+		r = PQexecPrepared(conn, "bad_bind_count", 0, NULL, NULL, NULL, 0);
+		if (ok(r))
+			die("bind with too few parameters succeeded");
+		PQclear(r);
+		note_on(conn, "BadBindCount", "none", true, now_us() - t0);
 		/* inside a block, then ROLLBACK TO */
 		simple(NULL, "BEGIN", false);
 		simple(NULL, "SAVEPOINT s", false);
-		(void) simple_on(conn, "SelectMissingTable", "SELECT * FROM no_such_table", true, false);
+		(void) simple_on(conn, "SelectMissingTable", "SELECT * FROM no_such_table", true, true);
 		simple(NULL, "ROLLBACK TO SAVEPOINT s", false);
 		simple(NULL, "COMMIT", false);
 	}
+	/* no text in pg_stat_activity: no name to read */
+	simple(NULL, "SET track_activities = off", false);
+	(void) simple_on(conn, "ParseErrorNoActivity", "SELEKT 1", true, false);
+	params_on(conn, "MissingTableNoActivity", "none", "SELECT * FROM no_such_table WHERE $1::int = 1", "1", true, false);
+	simple(NULL, "RESET track_activities", false);
 	simple(NULL, "RESET client_min_messages", false);
 	simple(NULL, "RESET log_min_messages", false);
 }
@@ -975,10 +1010,11 @@ paths_timeouts_and_locks(void)
 	find_name("UpdateLockedRowExtended")->lower_us = 50000;
 	simple_on(conn2, NULL, "ROLLBACK", false, true);
 	/* lock_timeout on a table, taken while the statement is parsed: before
-	 * the executor, so the database's and the client's error only */
+	 * the executor, an error of its name, at least the timeout */
 	simple_on(conn2, NULL, "BEGIN", false, true);
 	simple_on(conn2, NULL, "LOCK TABLE locks IN ACCESS EXCLUSIVE MODE", false, true);
-	(void) simple_on(conn, "SelectLockedTable", "SELECT v FROM locks", true, false);
+	(void) simple_on(conn, "SelectLockedTable", "SELECT v FROM locks", true, true);
+	find_name("SelectLockedTable")->lower_us = 50000;
 	simple_on(conn2, NULL, "ROLLBACK", false, true);
 	simple(NULL, "RESET lock_timeout", false);
 
