@@ -66,7 +66,8 @@ SET log_min_messages = panic;
 SET client_min_messages = error;
 SELECT E'-- name: RegressParseError :one\nSELEKT 1' FROM generate_series(1, 2) \gexec
 SELECT E'-- name: RegressMissingTable :one\nSELECT * FROM no_such_table' \gexec
-SELECT E'-- name: RegressFirstOfTwo :exec\nSELECT 1; SELECT * FROM no_such_table' \gexec
+-- (a first statement that prints nothing: psql 13 shows only the last result)
+SELECT E'-- name: RegressFirstOfTwo :exec\nSET application_name = ''first_of_two''; SELECT * FROM no_such_table' \gexec
 SET track_activities = off;
 SELECT E'-- name: RegressNoActivity :one\nSELEKT 1' \gexec
 RESET track_activities;
