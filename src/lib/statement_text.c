@@ -220,6 +220,7 @@ skip_number(const unsigned char *s, int i, int len, char *type)
 {
 	int			start = i;
 	bool		integer = true;
+	bool		underscore = false;
 	int			ndigits;
 
 	if (s[i] == '0' && i + 2 < len && strchr("xXoObB", s[i + 1]) != NULL &&
@@ -230,13 +231,26 @@ skip_number(const unsigned char *s, int i, int len, char *type)
 		*type = 'x';
 		return i;
 	}
-	while (i < len && (is_digit(s[i]) || s[i] == '_'))
-		i++;
+	/* digits, and '_' between them (16+), noted as they are scanned */
+	for (; i < len; i++)
+	{
+		if (is_digit(s[i]))
+			continue;
+		if (s[i] != '_')
+			break;
+		underscore = true;
+	}
 	if (i < len && s[i] == '.' && !(i + 1 < len && s[i + 1] == '.'))
 	{
 		integer = false;
-		for (i++; i < len && (is_digit(s[i]) || s[i] == '_'); i++)
-			;
+		for (i++; i < len; i++)
+		{
+			if (is_digit(s[i]))
+				continue;
+			if (s[i] != '_')
+				break;
+			underscore = true;
+		}
 	}
 	if (i + 1 < len && (s[i] == 'e' || s[i] == 'E'))
 	{
@@ -251,7 +265,7 @@ skip_number(const unsigned char *s, int i, int len, char *type)
 				;
 		}
 	}
-	if (memchr(s + start, '_', i - start) != NULL)
+	if (underscore)
 		*type = 'x';
 	else if (!integer)
 		*type = 'n';
