@@ -162,6 +162,19 @@ section() {
   # other work on the machine is noise for the timed sections
   printf 'load average now: %s (%s cores)\n' "$(cut -d' ' -f1-3 /proc/loadavg)" "$(nproc)"
 }
+# Instructions a profile spent in coder_health's own code (self cost,
+# callgrind_annotate): coder_health.so's functions, and the inline ones of
+# its headers, which callgrind files under the header's path alone (no
+# object).  The
+# part of a figure that does not move with recv() waits or memory layout.
+ch_own_ir() {
+  command -v callgrind_annotate >/dev/null 2>&1 || return 0
+  # from /: callgrind_annotate shortens paths under the current directory
+  (cd / && callgrind_annotate --auto=no --inclusive=no --threshold=100 "$1" 2>/dev/null) |
+    awk -v src="$ROOT/" '/coder_health\.so\]/ || (index($0, src) > 0 && $0 !~ /\[/) {
+      gsub(",", "", $1); s += $1 } END { printf "%d", s }'
+}
+
 now_s() { date +%s; }
 
 declare -A SUMMARY=()
@@ -255,7 +268,7 @@ sec_instructions() {
   local configs=(none queryid ch)
   have_pgss && configs=(none queryid pgss ch both)
   have_pgss || echo "pg_stat_statements is not installed: measuring without it"
-  local raw="$WORK/instr.tsv" cfg spl opts t0 total chc pgc chd
+  local raw="$WORK/instr.tsv" cfg spl opts t0 total chc pgc chd own
   : >"$raw"
   for cfg in "${configs[@]}"; do
     opts=()
@@ -303,7 +316,9 @@ sec_instructions() {
                            grep -m3 ERROR "$WORK/instr.$cfg.$n.stdout" | sed 's/^/    /'; } ;;
       esac
       printf '  %-8s %6d statements: Ir %s (%ds)\n' "$cfg" "$n" "${total:-?}" $(($(now_s) - t0))
-      printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$cfg" "$n" "$total" "$chc" "$pgc" "$chd" >>"$raw"
+      own=""
+      case "$spl" in *coder_health*) own="$(ch_own_ir "$WORK/callgrind.$cfg.$n.out")" ;; esac
+      printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$cfg" "$n" "$total" "$chc" "$pgc" "$chd" "$own" >>"$raw"
     done
   done
   echo
@@ -363,7 +378,7 @@ sec_backend() {
 
   local configs=(none queryid ch chqid)
   have_pgss && configs=(none queryid pgss ch chqid both)
-  local raw="$WORK/backend.tsv" cfg spl mode pid n total vpid i t0 conn calls out
+  local raw="$WORK/backend.tsv" cfg spl mode pid n total vpid i t0 conn calls out own
   local -a opts pids
   conn="host=127.0.0.1 port=$port user=postgres dbname=postgres"
   : >"$raw"
@@ -424,7 +439,9 @@ sec_backend() {
             cp "$dir/cg.${pids[$i]}" "$BENCH_CALLGRIND_KEEP/backend.$mode.$cfg.$n.callgrind"
           fi
         fi
-        printf '%s\t%s\t%s\t%s\t%s\n' "$mode" "$cfg" "$n" "$total" "$calls" >>"$raw"
+        own=""
+        [ -n "$total" ] && own="$(ch_own_ir "$dir/cg.${pids[$i]}")"
+        printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$mode" "$cfg" "$n" "$total" "$calls" "$own" >>"$raw"
       done
       printf '  %-8s %-7s backends %s and %s profiled (%ds)\n' "$mode" "$cfg" \
         "${pids[1]:-?}" "${pids[2]:-?}" $(($(now_s) - t0))
