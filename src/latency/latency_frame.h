@@ -45,7 +45,6 @@ typedef struct ChFrame
 	QueryDesc  *query;			/* NULL for a utility statement */
 	uint64		queryid;
 	uint64		namehash;		/* its sqlc name's hash, 0 = none */
-	Oid			userid;			/* the role it runs as (GetUserId) */
 	TimestampTz start;
 	TimestampTz end;			/* 0 until the statement's work is done */
 	int			xact_level;		/* transaction nest level at start */
@@ -121,7 +120,7 @@ extern bool ch_excluded_now(uint64 namehash);
 extern void ch_record_sample(bool excluded, uint64 queryid, uint64 namehash,
 							 TimestampTz start, TimestampTz end,
 							 bool toplevel, bool error);
-/* the same for a frame's statement, as the role it ran as */
+/* the same for a frame's statement */
 extern void ch_record_frame_sample(const ChFrame *f, TimestampTz end,
 								   bool error);
 extern TimestampTz ch_last_fold;

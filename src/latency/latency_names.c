@@ -178,7 +178,7 @@ ch_note_name(const ChFrame *f, bool may_fold)
 		named_cache_forgets = pg_atomic_read_u64(&ch_latency->forgets);
 	}
 	key = (f->queryid ^ (f->namehash * UINT64CONST(0xC2B2AE3D27D4EB4F)) ^
-		   ((uint64) f->userid * UINT64CONST(0x9E3779B97F4A7C15))) +
+		   ((uint64) GetUserId() * UINT64CONST(0x9E3779B97F4A7C15))) +
 		(uint64) f->toplevel;
 	slot = (int) (key % CH_NAMED_CACHE);
 	if (likely(named_cache[slot] == key))

@@ -158,8 +158,8 @@ ch_excluded_now(uint64 namehash)
 }
 
 static inline void
-record_sample_as(Oid userid, uint64 queryid, uint64 namehash,
-				 TimestampTz start, TimestampTz end, bool toplevel, bool error)
+record_sample(uint64 queryid, uint64 namehash, TimestampTz start,
+			  TimestampTz end, bool toplevel, bool error)
 {
 	uint64		head;
 	ChSample   *s;
@@ -180,7 +180,7 @@ record_sample_as(Oid userid, uint64 queryid, uint64 namehash,
 	s->queryid = queryid;
 	s->namehash = namehash;
 	s->duration_ns = end > start ? (uint64) (end - start) * 1000 : 0;
-	s->userid = userid;
+	s->userid = GetUserId();
 	s->flags = (toplevel ? CH_SAMPLE_TOPLEVEL : 0) | (error ? CH_SAMPLE_ERROR : 0);
 	pg_write_barrier();
 	pg_atomic_write_u64(&ch_my_slot->head, head + 1);
@@ -192,8 +192,7 @@ ch_record_sample(bool excluded, uint64 queryid, uint64 namehash,
 {
 	if (ch_latency_exiting || excluded)
 		return;
-	record_sample_as(GetUserId(), queryid, namehash, start, end, toplevel,
-					 error);
+	record_sample(queryid, namehash, start, end, toplevel, error);
 }
 
 void
@@ -201,8 +200,8 @@ ch_record_frame_sample(const ChFrame *f, TimestampTz end, bool error)
 {
 	if (ch_latency_exiting || f->excluded)
 		return;
-	record_sample_as(f->userid, f->queryid, f->namehash, f->start, end,
-					 f->toplevel, error);
+	record_sample(f->queryid, f->namehash, f->start, end, f->toplevel,
+				  error);
 }
 
 /* ch_maybe_fold's fold, out of line: once per CH_FOLD_THRESHOLD samples */
@@ -353,7 +352,6 @@ ch_push_frame(QueryDesc *query, uint64 queryid, const char *text,
 	f->query = query;
 	f->queryid = queryid;
 	f->namehash = ch_query_names ? namehash : UINT64CONST(0);
-	f->userid = GetUserId();
 	f->toplevel = toplevel;
 	f->end = 0;
 	f->xact_level = GetCurrentTransactionNestLevel();
