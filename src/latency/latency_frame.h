@@ -123,8 +123,7 @@ extern void ch_record_sample(bool excluded, uint64 queryid, uint64 namehash,
 /* the same for a frame's statement */
 extern void ch_record_frame_sample(const ChFrame *f, TimestampTz end,
 								   bool error);
-extern TimestampTz ch_last_fold;
-extern void ch_fold_now(TimestampTz now);
+extern void ch_maybe_fold(TimestampTz now);
 extern void ch_resume_portal(ChFrame *f);
 extern void ch_fold_own_ring(int max_tries);
 
@@ -155,24 +154,6 @@ ch_tracking(bool toplevel)
 	if (ch_shared == NULL || IsParallelWorker())
 		return false;
 	return toplevel ? ch_track != CH_TRACK_NONE : ch_track == CH_TRACK_ALL;
-}
-
-/*
- * Fold our own ring now and then (half full, or a second since the last
- * fold); never from inside an abort.
- */
-static inline void
-ch_maybe_fold(TimestampTz now)
-{
-	uint64		waiting;
-
-	if (unlikely(ch_my_slot == NULL))
-		return;
-	waiting = pg_atomic_read_u64(&ch_my_slot->head) -
-		pg_atomic_read_u64(&ch_my_slot->tail);
-	if (unlikely(waiting >= CH_FOLD_THRESHOLD ||
-				 (waiting > 0 && now - ch_last_fold >= CH_FOLD_AFTER_US)))
-		ch_fold_now(now);
 }
 
 /* The frame of an executor's statement in flight, innermost first. */

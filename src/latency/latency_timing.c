@@ -61,7 +61,7 @@ int			ch_executor_depth = 0;
 TimestampTz ch_last_top_end = 0;
 
 ChBackendSlot *ch_my_slot = NULL;
-TimestampTz ch_last_fold = 0;
+static TimestampTz last_fold = 0;
 
 /* ------------------------------------------------------------------------
  * Samples
@@ -204,12 +204,37 @@ ch_record_frame_sample(const ChFrame *f, TimestampTz end, bool error)
 				  error);
 }
 
-/* ch_maybe_fold's fold, out of line: once per CH_FOLD_THRESHOLD samples */
-void
-ch_fold_now(TimestampTz now)
+/* maybe_fold's fold, out of line: once per CH_FOLD_THRESHOLD samples */
+static pg_noinline void
+fold_now(TimestampTz now)
 {
-	ch_last_fold = now;
+	last_fold = now;
 	(void) ch_fold_slot(ch_my_slot, false);
+}
+
+/*
+ * Fold our own ring now and then (half full, or a second since the last
+ * fold); never from inside an abort.  Inline for ch_finish_frame, which
+ * ends nearly every statement; ch_maybe_fold for latency_utility.c.
+ */
+static inline void
+maybe_fold(TimestampTz now)
+{
+	uint64		waiting;
+
+	if (unlikely(ch_my_slot == NULL))
+		return;
+	waiting = pg_atomic_read_u64(&ch_my_slot->head) -
+		pg_atomic_read_u64(&ch_my_slot->tail);
+	if (unlikely(waiting >= CH_FOLD_THRESHOLD ||
+				 (waiting > 0 && now - last_fold >= CH_FOLD_AFTER_US)))
+		fold_now(now);
+}
+
+void
+ch_maybe_fold(TimestampTz now)
+{
+	maybe_fold(now);
 }
 
 /*
@@ -237,7 +262,7 @@ void
 ch_flush_my_samples(void)
 {
 	ch_fold_own_ring(100);
-	ch_last_fold = GetCurrentTimestamp();
+	last_fold = GetCurrentTimestamp();
 }
 
 
@@ -447,7 +472,7 @@ ch_finish_frame(ChFrame *f, bool commit_follows, bool is_rollback)
 		 * path.  No clock was read; the statement's own start time is close
 		 * enough for "every second".
 		 */
-		ch_maybe_fold(ch_deferred.start);
+		maybe_fold(ch_deferred.start);
 		return;
 	}
 	done = *f;
@@ -456,7 +481,7 @@ ch_finish_frame(ChFrame *f, bool commit_follows, bool is_rollback)
 	 * Our own work (a fold: a new statement's entry) before the clock is
 	 * read: the client waits for it, and the log counts it.
 	 */
-	ch_maybe_fold(done.start);
+	maybe_fold(done.start);
 	ch_touch_next_sample();
 	if (done.end == 0)
 		done.end = GetCurrentTimestamp();
