@@ -66,10 +66,12 @@ hash64_fold_mul(uint64_t a, uint64_t b)
 }
 
 /*
- * XORed into the first word of each sixteen bytes, so that a factor is
- * never 0: its 0xff byte is in no valid UTF-8 text, nor in any server
- * encoding's text PostgreSQL hands over (a zero factor would drop what
- * came before).
+ * XORed into the first word of each sixteen bytes, so that this factor is
+ * 0 only for a text holding exactly these eight bytes there: a 0x1f
+ * control character and a 0xff byte (which no UTF-8 text has, though a
+ * LATIN1 one may).  A zero factor drops what came before, so two such
+ * texts that differ only before it would share a cache entry (and its id
+ * and name); natural statement texts do not hold that sequence.
  */
 #define HASH64_KEY_LANE UINT64_C(0xff9a3c5e2b7d1f43)
 #endif

@@ -334,10 +334,11 @@ foreach my $name (sort keys %truth)
 # an interrupt's and a softirq's work (loopback TCP of other connections:
 # a busy 2-core machine) to the task it interrupts, so the backend's
 # schedstat counts it as run time and nothing the client can read tells
-# such a call apart; 63 us was seen once in a run of 510 checks.  It is
-# rare and never the same name twice; a fault in our accounting would put
-# every name of its path below (each path has its own names, and the
-# Compare* names must still reach 10 agreeing calls per protocol below).
+# such a call apart; 63 us was seen once in a run of 510 checks (one name
+# a run, a different one each time it was seen).  A fault in our
+# accounting would put every name of its path below (each path has its own
+# names, and the Compare* names must still reach 10 agreeing calls per
+# protocol below).
 my $allowed_below = int($exact_names / 10) || 1;
 cmp_ok(scalar(@below), '<=', $allowed_below,
 	"at most $allowed_below of $exact_names names compared exactly are below the log "
